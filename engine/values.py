@@ -1,0 +1,55 @@
+"""Values the engine hands to callers: one selected endpoint, one selection."""
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+
+@attrs.frozen(slots=True, order=True)
+class SelectedEndpoint:
+    """An address a client may talk to, with the facts that explain why."""
+
+    address: str
+    port: int
+    node: Optional[str] = attrs.field(default=None, order=False)
+    zone: Optional[str] = attrs.field(default=None, order=False)
+    for_zones: tuple[str, ...] = attrs.field(default=(), order=False)
+    for_nodes: tuple[str, ...] = attrs.field(default=(), order=False)
+    target: Optional[str] = attrs.field(default=None, order=False)  # "Pod/ns/name"
+    hostname: Optional[str] = attrs.field(default=None, order=False)
+
+    def to_json(self) -> dict:
+        return {
+            "address": self.address,
+            "port": self.port,
+            "node": self.node,
+            "zone": self.zone,
+            "for_zones": list(self.for_zones),
+            "for_nodes": list(self.for_nodes),
+            "target": self.target,
+        }
+
+
+@attrs.frozen(slots=True)
+class Selection:
+    """What one client gets for one service port under one policy."""
+
+    service: str  # "namespace/name"
+    port: int
+    node: Optional[str]
+    zone: Optional[str]
+    policy: str
+    rule: str  # which rule decided; see engine.policies.RULES
+    endpoints: tuple[SelectedEndpoint, ...]  # sorted by (address, port)
+
+    def to_json(self) -> dict:
+        return {
+            "service": self.service,
+            "port": self.port,
+            "node": self.node,
+            "zone": self.zone,
+            "policy": self.policy,
+            "rule": self.rule,
+            "endpoints": [e.to_json() for e in self.endpoints],
+        }
