@@ -1,0 +1,225 @@
+"""The embedding API: an Engine is a log, the state folded from it, and the
+index over that state.
+
+    eng = Engine.open("cluster-log")
+    sel = eng.endpoints("shop/web", 80, node="node-a1")
+    sel.rule, [e.address for e in sel.endpoints]
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import IO, Callable, Iterable, Optional
+
+import attrs
+
+from . import kube
+from .errors import LookupFailed
+from .events import Event, from_record, to_record
+from .index import ZoneIndex
+from .policies import DEFAULT_POLICY, POLICIES, linkerd
+from .state import Change, ClusterState
+from .values import Selection
+
+# Events per log frame when importing files: large enough to amortise the
+# per-frame header and checksum, small enough to keep frames well under the
+# log's frame size limit.
+INGEST_BATCH = 2000
+
+
+@attrs.define
+class IngestReport:
+    stats: kube.ReadStats
+    appended: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+
+
+class Engine:
+    """Cluster state folded from an event log, with selection queries."""
+
+    def __init__(self, log=None):
+        self.state = ClusterState()
+        self.index = ZoneIndex(self.state)
+        self.log = log
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, at: Optional[int] = None, write: bool = False,
+             create: bool = False, sync: bool = True,
+             progress: Optional[Callable[[int, int], None]] = None) -> "Engine":
+        """Open the log at ``path`` and fold it, up to sequence ``at`` if given."""
+        from .log import EventLog
+
+        log = EventLog.open(path, create=create, write=write, sync=sync)
+        engine = cls(log)
+        engine.replay(until=at, progress=progress)
+        return engine
+
+    def replay(self, *, until: Optional[int] = None,
+               progress: Optional[Callable[[int, int], None]] = None) -> dict[str, int]:
+        """Fold the log from its first event; returns events applied per kind."""
+        applied: dict[str, int] = {}
+        if self.log is None:
+            return applied
+        last = self.log.last_seq if until is None else min(until, self.log.last_seq)
+        apply = self.state.apply
+        invalidate = self.index.invalidate
+        step = max(last // 200, 1)
+        for seq, _time, record in self.log.read(self.state.seq + 1, last):
+            event = from_record(record)
+            invalidate(apply(event, seq))
+            kind = type(event).__name__
+            applied[kind] = applied.get(kind, 0) + 1
+            if progress is not None and seq % step == 0:
+                progress(seq, last)
+        return applied
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def seq(self) -> int:
+        return self.state.seq
+
+    # -- writing -------------------------------------------------------------
+
+    def apply(self, event: Event) -> Change:
+        """Append one event (when there is a log) and fold it."""
+        return self.apply_all([event])
+
+    def apply_all(self, events: list[Event]) -> Change:
+        """Append ``events`` as one batch, then fold them; returns the union change."""
+        if not events:
+            return Change()
+        first = self.state.seq + 1
+        if self.log is not None:
+            for start in range(0, len(events), INGEST_BATCH):
+                self.log.append([to_record(e) for e in events[start:start + INGEST_BATCH]])
+        services: set[str] = set()
+        nodes: set[str] = set()
+        for offset, event in enumerate(events):
+            change = self.state.apply(event, first + offset)
+            self.index.invalidate(change)
+            services |= change.services
+            nodes |= change.nodes
+        return Change(frozenset(services), frozenset(nodes))
+
+    def ingest(self, objects: Iterable[dict], *, skip_invalid: bool = False,
+               source: str = "objects") -> IngestReport:
+        """Turn Kubernetes objects (or watch events) into events and append them.
+
+        All or nothing: an invalid object raises InputError before anything
+        is appended, unless ``skip_invalid`` leaves it out.
+        """
+        stats = kube.ReadStats()
+        documents = ((f"{source}[{index}]", obj) for index, obj in enumerate(objects))
+        events = list(kube.documents_to_events(documents, stats, skip_invalid=skip_invalid))
+        return self._append_report(stats, events)
+
+    def ingest_streams(self, sources: Iterable[tuple[str, IO[str]]], *,
+                       skip_invalid: bool = False) -> IngestReport:
+        """Read every source completely, then append: bad input appends nothing."""
+        stats = kube.ReadStats()
+        events: list[Event] = []
+        for name, stream in sources:
+            events.extend(kube.iter_events(stream, name, stats, skip_invalid=skip_invalid))
+        return self._append_report(stats, events)
+
+    def ingest_live(self, stream: IO[str], source: str, *, skip_invalid: bool = False,
+                    flush_seconds: float = 0.2,
+                    on_commit: Optional[Callable[[IngestReport], None]] = None) -> IngestReport:
+        """Append events as a stream delivers them (``kubectl --watch | ingest -``).
+
+        Events are committed in batches at least every ``flush_seconds`` so a
+        follower sees them promptly; an invalid object stops the stream, and
+        what came before it stays committed.
+        """
+        stats = kube.ReadStats()
+        report = IngestReport(stats)
+        pending: list[Event] = []
+        deadline = time.monotonic() + flush_seconds
+
+        def commit() -> None:
+            if pending:
+                first = self.state.seq + 1
+                self.apply_all(pending)
+                report.first_seq = report.first_seq or first
+                report.last_seq = self.state.seq
+                report.appended += len(pending)
+                pending.clear()
+                if on_commit is not None:
+                    on_commit(report)
+
+        try:
+            for event in kube.iter_events(stream, source, stats, skip_invalid=skip_invalid):
+                pending.append(event)
+                now = time.monotonic()
+                if now >= deadline or len(pending) >= INGEST_BATCH:
+                    commit()
+                    deadline = now + flush_seconds
+        finally:
+            commit()
+        return report
+
+    def _append_report(self, stats: kube.ReadStats, events: list[Event]) -> IngestReport:
+        first = self.state.seq + 1
+        self.apply_all(events)
+        return IngestReport(stats, len(events), first if events else 0, self.state.seq if events else 0)
+
+    # -- queries -------------------------------------------------------------
+
+    def endpoints(self, service: str, port: int, *, node: Optional[str] = None,
+                  zone: Optional[str] = None, policy: str = DEFAULT_POLICY,
+                  hostname: Optional[str] = None, filtering: bool = True, ipv6: bool = False,
+                  strict: bool = True) -> Selection:
+        """What a client on ``node`` (or in ``zone``) gets for ``service`` port ``port``.
+
+        With ``strict`` (the default) an unknown service, or a port its
+        Service does not declare, raises LookupFailed.  ``strict=False``
+        answers as Linkerd does: an unknown service has no endpoints, and an
+        undeclared port number is used as the endpoint port.
+        """
+        if policy not in POLICIES:
+            raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+        if strict:
+            self._check_exists(service, port)
+        client_zone = zone if node is None else self.state.node_zone(node)
+        client = linkerd.Client(
+            node=node, zone=client_zone, hostname=hostname, filtering=filtering, ipv6=ipv6,
+            node_hints=policy == "linkerd+nodes",
+        )
+        svc = self.state.services.get(service)
+        local = svc is not None and svc.internal_traffic_policy == "Local"
+        rule, chosen = linkerd.select(self.index.candidates(service, port), client, local)
+        return Selection(
+            service=service,
+            port=port,
+            node=node,
+            zone=client_zone,
+            policy=policy,
+            rule=rule,
+            endpoints=tuple(c.to_selected() for c in chosen),
+        )
+
+    def _check_exists(self, service: str, port: int) -> None:
+        state = self.state
+        svc = state.services.get(service)
+        if svc is None:
+            if service in state.service_slices:
+                return  # slices without their Service: Linkerd still serves them
+            namespace = service.split("/", 1)[0]
+            near = sorted(k.split("/", 1)[1] for k in state.service_keys() if k.startswith(namespace + "/"))
+            hint = f"services in {namespace}: {', '.join(near)}" if near else f"no services in namespace {namespace}"
+            raise LookupFailed(f"service {service} not found ({hint})")
+        if not any(p.port == port for p in svc.ports):
+            declared = ", ".join(f"{p.port}" + (f"/{p.name}" if p.name else "") for p in svc.ports) or "none"
+            raise LookupFailed(f"service {service} has no port {port} (ports: {declared})")
