@@ -199,7 +199,8 @@ class Engine:
         )
         svc = self.state.services.get(service)
         local = svc is not None and svc.internal_traffic_policy == "Local"
-        rule, chosen = linkerd.select(self.index.candidates(service, port), client, local)
+        cands = self.index.candidates(service, port)
+        rule, chosen = linkerd.select(cands, client, local)
         return Selection(
             service=service,
             port=port,
@@ -208,6 +209,7 @@ class Engine:
             policy=policy,
             rule=rule,
             endpoints=tuple(c.to_selected() for c in chosen),
+            candidates=len(cands),
         )
 
     def _check_exists(self, service: str, port: int) -> None:

@@ -260,7 +260,7 @@ def object_to_event(obj: dict, action: str, where: str) -> Optional[Event]:
     convert = _CONVERTERS.get(kind)
     if convert is None:
         return None
-    fields = _Fields(obj, f"{where} ({kind}")
+    fields = _Fields(obj, f"{where} ({kind})")
     name = fields.name()
     fields.where = f"{where} ({kind} {name if kind == 'Node' else fields.namespace() + '/' + name})"
     return convert(fields, action)

@@ -42,6 +42,7 @@ class Selection:
     policy: str
     rule: str  # which rule decided; see engine.policies.RULES
     endpoints: tuple[SelectedEndpoint, ...]  # sorted by (address, port)
+    candidates: int = 0  # how many endpoints the rule chose from
 
     def to_json(self) -> dict:
         return {
@@ -51,5 +52,6 @@ class Selection:
             "zone": self.zone,
             "policy": self.policy,
             "rule": self.rule,
+            "candidates": self.candidates,
             "endpoints": [e.to_json() for e in self.endpoints],
         }

@@ -1,0 +1,283 @@
+"""The ``topology-engine`` command line.
+
+Exit codes: 0 success, 1 an error reported on one line, 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import IO, Optional, Sequence
+
+from . import kernels, render
+from .api import Engine, IngestReport
+from .errors import EngineError
+from .policies import DEFAULT_POLICY, POLICIES, linkerd
+
+PROG = "topology-engine"
+
+
+# ---------------------------------------------------------------------------
+# Argument types
+
+
+def service_port(text: str) -> tuple[str, int]:
+    """``NAMESPACE/NAME:PORT`` -> ("namespace/name", port)."""
+    service, sep, port = text.rpartition(":")
+    if not sep or service.count("/") != 1 or not all(service.split("/")) or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME:PORT, got {text!r}")
+    number = int(port)
+    if not 0 < number <= 65535:
+        raise argparse.ArgumentTypeError(f"port {number} is outside 1..65535")
+    return service, number
+
+
+def sequence_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a sequence number (0 or more), got {text!r}")
+    return int(text)
+
+
+# ---------------------------------------------------------------------------
+# Commands
+
+
+def cmd_ingest(args: argparse.Namespace, out: IO[str]) -> int:
+    with Engine.open(args.log, create=True, write=True, sync=not args.no_sync) as engine:
+        if args.files == ["-"]:
+            report = engine.ingest_live(sys.stdin, "<stdin>", skip_invalid=args.skip_invalid)
+        else:
+            if "-" in args.files:
+                raise EngineError("'-' (standard input) cannot be mixed with files")
+            streams = []
+            try:
+                for name in args.files:
+                    try:
+                        streams.append((name, open(name, encoding="utf-8")))
+                    except OSError as exc:
+                        raise EngineError(f"{name}: cannot read: {exc.strerror}") from None
+                report = engine.ingest_streams(streams, skip_invalid=args.skip_invalid)
+            finally:
+                for _, stream in streams:
+                    stream.close()
+    _print_ingest(report, out)
+    return 0
+
+
+def _print_ingest(report: IngestReport, out: IO[str]) -> None:
+    stats = report.stats
+    read = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.objects.items())) or "no objects"
+    out.write(f"read: {read}\n")
+    if stats.skipped_kinds:
+        skipped = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.skipped_kinds.items()))
+        out.write(f"skipped (kinds not modelled): {skipped}\n")
+    if stats.bookmarks:
+        out.write(f"skipped watch bookmarks: {stats.bookmarks}\n")
+    if stats.watch_errors:
+        out.write(f"watch ERROR events: {stats.watch_errors} (the watch was interrupted; events may be missing)\n")
+    if stats.invalid:
+        out.write(f"skipped invalid objects: {stats.invalid}\n")
+    if report.appended:
+        out.write(f"appended: {report.appended} events (seq {report.first_seq}..{report.last_seq})\n")
+    else:
+        out.write("appended: 0 events\n")
+
+
+def cmd_endpoints(args: argparse.Namespace, out: IO[str]) -> int:
+    if args.batch is None:
+        if args.target is None:
+            raise UsageError("give NAMESPACE/NAME:PORT, or --batch FILE")
+        if (args.node is None) == (args.zone is None):
+            raise UsageError("give exactly one of --node or --zone")
+    elif args.target is not None or args.node is not None or args.zone is not None:
+        raise UsageError("--batch takes its queries from FILE: drop NAMESPACE/NAME:PORT, --node and --zone")
+    with Engine.open(args.log, at=args.at) as engine:
+        if args.batch is not None:
+            return _endpoints_batch(engine, args, out)
+        service, port = args.target
+        selection = engine.endpoints(service, port, node=args.node, zone=args.zone, policy=args.policy,
+                                     ipv6=args.ipv6)
+    _print_selection(selection, args.json, out)
+    return 0
+
+
+def _print_selection(selection, as_json: bool, out: IO[str]) -> None:
+    if as_json:
+        out.write(json.dumps(selection.to_json()) + "\n")
+    else:
+        render.selection(selection, linkerd.RULES[selection.rule], out)
+
+
+def _endpoints_batch(engine: Engine, args: argparse.Namespace, out: IO[str]) -> int:
+    """One answer per query line; a bad line gets an error, the rest are answered."""
+    failures = 0
+    try:
+        lines = open(args.batch, encoding="utf-8") if args.batch != "-" else sys.stdin
+    except OSError as exc:
+        raise EngineError(f"{args.batch}: cannot read: {exc.strerror}") from None
+    with lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            query: dict = {}
+            try:
+                query = _parse_batch_query(line, f"{args.batch}: line {number}")
+                selection = engine.endpoints(
+                    query["service"], query["port"], node=query.get("node"), zone=query.get("zone"),
+                    policy=query.get("policy", DEFAULT_POLICY), ipv6=args.ipv6,
+                )
+            except EngineError as exc:
+                failures += 1
+                answer = {k: query.get(k) for k in ("service", "port", "node", "zone")}
+                answer["error"] = str(exc)
+                if args.json:
+                    out.write(json.dumps(answer) + "\n")
+                else:
+                    out.write(f"error: {exc}\n\n")
+                continue
+            _print_selection(selection, args.json, out)
+            if not args.json:
+                out.write("\n")
+    return 1 if failures else 0
+
+
+def _parse_batch_query(line: str, where: str) -> dict:
+    try:
+        query = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise EngineError(f"{where}: malformed JSON ({exc.msg})") from None
+    if not isinstance(query, dict):
+        raise EngineError(f"{where}: expected a JSON object")
+    service, port = query.get("service"), query.get("port")
+    if not isinstance(service, str) or service.count("/") != 1:
+        raise EngineError(f"{where}: \"service\" must be \"namespace/name\"")
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise EngineError(f"{where}: \"port\" must be an integer")
+    for key in ("node", "zone", "policy"):
+        if key in query and not isinstance(query[key], str):
+            raise EngineError(f"{where}: \"{key}\" must be a string")
+    if ("node" in query) == ("zone" in query):
+        raise EngineError(f"{where}: give exactly one of \"node\" or \"zone\"")
+    return query
+
+
+def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
+    from .log import EventLog
+
+    started = time.perf_counter()
+    progress = render.Progress("replay")
+    with EventLog.open(args.log) as log:
+        engine = Engine(log)
+        applied = engine.replay(until=args.until, progress=progress)
+    progress.finish()
+    elapsed = time.perf_counter() - started
+    state = engine.state
+    total = sum(applied.values())
+    out.write(f"replayed {total:,} events (seq 1..{state.seq}) in {elapsed:.3f} s"
+              f" ({total / max(elapsed, 1e-9):,.0f} events/s, kernels: {kernels.IMPLEMENTATION})\n")
+    for kind, count in sorted(applied.items()):
+        out.write(f"  {kind:16} {count:,}\n")
+    out.write(f"services: {len(state.service_keys())}, slices: {len(state.slices)}, "
+              f"endpoints: {state.endpoint_count()}, nodes: {len(state.nodes)}, "
+              f"zones: {', '.join(sorted(state.zones())) or 'none'}\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: IO[str]) -> int:
+    from .demo import run_demo
+
+    run_demo(out, keep=args.keep)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Parser
+
+
+class UsageError(Exception):
+    """Arguments that parse but do not make sense together (exit 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Replay Kubernetes cluster changes and show which endpoints each client "
+                    "gets under topology-aware routing, exactly as Linkerd (and kube-proxy) decide.",
+        epilog="LOG is a directory holding the event log; `ingest` creates it. "
+               "Exit codes: 0 ok, 1 error, 2 usage.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser("ingest", help="append Kubernetes objects (JSON, YAML, watch streams) to a log",
+                            description="Read Nodes, Services and EndpointSlices from kubectl output and "
+                                        "append them to LOG as events. Files are all-or-nothing: an invalid "
+                                        "object appends nothing. '-' reads standard input and commits as it "
+                                        "goes, for `kubectl get ... --watch --output-watch-events -o json | "
+                                        f"{PROG} ingest LOG -`.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("files", metavar="FILE", nargs="+", help="kubectl JSON/YAML output, or - for stdin")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="append the valid objects and report how many invalid ones were skipped")
+    p.add_argument("--no-sync", action="store_true",
+                   help="do not fsync each batch (faster bulk import; a crash may lose the tail)")
+    p.set_defaults(run=cmd_ingest)
+
+    p = commands.add_parser("endpoints", help="the endpoints a client gets for a service port",
+                            description="Show the endpoints a client on --node (or in --zone) receives for "
+                                        "NAMESPACE/NAME:PORT, and the rule that decided.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port, nargs="?")
+    p.add_argument("--node", help="the client's node (its zone label decides the client zone)")
+    p.add_argument("--zone", help="the client's zone, for a client on no particular node")
+    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY,
+                   help="selection rules (default: %(default)s)")
+    p.add_argument("--at", type=sequence_number, metavar="SEQ",
+                   help="answer as of event SEQ instead of the end of the log")
+    p.add_argument("--ipv6", action="store_true",
+                   help="Linkerd's --enable-ipv6: keep IPv6 pod addresses, preferring them for dual-stack "
+                        "pods (off by default, as in Linkerd's Helm chart)")
+    p.add_argument("--batch", metavar="FILE",
+                   help="JSON lines of {\"service\": \"ns/name\", \"port\": 80, \"node\": \"n1\"} "
+                        "(or \"zone\", optional \"policy\"); one answer per line, in order")
+    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    p.set_defaults(run=cmd_endpoints)
+
+    p = commands.add_parser("replay", help="fold the whole log and summarise the cluster",
+                            description="Fold the log from its first event (never from a snapshot) "
+                                        "and print what was applied, the resulting cluster and the rate.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("--until", type=sequence_number, metavar="SEQ", help="stop after event SEQ")
+    p.set_defaults(run=cmd_replay)
+
+    p = commands.add_parser("demo", help="run on the bundled demo cluster",
+                            description="Ingest the bundled demo cluster into a temporary log and show, "
+                                        "per service and client zone, which endpoints each client gets "
+                                        "and why, before and after a recorded series of changes.")
+    p.add_argument("--keep", metavar="DIR", help="write the demo log to DIR and keep it")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    try:
+        return args.run(args, out)
+    except UsageError as exc:
+        parser.exit(2, f"{PROG} {args.command}: error: {exc}\n")
+    except EngineError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error worth a traceback.
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
