@@ -17,8 +17,9 @@ from . import kube
 from .errors import LookupFailed
 from .events import Event, from_record, to_record
 from .index import ZoneIndex
-from .policies import DEFAULT_POLICY, POLICIES, linkerd
+from .policies import DEFAULT_POLICY, POLICIES, kube_proxy, linkerd
 from .state import Change, ClusterState
+from .subscribe import AsyncUpdates, Subscription, Subscriptions, Update, WatchKey
 from .values import Selection
 
 # Events per log frame when importing files: large enough to amortise the
@@ -41,6 +42,7 @@ class Engine:
     def __init__(self, log=None):
         self.state = ClusterState()
         self.index = ZoneIndex(self.state)
+        self.subscriptions = Subscriptions(self)
         self.log = log
 
     # -- opening -------------------------------------------------------------
@@ -64,12 +66,10 @@ class Engine:
         if self.log is None:
             return applied
         last = self.log.last_seq if until is None else min(until, self.log.last_seq)
-        apply = self.state.apply
-        invalidate = self.index.invalidate
         step = max(last // 200, 1)
         for seq, _time, record in self.log.read(self.state.seq + 1, last):
             event = from_record(record)
-            invalidate(apply(event, seq))
+            self._fold(event, seq)
             kind = type(event).__name__
             applied[kind] = applied.get(kind, 0) + 1
             if progress is not None and seq % step == 0:
@@ -107,11 +107,19 @@ class Engine:
         services: set[str] = set()
         nodes: set[str] = set()
         for offset, event in enumerate(events):
-            change = self.state.apply(event, first + offset)
-            self.index.invalidate(change)
+            change = self._fold(event, first + offset)
             services |= change.services
             nodes |= change.nodes
         return Change(frozenset(services), frozenset(nodes))
+
+    def _fold(self, event: Event, seq: int) -> Change:
+        """Apply one event to the state, then bring the index and subscribers up to date."""
+        change = self.state.apply(event, seq)
+        if change:
+            self.index.apply(event, change)
+            if self.subscriptions.group_count:
+                self.subscriptions.publish(change, seq)
+        return change
 
     def ingest(self, objects: Iterable[dict], *, skip_invalid: bool = False,
                source: str = "objects") -> IngestReport:
@@ -193,14 +201,18 @@ class Engine:
         if strict:
             self._check_exists(service, port)
         client_zone = zone if node is None else self.state.node_zone(node)
-        client = linkerd.Client(
-            node=node, zone=client_zone, hostname=hostname, filtering=filtering, ipv6=ipv6,
-            node_hints=policy == "linkerd+nodes",
-        )
         svc = self.state.services.get(service)
-        local = svc is not None and svc.internal_traffic_policy == "Local"
-        cands = self.index.candidates(service, port)
-        rule, chosen = linkerd.select(cands, client, local)
+        if policy == "kube-proxy":
+            choice = kube_proxy.select(svc, list(self.state.slices_of(service)), port, node, client_zone)
+            rule, chosen, candidates = choice.rule, choice.endpoints, choice.candidates
+        else:
+            client = linkerd.Client(
+                node=node, zone=client_zone, hostname=hostname, filtering=filtering, ipv6=ipv6,
+                node_hints=policy == "linkerd+nodes",
+            )
+            cands = self.index.candidates(service, port)
+            rule, picked = linkerd.select(cands, client, self.index.local_traffic_policy(service))
+            chosen, candidates = tuple(c.to_selected() for c in picked), len(cands)
         return Selection(
             service=service,
             port=port,
@@ -208,9 +220,36 @@ class Engine:
             zone=client_zone,
             policy=policy,
             rule=rule,
-            endpoints=tuple(c.to_selected() for c in chosen),
-            candidates=len(cands),
+            endpoints=chosen,
+            candidates=candidates,
         )
+
+    # -- subscriptions ---------------------------------------------------------
+
+    def subscribe(self, service: str, port: int, *, node: Optional[str] = None,
+                  hostname: Optional[str] = None, filtering: bool = True, policy: str = DEFAULT_POLICY,
+                  ipv6: bool = False, on_update: Callable[[Update], None]) -> Subscription:
+        """Call ``on_update`` with the initial Add, then every Add/Remove as events arrive.
+
+        Returns a handle with ``.cancel()``.  See engine.subscribe for the
+        update contract and how failing callbacks are isolated.
+        """
+        return self.subscriptions.subscribe(
+            self._watch_key(service, port, node, hostname, filtering, policy, ipv6), on_update
+        )
+
+    def updates(self, service: str, port: int, *, node: Optional[str] = None,
+                hostname: Optional[str] = None, filtering: bool = True, policy: str = DEFAULT_POLICY,
+                ipv6: bool = False, max_queue: int = 1000) -> AsyncUpdates:
+        """The same as an async iterator with a bounded queue (``async for update in ...``)."""
+        key = self._watch_key(service, port, node, hostname, filtering, policy, ipv6)
+        return AsyncUpdates(self.subscriptions, key, max_queue)
+
+    @staticmethod
+    def _watch_key(service, port, node, hostname, filtering, policy, ipv6) -> WatchKey:
+        if policy not in ("linkerd", "linkerd+nodes"):
+            raise LookupFailed(f"subscriptions follow the Linkerd policies, not {policy!r}")
+        return WatchKey(service, port, node, hostname, filtering, policy, ipv6)
 
     def _check_exists(self, service: str, port: int) -> None:
         state = self.state

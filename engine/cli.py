@@ -13,7 +13,7 @@ from typing import IO, Optional, Sequence
 from . import kernels, render
 from .api import Engine, IngestReport
 from .errors import EngineError
-from .policies import DEFAULT_POLICY, POLICIES, linkerd
+from .policies import DEFAULT_POLICY, POLICIES, rule_text
 
 PROG = "topology-engine"
 
@@ -106,7 +106,7 @@ def _print_selection(selection, as_json: bool, out: IO[str]) -> None:
     if as_json:
         out.write(json.dumps(selection.to_json()) + "\n")
     else:
-        render.selection(selection, linkerd.RULES[selection.rule], out)
+        render.selection(selection, rule_text(selection.policy, selection.rule), out)
 
 
 def _endpoints_batch(engine: Engine, args: argparse.Namespace, out: IO[str]) -> int:

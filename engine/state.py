@@ -33,6 +33,9 @@ from .events import (
 class Change:
     services: frozenset[str] = frozenset()  # "ns/name" whose slices or Service changed
     nodes: frozenset[str] = frozenset()  # nodes added, removed or relabelled
+    # The object this event replaced or deleted, if any: incremental indexes
+    # need the old version to take back what it contributed.
+    previous: Optional[Event] = attrs.field(default=None, eq=False)
 
     def __bool__(self) -> bool:
         return bool(self.services or self.nodes)
@@ -76,13 +79,15 @@ class ClusterState:
         return Change(nodes=frozenset((event.name,)))
 
     def _service_upserted(self, event: ServiceUpserted) -> Change:
+        previous = self.services.get(event.key)
         self.services[event.key] = event
-        return Change(services=frozenset((event.key,)))
+        return Change(services=frozenset((event.key,)), previous=previous)
 
     def _service_deleted(self, event: ServiceDeleted) -> Change:
-        if self.services.pop(event.key, None) is None:
+        previous = self.services.pop(event.key, None)
+        if previous is None:
             return NO_CHANGE
-        return Change(services=frozenset((event.key,)))
+        return Change(services=frozenset((event.key,)), previous=previous)
 
     def _slice_upserted(self, event: SliceUpserted) -> Change:
         key = event.key
@@ -96,13 +101,13 @@ class ClusterState:
             # Re-inserting moves the slice to the end: it is now the last written.
             self.service_slices.setdefault(service, {})[key] = event
             touched.add(service)
-        return Change(services=frozenset(touched))
+        return Change(services=frozenset(touched), previous=old)
 
     def _slice_deleted(self, event: SliceDeleted) -> Change:
         old = self.slices.pop(event.key, None)
         if old is None:
             return NO_CHANGE
-        return Change(services=frozenset(self._unlink(old)))
+        return Change(services=frozenset(self._unlink(old)), previous=old)
 
     def _unlink(self, old: SliceUpserted) -> set[str]:
         service = slice_service_key(old)

@@ -115,7 +115,8 @@ def test_conformance_through_slices(case):
     _check_set(result.cluster, expected["cluster"], "cluster")
     _check_set(result.local, expected["local"], "local")
 
-    rule, selected = kp.select(service, slices, 80, node, zone, prefer_same_node=case["prefer_same_node"])
+    choice = kp.select(service, slices, 80, node, zone, prefer_same_node=case["prefer_same_node"])
+    rule, selected = choice.rule, list(choice.endpoints)
     assert rule == expected["rule"]
     internal = expected["local"] if case["service"]["internal_traffic_policy"] == "Local" else expected["cluster"]
     wanted = sorted(internal or ()) if expected["has_any"] else []
@@ -241,8 +242,9 @@ def test_locality_needs_a_named_client_node():
 
 def test_unproxied_services_and_unknown_ports():
     slices = [_slice("a", [Endpoint(("10.0.0.1",))])]
-    assert kp.select(None, slices, 80, "n1", "zone-a") == ("no-service", [])
-    assert kp.select(_svc(type="ExternalName"), slices, 80, "n1", "zone-a") == ("no-service", [])
+    for service in (None, _svc(type="ExternalName")):
+        choice = kp.select(service, slices, 80, "n1", "zone-a")
+        assert (choice.rule, choice.endpoints) == ("no-service", ())
     with pytest.raises(LookupFailed, match=f"{NS}/{SVC}.*81"):
         kp.select(_svc(), slices, 81, "n1", "zone-a")
     with pytest.raises(LookupFailed):
@@ -257,7 +259,8 @@ def test_select_reports_endpoint_facts_sorted():
                  target_kind="Pod", target_namespace=NS, target_name="web-0"),
         Endpoint(("10.0.0.2",), node_name="n3", zone="zone-c", for_zones=("zone-c",)),
     ]
-    rule, selected = kp.select(_svc(), [_slice("a", entries)], 80, "n1", "zone-a")
+    choice = kp.select(_svc(), [_slice("a", entries)], 80, "n1", "zone-a")
+    rule, selected = choice.rule, list(choice.endpoints)
     assert rule == "zone-hints"
     assert selected == [
         SelectedEndpoint("10.0.0.10", 8080, "n2", "zone-b", ("zone-a",), (), f"Pod/{NS}/web-1", "web-1"),

@@ -5,10 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Engine
-from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SliceDeleted, SlicePort, SliceUpserted
+from engine.events import Endpoint, NodeUpserted, ServiceDeleted, ServicePort, ServiceUpserted, SliceDeleted, SlicePort, SliceUpserted
 
 from k8s import endpoint, endpoint_slice, node, service
-from reference import linkerd_selection, render
+from reference import LinkerdModel, render
 
 
 def engine_with(*objects):
@@ -143,6 +143,7 @@ slice_st = st.builds(
     endpoints=st.lists(endpoints_st, max_size=4).map(tuple),
 )
 event_st = st.one_of(
+    st.builds(ServiceDeleted, st.just("ns"), st.just("web")),
     slice_st,
     st.builds(SliceDeleted, st.just("ns"), st.sampled_from(["s0", "s1", "s2"])),
     st.builds(NodeUpserted, st.sampled_from(NODES), st.sampled_from(ZONES + [None]), st.just(1000)),
@@ -156,14 +157,16 @@ event_st = st.one_of(
 @given(events=st.lists(event_st, min_size=1, max_size=12))
 def test_engine_matches_reference_after_every_event(events):
     eng = Engine()
+    model = LinkerdModel([("ns/web", 80), ("ns/web", 81)])
     for event in events:
         eng.apply(event)
+        model.apply(event)
         for node_name in NODES[:3] + ["ghost"]:
             for kwargs in ({}, {"hostname": "h0"}, {"filtering": False}, {"ipv6": True}):
                 for policy in ("linkerd", "linkerd+nodes"):
                     sel = eng.endpoints("ns/web", 80, node=node_name, policy=policy, strict=False, **kwargs)
-                    expected = linkerd_selection(eng.state, "ns/web", 80, node=node_name,
-                                                 node_hints=policy == "linkerd+nodes", **kwargs)
+                    expected = model.selection("ns/web", 80, node=node_name,
+                                               node_hints=policy == "linkerd+nodes", **kwargs)
                     assert (sel.rule, got(sel)) == expected
         sel = eng.endpoints("ns/web", 81, zone="z1", strict=False)
-        assert (sel.rule, got(sel)) == linkerd_selection(eng.state, "ns/web", 81, zone="z1")
+        assert (sel.rule, got(sel)) == model.selection("ns/web", 81, zone="z1")

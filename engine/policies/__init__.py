@@ -2,6 +2,15 @@
 
 * ``linkerd`` (default): Linkerd's destination controller, exactly.
 * ``linkerd+nodes``: ``linkerd`` plus node hints (PreferSameNode), opt-in.
+* ``kube-proxy``: kube-proxy's choice for cluster-IP traffic from a node.
 """
-POLICIES = ("linkerd", "linkerd+nodes")
+from . import kube_proxy, linkerd
+
+POLICIES = ("linkerd", "linkerd+nodes", "kube-proxy")
 DEFAULT_POLICY = "linkerd"
+
+
+def rule_text(policy: str, rule: str) -> str:
+    """What ``rule`` means under ``policy``, for people."""
+    rules = kube_proxy.RULES if policy == "kube-proxy" else linkerd.RULES
+    return rules[rule]

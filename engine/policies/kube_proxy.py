@@ -30,16 +30,16 @@ PREFER_SAME_NODE = "PreferSameNode"
 PREFER_SAME_ZONE = "PreferSameZone"
 
 # Rules ``select`` and ``categorize`` report, for internal (cluster-IP) traffic.
-RULES = (
-    "node-hints",  # every ready endpoint has a node hint, some for this node
-    "zone-hints",  # every ready endpoint has a zone hint, some for this zone
-    "all-ready",  # hints unusable here: every ready endpoint
-    "terminating-fallback",  # no ready endpoint anywhere: serving+terminating ones
-    "local-traffic-policy",  # internalTrafficPolicy Local: ready endpoints on this node (may be empty)
-    "local-terminating-fallback",  # ... none ready here: serving+terminating ones on this node
-    "no-endpoints",  # nothing usable anywhere: kube-proxy rejects the traffic
-    "no-service",  # no Service, or one kube-proxy does not proxy (ExternalName)
-)
+RULES = {
+    "node-hints": "every ready endpoint has a node hint, some for this node",
+    "zone-hints": "every ready endpoint has a zone hint, some for this zone",
+    "all-ready": "hints unusable here: every ready endpoint",
+    "terminating-fallback": "no ready endpoint anywhere: serving+terminating ones",
+    "local-traffic-policy": "internalTrafficPolicy Local: ready endpoints on this node (may be empty)",
+    "local-terminating-fallback": "internalTrafficPolicy Local, none ready here: serving+terminating ones on this node",
+    "no-endpoints": "nothing usable anywhere: kube-proxy rejects the traffic",
+    "no-service": "no Service, or one kube-proxy does not proxy (ExternalName)",
+}
 
 _ADDRESS_TYPES = ("IPv4", "IPv6")
 _DOTTED_QUAD = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)$")
@@ -372,6 +372,13 @@ def internal_endpoints(categorized: Categorized, service: Optional[ServiceUpsert
 # Step 3: select
 
 
+@attrs.frozen(slots=True)
+class Choice:
+    rule: str  # one of RULES
+    endpoints: tuple[SelectedEndpoint, ...]  # sorted by (address, port)
+    candidates: int  # the endpoints kube-proxy chose from
+
+
 def select(
     service: Optional[ServiceUpserted],
     slices: Sequence[SliceUpserted],
@@ -382,15 +389,14 @@ def select(
     prefer_same_node: bool = True,
     protocol: Optional[str] = None,
     ip_family: Optional[str] = None,
-) -> tuple[str, list[SelectedEndpoint]]:
+) -> Choice:
     """What a client on ``node_name`` reaches through the cluster IP.
 
-    Returns the rule (one of ``RULES``) and the endpoints sorted by
-    (address, port).  Raises LookupFailed when the Service has no such port.
+    Raises LookupFailed when the Service has no such port.
     """
     endpoints = proxy_endpoints(service, slices, port, node_name, protocol=protocol, ip_family=ip_family)
     categorized = categorize(
         endpoints, service, port, node_name, node_zone, prefer_same_node=prefer_same_node, protocol=protocol
     )
     chosen = internal_endpoints(categorized, service)
-    return categorized.rule, sorted(e.selected() for e in chosen)
+    return Choice(categorized.rule, tuple(sorted(e.selected() for e in chosen)), len(endpoints))

@@ -2,10 +2,10 @@
 
 Two halves, as in the controller:
 
-* ``candidates``: the service's address set for one requested port.  Every
-  slice contributes, oldest write first; an endpoint explicitly not ready is
-  skipped; each address is keyed by an identity, and a later slice's address
-  replaces an earlier one with the same identity.
+* ``AddressBook``: the service's address set for each requested port, kept
+  as Linkerd's port publishers keep it: each slice write removes the
+  identities the slice's previous version gave, then adds its own (an
+  endpoint explicitly not ready gives nothing).
 * ``select``: the per-client filter, in Linkerd's order: hostname, filtering
   off, ``internalTrafficPolicy: Local`` (no fallback), any unhinted candidate
   disables zone filtering, zone match, empty match falls back to all; then the
@@ -149,44 +149,152 @@ def _intern_hints(hint_lists: Iterable[tuple[str, ...]]) -> tuple[dict[str, int]
     return ids, offsets, flat
 
 
-def candidates(service_key: str, service: Optional[ServiceUpserted],
-               slices: Iterable[SliceUpserted], port: int) -> CandidateSet:
-    """The address set a Linkerd port publisher holds for ``port``.
+def slice_addresses(es: SliceUpserted, service_name: str,
+                    target: Union[int, str]) -> list[tuple[tuple, Candidate]]:
+    """What one slice gives a port publisher whose target is ``target``:
+    ``(identity, candidate)`` pairs, in slice order.
 
     Identity, as Linkerd keys its address map: a Pod endpoint by (pod
     namespace, pod name, address family), so a pod's several addresses in one
     slice collapse to the last; an ExternalWorkload by (namespace, name); an
     endpoint without targetRef by (IP, port, hostname).  Endpoints whose
-    targetRef is of another kind are ignored.
+    targetRef is of another kind, and endpoints explicitly not ready, give
+    nothing.
     """
-    target = target_for(service, port)
-    service_name = service_key.split("/", 1)[1]
-    by_identity: dict[tuple, Candidate] = {}
-    for es in slices:
-        endpoint_port = resolve_port(es.ports, target)
-        if endpoint_port is None:
+    endpoint_port = resolve_port(es.ports, target)
+    if endpoint_port is None:
+        return []
+    pairs = []
+    for ep in es.endpoints:
+        if ep.ready is False:
             continue
-        for ep in es.endpoints:
-            if ep.ready is False:
+        kind = ep.target_kind
+        for address in ep.addresses:
+            if kind is None:
+                identity = ("", f"{service_name}-{address}-{endpoint_port}", ep.hostname or "")
+                family = ""
+            elif kind == POD:
+                identity = (ep.target_namespace or "", ep.target_name or "", es.address_type)
+                family = es.address_type
+            elif kind == EXTERNAL_WORKLOAD:
+                identity = (es.namespace, ep.target_name or "", "")
+                family = ""
+            else:
                 continue
-            kind = ep.target_kind
-            for address in ep.addresses:
-                if kind is None:
-                    identity = ("", f"{service_name}-{address}-{endpoint_port}", ep.hostname or "")
-                    family = ""
-                elif kind == POD:
-                    identity = (ep.target_namespace or "", ep.target_name or "", es.address_type)
-                    family = es.address_type
-                elif kind == EXTERNAL_WORKLOAD:
-                    identity = (es.namespace, ep.target_name or "", "")
-                    family = ""
-                else:
-                    continue
-                by_identity[identity] = Candidate(
-                    identity, family, address, endpoint_port, kind == POD, ep.node_name, ep.zone,
-                    ep.hostname, ep.for_zones, ep.for_nodes, ep.target,
-                )
-    return CandidateSet(list(by_identity.values()))
+            pairs.append((identity, Candidate(
+                identity, family, address, endpoint_port, kind == POD, ep.node_name, ep.zone,
+                ep.hostname, ep.for_zones, ep.for_nodes, ep.target,
+            )))
+    return pairs
+
+
+def build_addresses(service_name: str, slices: Iterable[SliceUpserted],
+                    target: Union[int, str]) -> dict[tuple, Candidate]:
+    """A fresh port publisher's address map: every slice added, oldest write
+    first, so a later slice's address replaces an earlier one's with the same
+    identity."""
+    addresses: dict[tuple, Candidate] = {}
+    for es in slices:
+        addresses.update(slice_addresses(es, service_name, target))
+    return addresses
+
+
+class AddressBook:
+    """Linkerd's address maps for one service, kept event by event as a
+    destination controller that has watched since the start of the log keeps
+    its port publishers: one per port the Service has ever declared, plus one
+    shared by every port it never declared.
+
+    History matters, exactly as in Linkerd: updating or deleting a slice
+    removes every identity that slice gave, even when another slice still
+    lists it, until that other slice is written again.  A publisher whose
+    target changes (the Service appears, renames or drops the port) re-lists
+    the current slices.  Deleting the Service empties every map (later slice
+    events fill them again) but changes neither the targets nor the traffic
+    policy, which only a Service update sets.
+
+    Every undeclared port resolves each slice to the port number itself, so
+    their maps differ only in that number: one map, with port 0 standing in,
+    serves them all.
+    """
+
+    __slots__ = ("service_name", "local_traffic_policy", "undeclared", "by_port")
+
+    def __init__(self, service_name: str):
+        self.service_name = service_name
+        self.local_traffic_policy = False
+        self.undeclared: dict[tuple, Candidate] = {}
+        # port number -> (target, address map), for every port a Service declared
+        self.by_port: dict[int, tuple[Union[int, str], dict[tuple, Candidate]]] = {}
+
+    def addresses(self, port: int) -> dict[tuple, Candidate]:
+        """The address map a publisher for ``port`` holds now."""
+        found = self.by_port.get(port)
+        if found is not None:
+            return found[1]
+        return {identity: attrs.evolve(c, port=port) for identity, c in self.undeclared.items()}
+
+    def _maps(self) -> Iterable[tuple[Union[int, str], dict[tuple, Candidate]]]:
+        yield 0, self.undeclared
+        yield from self.by_port.values()
+
+    def service_upserted(self, service: ServiceUpserted, slices: Iterable[SliceUpserted]) -> None:
+        self.local_traffic_policy = service.internal_traffic_policy == "Local"
+        slices = list(slices)
+        for port in {spec.port for spec in service.ports} | set(self.by_port):
+            target = target_for(service, port)
+            current = self.by_port.get(port)
+            if current is None or current[0] != target:
+                self.by_port[port] = (target, build_addresses(self.service_name, slices, target))
+
+    def service_deleted(self) -> None:
+        for _, addresses in self._maps():
+            addresses.clear()
+
+    def slice_upserted(self, old: Optional[SliceUpserted], new: SliceUpserted) -> None:
+        for target, addresses in self._maps():
+            if old is not None:
+                for identity, _ in slice_addresses(old, self.service_name, target):
+                    addresses.pop(identity, None)
+            addresses.update(slice_addresses(new, self.service_name, target))
+
+    def slice_deleted(self, old: SliceUpserted) -> None:
+        for target, addresses in self._maps():
+            for identity, _ in slice_addresses(old, self.service_name, target):
+                addresses.pop(identity, None)
+
+    def dump(self) -> list:
+        return [
+            self.local_traffic_policy,
+            [_candidate_record(c) for c in self.undeclared.values()],
+            [[port, target, [_candidate_record(c) for c in addresses.values()]]
+             for port, (target, addresses) in self.by_port.items()],
+        ]
+
+    @classmethod
+    def load(cls, service_name: str, image: list) -> "AddressBook":
+        book = cls(service_name)
+        local, undeclared, by_port = image
+        book.local_traffic_policy = bool(local)
+        book.undeclared = _address_map(undeclared)
+        book.by_port = {port: (target, _address_map(records)) for port, target, records in by_port}
+        return book
+
+
+def _address_map(records: list) -> dict[tuple, Candidate]:
+    candidates = (_candidate_from_record(r) for r in records)
+    return {c.identity: c for c in candidates}
+
+
+def _candidate_record(c: Candidate) -> list:
+    return [list(c.identity), c.family, c.address, c.port, c.pod_backed, c.node, c.zone, c.hostname,
+            list(c.for_zones), list(c.for_nodes), c.target]
+
+
+def _candidate_from_record(r: list) -> Candidate:
+    identity, family, address, port, pod_backed, node, zone, hostname, for_zones, for_nodes, target = r
+    return Candidate(tuple(identity), family, address, port, pod_backed, node, zone, hostname,
+                     tuple(for_zones), tuple(for_nodes), target)
 
 
 @attrs.frozen(slots=True)

@@ -1,0 +1,234 @@
+"""Destination-style subscriptions: Add/Remove updates per client.
+
+Subscribers with the same filter key (service, port, node, hostname,
+filtering, policy, IPv6) share one group, as in Linkerd's filtered listener
+groups: a change is filtered and diffed once per group and the resulting
+updates fanned out to every subscriber in it.
+
+What a subscriber receives, and when (Linkerd's contract):
+
+* on subscribe, ``add`` of the current selection if it is not empty;
+* after each event that touches the service, or the client node's zone,
+  ``add`` of the endpoints that are new or changed (an endpoint counts as
+  changed when its address, port or sorted zone hints differ: a hint change
+  re-sends it) and ``remove`` of those gone, each only when non-empty;
+* the selection becoming empty is therefore a ``remove`` of everything.
+
+One deliberate difference: Linkerd reads the client node's zone label once,
+when the group is created; here the group follows the node's current zone,
+so a node that appears or is relabelled later re-filters its subscribers.
+
+Failure isolation: a callback that raises is unsubscribed and its exception
+kept on its handle (``Subscription.error``); other subscribers, and the
+group's snapshot, are unaffected.  The async form has a bounded queue; when
+a consumer falls that far behind its stream is closed with ``Overflow``,
+like Linkerd closing a Destination stream whose send queue is full.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable, Optional
+
+import attrs
+
+from .policies import linkerd
+from .state import Change
+from .values import SelectedEndpoint
+
+ADD = "add"
+REMOVE = "remove"
+
+
+@attrs.frozen(slots=True)
+class WatchKey:
+    """A filter key: everything that decides what a subscriber sees."""
+
+    service: str
+    port: int
+    node: Optional[str] = None
+    hostname: Optional[str] = None
+    filtering: bool = True
+    policy: str = "linkerd"
+    ipv6: bool = False
+
+    def __str__(self) -> str:
+        host = f"{self.hostname}." if self.hostname else ""
+        return f"{host}{self.service}:{self.port}@{self.node or '-'}"
+
+
+@attrs.frozen(slots=True)
+class Update:
+    seq: int  # the event that caused it (the current position for the initial add)
+    watch: WatchKey
+    op: str  # ADD or REMOVE
+    endpoints: tuple[SelectedEndpoint, ...]  # sorted by (address, port)
+
+    def to_json(self, time: Optional[float] = None) -> dict:
+        return {
+            "seq": self.seq,
+            "time": time,
+            "watch": str(self.watch),
+            "op": self.op,
+            "endpoints": [e.to_json() for e in self.endpoints],
+        }
+
+
+class Overflow(Exception):
+    """An async subscriber fell further behind than its queue allows."""
+
+
+class Subscription:
+    """A handle on one subscriber."""
+
+    def __init__(self, hub: "Subscriptions", group: "_Group", callback: Callable[[Update], None]):
+        self._hub = hub
+        self._group = group
+        self.callback = callback
+        self.error: Optional[BaseException] = None
+        self.active = True
+
+    @property
+    def key(self) -> WatchKey:
+        return self._group.key
+
+    def cancel(self) -> None:
+        if self.active:
+            self.active = False
+            self._hub._drop(self)
+
+
+class _Group:
+    __slots__ = ("key", "snapshot", "subscribers")
+
+    def __init__(self, key: WatchKey):
+        self.key = key
+        # identity -> the selected candidate, as last sent to subscribers
+        self.snapshot: dict[tuple, linkerd.Candidate] = {}
+        self.subscribers: list[Subscription] = []
+
+
+def _changed(old: linkerd.Candidate, new: linkerd.Candidate) -> bool:
+    return (old.address, old.port, sorted(old.for_zones)) != (new.address, new.port, sorted(new.for_zones))
+
+
+def _sorted(candidates) -> tuple[SelectedEndpoint, ...]:
+    return tuple(sorted(c.to_selected() for c in candidates))
+
+
+class Subscriptions:
+    """All subscription groups of one Engine.  The Engine calls ``publish``
+    after folding each event."""
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._groups: dict[WatchKey, _Group] = {}
+        self._by_service: dict[str, set[WatchKey]] = {}
+        self._by_node: dict[str, set[WatchKey]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(g.subscribers) for g in self._groups.values())
+
+    @property
+    def group_count(self) -> int:
+        return len(self._groups)
+
+    def subscribe(self, key: WatchKey, callback: Callable[[Update], None]) -> Subscription:
+        group = self._groups.get(key)
+        if group is None:
+            group = _Group(key)
+            group.snapshot = self._select(key)
+            self._groups[key] = group
+            self._by_service.setdefault(key.service, set()).add(key)
+            if key.node is not None:
+                self._by_node.setdefault(key.node, set()).add(key)
+        subscription = Subscription(self, group, callback)
+        group.subscribers.append(subscription)
+        if group.snapshot:
+            self._deliver(subscription, Update(self._engine.seq, key, ADD, _sorted(group.snapshot.values())))
+        return subscription
+
+    def publish(self, change: Change, seq: int) -> None:
+        keys: set[WatchKey] = set()
+        for service in change.services:
+            keys |= self._by_service.get(service, set())
+        for node in change.nodes:
+            keys |= self._by_node.get(node, set())
+        for key in keys:
+            self._refresh(self._groups[key], seq)
+
+    def _select(self, key: WatchKey) -> dict[tuple, linkerd.Candidate]:
+        engine = self._engine
+        state = engine.state
+        client = linkerd.Client(
+            node=key.node, zone=state.node_zone(key.node), hostname=key.hostname, filtering=key.filtering,
+            ipv6=key.ipv6, node_hints=key.policy == "linkerd+nodes",
+        )
+        index = engine.index
+        _, chosen = linkerd.select(index.candidates(key.service, key.port), client,
+                                   index.local_traffic_policy(key.service))
+        return {c.identity: c for c in chosen}
+
+    def _refresh(self, group: _Group, seq: int) -> None:
+        old = group.snapshot
+        new = self._select(group.key)
+        added = [c for identity, c in new.items() if identity not in old or _changed(old[identity], c)]
+        removed = [c for identity, c in old.items() if identity not in new]
+        group.snapshot = new
+        updates = []
+        if added:
+            updates.append(Update(seq, group.key, ADD, _sorted(added)))
+        if removed:
+            updates.append(Update(seq, group.key, REMOVE, _sorted(removed)))
+        for subscription in list(group.subscribers):
+            for update in updates:
+                if subscription.active:
+                    self._deliver(subscription, update)
+
+    def _deliver(self, subscription: Subscription, update: Update) -> None:
+        try:
+            subscription.callback(update)
+        except Exception as exc:  # isolate: one failing subscriber must not stop the others
+            subscription.error = exc
+            subscription.cancel()
+
+    def _drop(self, subscription: Subscription) -> None:
+        group = subscription._group
+        group.subscribers.remove(subscription)
+        if not group.subscribers:
+            key = group.key
+            del self._groups[key]
+            self._by_service[key.service].discard(key)
+            if not self._by_service[key.service]:
+                del self._by_service[key.service]
+            if key.node is not None:
+                self._by_node[key.node].discard(key)
+                if not self._by_node[key.node]:
+                    del self._by_node[key.node]
+
+
+class AsyncUpdates:
+    """``async for update in AsyncUpdates(...)``: a subscription as an async
+    iterator over a bounded queue; raises Overflow when the queue fills."""
+
+    def __init__(self, hub: Subscriptions, key: WatchKey, max_queue: int = 1000):
+        self._queue: asyncio.Queue = asyncio.Queue(max_queue)
+        self._overflowed = False
+        self.subscription = hub.subscribe(key, self._put)
+
+    def _put(self, update: Update) -> None:
+        try:
+            self._queue.put_nowait(update)
+        except asyncio.QueueFull:
+            self._overflowed = True
+            raise Overflow(f"subscriber for {update.watch} fell {self._queue.maxsize} updates behind") from None
+
+    def __aiter__(self) -> "AsyncUpdates":
+        return self
+
+    async def __anext__(self) -> Update:
+        if self._queue.empty() and self._overflowed:
+            raise self.subscription.error or Overflow("subscription overflowed")
+        return await self._queue.get()
+
+    def cancel(self) -> None:
+        self.subscription.cancel()
