@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
+from pathlib import Path
 from typing import IO, Callable, Iterable, Optional
 
 import attrs
 
 from . import kube
-from .errors import LookupFailed
+from .errors import LogError, LookupFailed, RecordError
+from .log import EventLog, list_segments
+from .snapshot import list_snapshots, load_snapshot, write_snapshot
 from .events import Event, from_record, to_record
 from .index import ZoneIndex
 from .policies import DEFAULT_POLICY, POLICIES, kube_proxy, linkerd
@@ -26,6 +30,9 @@ from .values import Selection
 # per-frame header and checksum, small enough to keep frames well under the
 # log's frame size limit.
 INGEST_BATCH = 2000
+# What a snapshot image holds; a change to the state or index dump bumps it,
+# and older snapshots are then ignored (the log is replayed instead).
+SNAPSHOT_FORMAT = 1
 
 
 @attrs.define
@@ -44,19 +51,41 @@ class Engine:
         self.index = ZoneIndex(self.state)
         self.subscriptions = Subscriptions(self)
         self.log = log
+        self.last_time = 0.0  # when the last folded event was written to the log
 
     # -- opening -------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, at: Optional[int] = None, write: bool = False,
-             create: bool = False, sync: bool = True,
+             create: bool = False, sync: bool = True, use_snapshot: bool = True,
              progress: Optional[Callable[[int, int], None]] = None) -> "Engine":
-        """Open the log at ``path`` and fold it, up to sequence ``at`` if given."""
-        from .log import EventLog
+        """Open the log at ``path`` and fold it, up to sequence ``at`` if given.
 
+        The newest valid snapshot at or before that point is loaded first and
+        only the events after it are replayed; a damaged snapshot is skipped
+        with a warning (the log is the truth).
+        """
         log = EventLog.open(path, create=create, write=write, sync=sync)
-        engine = cls(log)
-        engine.replay(until=at, progress=progress)
+        try:
+            engine = cls(log)
+            target = log.last_seq
+            if at is not None:
+                if at > log.last_seq:
+                    raise LogError(f"{path}: --at {at} is past the end of the log (last seq {log.last_seq})")
+                target = at
+            if use_snapshot:
+                found = load_snapshot(path, max_seq=target)
+                if found is not None:
+                    engine._restore(*found)
+            if log.first_seq > engine.seq + 1 and target > engine.seq:
+                raise LogError(
+                    f"{path}: events {engine.seq + 1}..{log.first_seq - 1} were compacted away and no "
+                    f"snapshot covers seq {target}; the log answers from seq {log.first_seq - 1} on"
+                )
+            engine.replay(until=target, progress=progress)
+        except BaseException:
+            log.close()
+            raise
         return engine
 
     def replay(self, *, until: Optional[int] = None,
@@ -67,9 +96,10 @@ class Engine:
             return applied
         last = self.log.last_seq if until is None else min(until, self.log.last_seq)
         step = max(last // 200, 1)
-        for seq, _time, record in self.log.read(self.state.seq + 1, last):
+        for seq, written, record in self.log.read(self.state.seq + 1, last):
             event = from_record(record)
-            self._fold(event, seq)
+            self.last_time = written
+            self.fold(event, seq)
             kind = type(event).__name__
             applied[kind] = applied.get(kind, 0) + 1
             if progress is not None and seq % step == 0:
@@ -79,6 +109,28 @@ class Engine:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
+
+    # -- snapshots -----------------------------------------------------------
+
+    def snapshot(self) -> Path:
+        """Write the current state (reducer and index) as a snapshot at the current seq."""
+        if self.log is None:
+            raise LogError("an engine without a log has nowhere to write a snapshot")
+        image = {"engine": SNAPSHOT_FORMAT, "state": self.state.dump(), "index": self.index.dump()}
+        return write_snapshot(self.log.path, self.state.seq, image)
+
+    def _restore(self, seq: int, image: object) -> None:
+        if not isinstance(image, dict) or image.get("engine") != SNAPSHOT_FORMAT:
+            warnings.warn(f"snapshot at seq {seq} has another format; replaying the log instead", stacklevel=3)
+            return
+        try:
+            state = ClusterState.load(image["state"])
+            index = ZoneIndex(state)
+            index.load(image["index"])
+        except (RecordError, KeyError, TypeError, ValueError) as exc:
+            warnings.warn(f"snapshot at seq {seq} does not decode ({exc}); replaying the log instead", stacklevel=3)
+            return
+        self.state, self.index = state, index
 
     def __enter__(self) -> "Engine":
         return self
@@ -101,18 +153,19 @@ class Engine:
         if not events:
             return Change()
         first = self.state.seq + 1
+        self.last_time = time.time()
         if self.log is not None:
             for start in range(0, len(events), INGEST_BATCH):
                 self.log.append([to_record(e) for e in events[start:start + INGEST_BATCH]])
         services: set[str] = set()
         nodes: set[str] = set()
         for offset, event in enumerate(events):
-            change = self._fold(event, first + offset)
+            change = self.fold(event, first + offset)
             services |= change.services
             nodes |= change.nodes
         return Change(frozenset(services), frozenset(nodes))
 
-    def _fold(self, event: Event, seq: int) -> Change:
+    def fold(self, event: Event, seq: int) -> Change:
         """Apply one event to the state, then bring the index and subscribers up to date."""
         change = self.state.apply(event, seq)
         if change:
@@ -264,3 +317,36 @@ class Engine:
         if not any(p.port == port for p in svc.ports):
             declared = ", ".join(f"{p.port}" + (f"/{p.name}" if p.name else "") for p in svc.ports) or "none"
             raise LookupFailed(f"service {service} has no port {port} (ports: {declared})")
+
+
+@attrs.define
+class CompactReport:
+    segments_removed: int
+    upto_seq: int  # events up to here are gone from the log; --at works from here on
+    snapshot_seq: int
+
+
+def compact(path: str | os.PathLike) -> CompactReport:
+    """Drop the log segments the newest snapshot covers.
+
+    Only whole segments go.  So that every ``--at`` from the first remaining
+    event on still works, a snapshot is written exactly at the cut if none is
+    there yet.
+    """
+    snapshots = list_snapshots(path)
+    if not snapshots:
+        raise LogError(f"{path}: nothing to compact: no snapshot yet (run `topology-engine snapshot`)")
+    newest = snapshots[-1].seq
+    segments = list_segments(Path(path))
+    cut = 0
+    for segment, following in zip(segments, segments[1:]):
+        if following.first_seq - 1 > newest:
+            break
+        cut = following.first_seq - 1
+    if cut == 0:
+        return CompactReport(0, 0, newest)
+    with Engine.open(path, at=cut, write=True) as engine:
+        if not any(s.seq == cut for s in snapshots):
+            engine.snapshot()
+        removed = engine.log.compact(cut)
+    return CompactReport(removed, cut, newest)

@@ -10,8 +10,12 @@ import sys
 import time
 from typing import IO, Optional, Sequence
 
-from . import kernels, render
-from .api import Engine, IngestReport
+from datetime import datetime, timezone
+
+from . import kernels, log, render
+from .api import Engine, IngestReport, compact
+from .events import from_record
+from .subscribe import Update
 from .errors import EngineError
 from .policies import DEFAULT_POLICY, POLICIES, rule_text
 
@@ -31,6 +35,14 @@ def service_port(text: str) -> tuple[str, int]:
     if not 0 < number <= 65535:
         raise argparse.ArgumentTypeError(f"port {number} is outside 1..65535")
     return service, number
+
+
+def watch_spec(text: str) -> tuple[str, int, str]:
+    """``NAMESPACE/NAME:PORT@NODE`` -> ("namespace/name", port, node)."""
+    target, sep, node = text.rpartition("@")
+    if not sep or not node:
+        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME:PORT@NODE, got {text!r}")
+    return (*service_port(target), node)
 
 
 def sequence_number(text: str) -> int:
@@ -162,15 +174,115 @@ def _parse_batch_query(line: str, where: str) -> dict:
     return query
 
 
-def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
-    from .log import EventLog
+def cmd_demo(args: argparse.Namespace, out: IO[str]) -> int:
+    from .demo import run_demo
 
+    run_demo(out, keep=args.keep)
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace, out: IO[str]) -> int:
+    with Engine.open(args.log) as engine:
+        path = engine.snapshot()
+    out.write(f"snapshot at seq {engine.seq}: {path} ({path.stat().st_size:,} bytes)\n")
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace, out: IO[str]) -> int:
+    report = compact(args.log)
+    if report.segments_removed == 0:
+        out.write(f"nothing to compact: the newest snapshot (seq {report.snapshot_seq}) "
+                  "does not cover a whole segment\n")
+    else:
+        out.write(f"removed {report.segments_removed} segment(s) holding events 1..{report.upto_seq}; "
+                  f"--at answers from seq {report.upto_seq} on\n")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, out: IO[str]) -> int:
+    info = log.stats(args.log)
+    if args.json:
+        out.write(json.dumps(info) + "\n")
+        return 0
+    out.write(f"log: {info['path']}\n")
+    seq_range = f"{info['first_seq']}..{info['last_seq']}" if info["events"] else "none"
+    out.write(f"events: {info['events']:,} (seq {seq_range})\n")
+    out.write(f"segments: {info['segments']}, {info['bytes']:,} bytes\n")
+    if info["torn_tail"]:
+        out.write(f"torn tail: {info['torn_tail']}\n")
+    snapshots = ", ".join(f"seq {s['seq']} ({s['bytes']:,} bytes)" for s in info["snapshots"]) or "none"
+    out.write(f"snapshots: {snapshots}\n")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, out: IO[str]) -> int:
+    report = log.verify(args.log)
+    render.table(
+        ("SEGMENT", "BYTES", "FRAMES", "EVENTS", "SEQ"),
+        [(s.name, f"{s.bytes:,}", s.frames, s.events, f"{s.first_seq}..{s.last_seq}" if s.events else "-")
+         for s in report.segments],
+        out,
+    )
+    for problem in report.problems:
+        kind = "torn tail (cut automatically by the next writer)" if problem.torn_tail else "DAMAGE"
+        out.write(f"{kind}: {problem}\n")
+    verdict = "ok" if report.ok else "damaged: see `topology-engine repair`"
+    out.write(f"{report.events:,} events in {report.frames:,} frames; {verdict}\n")
+    return 0 if report.ok else 1
+
+
+def cmd_repair(args: argparse.Namespace, out: IO[str]) -> int:
+    report = log.repair(args.log, truncate=args.truncate)
+    if report.cut_segment is None:
+        out.write("nothing to repair\n")
+        return 0
+    action = "cut" if report.truncated else "would cut"
+    out.write(f"{action} {report.bytes_cut:,} bytes from {report.cut_segment} at offset {report.cut_offset}"
+              f" ({report.events_cut} intact events after the damage are lost with it)\n")
+    if report.segments_removed:
+        out.write(f"{'removed' if report.truncated else 'would remove'} segments: "
+                  f"{', '.join(report.segments_removed)}\n")
+    out.write(f"the log {'now ends' if report.truncated else 'would end'} at seq {report.last_seq}\n")
+    if not report.truncated:
+        out.write("nothing changed: run again with --truncate to cut\n")
+    return 0
+
+
+def _write_update(update: Update, time_of: float, as_json: bool, out: IO[str]) -> None:
+    if as_json:
+        out.write(json.dumps(update.to_json(time_of)) + "\n")
+    else:
+        stamp = datetime.fromtimestamp(time_of, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        addresses = " ".join(f"{e.address}:{e.port}" for e in update.endpoints)
+        out.write(f"seq {update.seq:>6}  {stamp}  {update.watch}  {update.op:6}  {addresses}\n")
+    out.flush()
+
+
+def cmd_follow(args: argparse.Namespace, out: IO[str]) -> int:
+    service, port = args.target
+    with Engine.open(args.log, create=False) as engine:
+        engine.endpoints(service, port, node=args.node)  # fail now on an unknown service or port
+        engine.last_time = time.time()  # the initial Add is what the client gets on subscribing, now
+        engine.subscribe(service, port, node=args.node, ipv6=args.ipv6,
+                         on_update=lambda u: _write_update(u, engine.last_time, args.json, out))
+        for seq, written, record in log.follow(args.log, engine.seq + 1, timeout=args.timeout):
+            engine.last_time = written
+            engine.fold(from_record(record), seq)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     started = time.perf_counter()
     progress = render.Progress("replay")
-    with EventLog.open(args.log) as log:
-        engine = Engine(log)
-        applied = engine.replay(until=args.until, progress=progress)
+    with log.EventLog.open(args.log) as event_log:
+        engine = Engine(event_log)
+        for service, port, node in args.watch:
+            engine.subscribe(service, port, node=node, ipv6=args.ipv6,
+                             on_update=lambda u: _write_update(u, engine.last_time, args.json, out))
+        applied = engine.replay(until=args.until, progress=progress if not args.watch else None)
     progress.finish()
+    if args.watch:
+        return 0
     elapsed = time.perf_counter() - started
     state = engine.state
     total = sum(applied.values())
@@ -181,13 +293,6 @@ def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     out.write(f"services: {len(state.service_keys())}, slices: {len(state.slices)}, "
               f"endpoints: {state.endpoint_count()}, nodes: {len(state.nodes)}, "
               f"zones: {', '.join(sorted(state.zones())) or 'none'}\n")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace, out: IO[str]) -> int:
-    from .demo import run_demo
-
-    run_demo(out, keep=args.keep)
     return 0
 
 
@@ -243,12 +348,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
     p.set_defaults(run=cmd_endpoints)
 
-    p = commands.add_parser("replay", help="fold the whole log and summarise the cluster",
-                            description="Fold the log from its first event (never from a snapshot) "
-                                        "and print what was applied, the resulting cluster and the rate.")
+    p = commands.add_parser("replay", help="fold the whole log; summarise it, or show what clients received",
+                            description="Fold the log from its first event (never from a snapshot). Without "
+                                        "--watch, print what was applied, the resulting cluster and the rate. "
+                                        "With --watch, print every Add/Remove each watched client received, "
+                                        "in event order.")
     p.add_argument("log", metavar="LOG")
     p.add_argument("--until", type=sequence_number, metavar="SEQ", help="stop after event SEQ")
+    p.add_argument("--watch", type=watch_spec, action="append", default=[], metavar="NAMESPACE/NAME:PORT@NODE",
+                   help="a client to follow (repeatable): its updates are printed as the log is folded")
+    p.add_argument("--ipv6", action="store_true", help="Linkerd's --enable-ipv6 for the watched clients")
+    p.add_argument("--json", action="store_true",
+                   help='with --watch: JSON lines {"seq", "time", "watch", "op", "endpoints"}')
     p.set_defaults(run=cmd_replay)
+
+    p = commands.add_parser("follow", help="show a client's endpoints, then each change as the log grows",
+                            description="Print the endpoints a client on --node gets, then every Add/Remove "
+                                        "as another process appends to LOG (e.g. `ingest LOG -` fed by "
+                                        "kubectl --watch). Stops on Ctrl-C or after --timeout idle seconds.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port)
+    p.add_argument("--node", required=True, help="the client's node")
+    p.add_argument("--ipv6", action="store_true", help="Linkerd's --enable-ipv6")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long with no new event")
+    p.add_argument("--json", action="store_true", help="JSON lines, as `replay --watch --json`")
+    p.set_defaults(run=cmd_follow)
+
+    p = commands.add_parser("snapshot", help="write the current state as a snapshot",
+                            description="Fold LOG and write its state as a snapshot in LOG, so that opening "
+                                        "it replays only the events after the snapshot.")
+    p.add_argument("log", metavar="LOG")
+    p.set_defaults(run=cmd_snapshot)
+
+    p = commands.add_parser("compact", help="drop the log segments the newest snapshot covers",
+                            description="Remove whole segments whose events the newest snapshot covers. "
+                                        "`endpoints --at SEQ` keeps working for every SEQ still in the log.")
+    p.add_argument("log", metavar="LOG")
+    p.set_defaults(run=cmd_compact)
+
+    p = commands.add_parser("stats", help="events, sequence range, segments, bytes and snapshots of a log")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(run=cmd_stats)
+
+    p = commands.add_parser("verify", help="check every frame of a log (exit 1 on damage)",
+                            description="Read every segment and frame, checking headers, checksums and "
+                                        "sequence numbers. Changes nothing. Exit 0 when the log is sound "
+                                        "(a torn tail left by a crash is cut by the next writer), 1 on damage.")
+    p.add_argument("log", metavar="LOG")
+    p.set_defaults(run=cmd_verify)
+
+    p = commands.add_parser("repair", help="cut a damaged log at its first problem",
+                            description="Show where the log would be cut: at its first damaged frame, with "
+                                        "everything after it. Nothing changes without --truncate.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("--truncate", action="store_true", help="really cut (takes the writer lock)")
+    p.set_defaults(run=cmd_repair)
 
     p = commands.add_parser("demo", help="run on the bundled demo cluster",
                             description="Ingest the bundled demo cluster into a temporary log and show, "
