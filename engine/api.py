@@ -8,6 +8,8 @@ index over that state.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -200,14 +202,26 @@ class Engine:
                     on_commit: Optional[Callable[[IngestReport], None]] = None) -> IngestReport:
         """Append events as a stream delivers them (``kubectl --watch | ingest -``).
 
-        Events are committed in batches at least every ``flush_seconds`` so a
-        follower sees them promptly; an invalid object stops the stream, and
-        what came before it stays committed.
+        Pending events are committed at most ``flush_seconds`` after they
+        arrive, also while the stream is quiet, so a follower sees them
+        promptly.  An invalid object stops the stream; what came before it
+        stays committed.
         """
         stats = kube.ReadStats()
         report = IngestReport(stats)
         pending: list[Event] = []
-        deadline = time.monotonic() + flush_seconds
+        arrivals: queue.Queue = queue.Queue(maxsize=INGEST_BATCH)
+        done = object()
+
+        def read() -> None:
+            # The stream blocks while kubectl waits for changes: read it in a
+            # thread so that the timer below can commit in the meantime.
+            try:
+                for event in kube.iter_events(stream, source, stats, skip_invalid=skip_invalid):
+                    arrivals.put(event)
+                arrivals.put(done)
+            except BaseException as exc:  # handed to the committing thread, raised there
+                arrivals.put(exc)
 
         def commit() -> None:
             if pending:
@@ -220,13 +234,28 @@ class Engine:
                 if on_commit is not None:
                     on_commit(report)
 
+        reader = threading.Thread(target=read, name="ingest-reader", daemon=True)
+        reader.start()
+        deadline = None
         try:
-            for event in kube.iter_events(stream, source, stats, skip_invalid=skip_invalid):
-                pending.append(event)
-                now = time.monotonic()
-                if now >= deadline or len(pending) >= INGEST_BATCH:
+            while True:
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                try:
+                    item = arrivals.get(timeout=timeout)
+                except queue.Empty:
                     commit()
-                    deadline = now + flush_seconds
+                    deadline = None
+                    continue
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                pending.append(item)
+                if deadline is None:
+                    deadline = time.monotonic() + flush_seconds
+                if len(pending) >= INGEST_BATCH:
+                    commit()
+                    deadline = None
         finally:
             commit()
         return report

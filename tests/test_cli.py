@@ -1,0 +1,217 @@
+"""The command line: outputs, exit codes, and bad input that changes nothing."""
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+from conftest import FIXTURES
+from k8s import endpoint, endpoint_slice, node, service, watch
+
+CLUSTER = [node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web"),
+           endpoint_slice("ns/s", "web", [endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
+                                          endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2")])]
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def log_bytes(path: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+@pytest.fixture
+def log(tmp_path, capsys):
+    source = tmp_path / "cluster.json"
+    source.write_text(json.dumps({"kind": "List", "items": CLUSTER}))
+    code, out, _ = run(capsys, "ingest", tmp_path / "log", source)
+    assert code == 0 and "appended: 4 events (seq 1..4)" in out
+    return tmp_path / "log"
+
+
+def test_endpoints_table_and_json(log, capsys):
+    code, out, _ = run(capsys, "endpoints", log, "ns/web:80", "--node", "n1")
+    assert code == 0 and "rule: zone-hints" in out and "10.0.0.1" in out and "10.0.0.2" not in out
+    code, out, _ = run(capsys, "endpoints", log, "ns/web:80", "--zone", "zone-b", "--json")
+    answer = json.loads(out)
+    assert answer["rule"] == "zone-hints" and [e["address"] for e in answer["endpoints"]] == ["10.0.0.2"]
+    assert answer["endpoints"][0] == {"address": "10.0.0.2", "port": 8080, "node": None, "zone": "zone-b",
+                                      "for_zones": ["zone-b"], "for_nodes": [], "target": "Pod/ns/p2"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ns/wbe:80", "--node", "n1"], "service ns/wbe not found (services in ns: web)"),
+    (["ns/web:81", "--node", "n1"], "service ns/web has no port 81 (ports: 80/http)"),
+])
+def test_unknown_service_or_port_is_one_line_exit_1(log, capsys, args, message):
+    code, out, err = run(capsys, "endpoints", log, *args)
+    assert code == 1 and out == "" and err == f"topology-engine: {message}\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["endpoints", "LOG", "ns/web", "--node", "n1"],
+    ["endpoints", "LOG", "ns/web:80"],
+    ["endpoints", "LOG", "ns/web:80", "--node", "n1", "--zone", "a"],
+    ["endpoints", "LOG", "ns/web:80", "--node", "n1", "--policy", "nope"],
+    ["replay", "LOG", "--until", "minus"],
+])
+def test_usage_errors_exit_2(log, capsys, args):
+    with pytest.raises(SystemExit) as info:
+        main([str(log) if a == "LOG" else a for a in args])
+    assert info.value.code == 2
+
+
+def test_batch_answers_every_line_and_flags_errors(log, tmp_path, capsys):
+    batch = tmp_path / "q.jsonl"
+    batch.write_text('{"service": "ns/web", "port": 80, "node": "n2"}\n'
+                     'not json\n'
+                     '{"service": "ns/web", "port": "eighty", "zone": "a"}\n'
+                     '{"service": "ns/web", "port": 80, "zone": "zone-a", "policy": "kube-proxy"}\n')
+    code, out, _ = run(capsys, "endpoints", log, "--batch", batch, "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(lines) == 4
+    assert [e["address"] for e in lines[0]["endpoints"]] == ["10.0.0.2"]
+    assert "line 2: malformed JSON" in lines[1]["error"] and '"port" must be an integer' in lines[2]["error"]
+    assert lines[3]["policy"] == "kube-proxy" and lines[3]["rule"] == "zone-hints"
+
+
+BAD_INPUTS = [
+    ('{"kind": "Service", "metadata": {"name": "s", "namespace": "ns"}, "spec": {"ports": [{"port": "eighty"}]}}',
+     "spec.ports[0].port: expected an integer, found string"),
+    ('{"kind": "List", "items": [', "truncated JSON"),
+    ('{"type": "UPDATED", "object": {"kind": "Node", "metadata": {"name": "x"}}}', "unknown watch event type"),
+    ("kind: Node\nmetadata:\n  name: [oops\n", "malformed YAML"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_INPUTS)
+def test_bad_input_appends_nothing(log, tmp_path, capsys, text, message):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(node("n9", "zone-c")))
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    before = log_bytes(log)
+    code, out, err = run(capsys, "ingest", log, good, bad)
+    assert code == 1 and message in err and err.count("\n") == 1 and str(bad) in err
+    assert log_bytes(log) == before
+
+
+def test_skip_invalid_appends_the_valid_objects(log, tmp_path, capsys):
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps({"kind": "List", "items": [
+        {"kind": "Node", "metadata": {"name": "x"}, "status": {"allocatable": {"cpu": "lots"}}},
+        node("n3", "zone-c")]}))
+    code, out, _ = run(capsys, "ingest", log, mixed, "--skip-invalid")
+    assert code == 0 and "skipped invalid objects: 1" in out and "appended: 1 events (seq 5..5)" in out
+
+
+def test_missing_file_and_missing_log(tmp_path, capsys):
+    code, _, err = run(capsys, "ingest", tmp_path / "log", tmp_path / "absent.json")
+    assert code == 1 and "absent.json: cannot read" in err
+    code, _, err = run(capsys, "endpoints", tmp_path / "nolog", "ns/web:80", "--node", "n1")
+    assert code == 1 and "nolog" in err
+
+
+def test_replay_summary_and_watch(log, capsys):
+    code, out, _ = run(capsys, "replay", log)
+    assert code == 0 and "replayed 4 events" in out and "endpoints: 2" in out
+    code, out, _ = run(capsys, "replay", log, "--watch", "ns/web:80@n1", "--json")
+    (update,) = [json.loads(line) for line in out.splitlines()]
+    assert update["seq"] == 4 and update["op"] == "add" and update["watch"] == "ns/web:80@n1"
+
+
+def test_log_maintenance_commands(log, capsys):
+    assert run(capsys, "snapshot", log)[1].startswith("snapshot at seq 4")
+    code, out, _ = run(capsys, "stats", log, "--json")
+    info = json.loads(out)
+    assert info["events"] == 4 and info["snapshots"][0]["seq"] == 4
+    assert run(capsys, "verify", log)[0] == 0
+    assert "nothing to compact" in run(capsys, "compact", log)[1]
+    assert run(capsys, "repair", log)[1] == "nothing to repair\n"
+
+
+def test_verify_and_repair_a_damaged_log(log, tmp_path, capsys):
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps(node("n5", "zone-c")))
+    run(capsys, "ingest", log, more)
+    segment = next(log.glob("*.log"))
+    data = bytearray(segment.read_bytes())
+    data[40] ^= 0x01  # inside the first frame, which a valid frame follows
+    segment.write_bytes(bytes(data))
+    code, out, _ = run(capsys, "verify", log)
+    assert code == 1 and "DAMAGE" in out
+    code, out, err = run(capsys, "endpoints", log, "ns/web:80", "--node", "n1")
+    assert code == 1 and segment.name in err
+    code, out, _ = run(capsys, "repair", log)
+    assert "would cut" in out and "--truncate" in out
+    code, out, _ = run(capsys, "repair", log, "--truncate")
+    assert code == 0 and "the log now ends at seq 0" in out
+    assert run(capsys, "verify", log)[0] == 0
+
+
+def test_stdin_stream_is_committed_as_it_arrives(tmp_path):
+    """`kubectl --watch | ingest LOG -`: a follower sees the first event before the stream ends."""
+    path = tmp_path / "log"
+    writer = subprocess.Popen([sys.executable, "-m", "engine", "ingest", str(path), "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        writer.stdin.write(json.dumps(watch("ADDED", node("n1", "zone-a"))) + "\n")
+        writer.stdin.flush()
+        deadline = time.monotonic() + 10
+        seen = 0
+        while time.monotonic() < deadline and not seen:
+            time.sleep(0.1)
+            if any(path.glob("*.log")):
+                from engine.log import EventLog
+
+                with EventLog.open(path) as reader:
+                    seen = reader.last_seq
+        assert seen == 1, "the first event was not committed while the stream stayed open"
+        writer.stdin.write(json.dumps(watch("ADDED", node("n2", "zone-b"))) + "\n")
+        writer.stdin.close()
+        assert writer.wait(20) == 0
+        assert "appended: 2 events" in writer.stdout.read()
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+
+
+def test_follow_prints_the_selection_then_changes(log, tmp_path):
+    follower = subprocess.Popen([sys.executable, "-m", "engine", "follow", str(log), "ns/web:80", "--node", "n1",
+                                 "--json", "--timeout", "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(follower.stdout.readline())
+        assert first["op"] == "add" and [e["address"] for e in first["endpoints"]] == ["10.0.0.1"]
+        change = tmp_path / "change.json"
+        change.write_text(json.dumps(endpoint_slice("ns/s", "web", [
+            endpoint("10.0.0.7", zone="zone-a", hints=["zone-a"], pod="p7")])))
+        assert main(["ingest", str(log), str(change)]) == 0
+        updates = [json.loads(follower.stdout.readline()) for _ in range(2)]
+        assert [(u["op"], u["seq"]) for u in updates] == [("add", 5), ("remove", 5)]
+        assert follower.wait(20) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+
+
+def test_demo_runs_and_help_explains(capsys):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0 and "shop/web:80" in out and "zone-hints" in out and "remove" in out
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0 and "endpoints" in capsys.readouterr().out
+    assert (FIXTURES / "demo" / "cluster.json").exists()
+
+
+def test_python_dash_m_engine_is_the_command():
+    done = subprocess.run([sys.executable, "-m", "engine", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "topology-engine" in done.stdout

@@ -1,0 +1,136 @@
+"""Subscriptions: the Add/Remove stream agrees with the selection after every
+event, never sends empty updates, never removes what it did not add, and
+keeps failing subscribers from hurting the others."""
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import Engine
+from engine.subscribe import Overflow
+
+from k8s import endpoint, endpoint_slice, node, service
+from reference import render
+from test_linkerd_policy import NODES, event_st
+
+
+def key(e):
+    return render(e.address, e.port)
+
+
+class Recorder:
+    """Applies updates in order.  A multiset: two identities (a pod and a
+    targetRef-less entry) may share one address and port."""
+
+    def __init__(self):
+        self.current = Counter()
+        self.updates = []
+
+    def __call__(self, update):
+        assert update.endpoints, "an empty update was sent"
+        self.updates.append(update)
+        for e in update.endpoints:
+            if update.op == "add":
+                # An add of an endpoint already held is a change (new hints):
+                # it replaces the old version rather than adding a second copy.
+                if self.current[key(e)] == 0 or not self._is_change(update, e):
+                    self.current[key(e)] += 1
+            else:
+                assert self.current[key(e)] > 0, f"removed {key(e)} which was never added"
+                self.current[key(e)] -= 1
+                if not self.current[key(e)]:
+                    del self.current[key(e)]
+
+
+WATCHES = [dict(node="n0"), dict(node="n1", hostname="h0"), dict(node="ghost"), dict(node="n2", filtering=False),
+           dict(node="n1", ipv6=True), dict(node="n0", policy="linkerd+nodes")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=st.lists(event_st, max_size=5), after=st.lists(event_st, min_size=1, max_size=12))
+def test_stream_applied_in_order_equals_current_selection(before, after):
+    eng = Engine()
+    eng.apply_all(before)
+    recorders = []
+    for watch in WATCHES:
+        rec = Recorder()
+        eng.subscribe("ns/web", 80, on_update=rec, **watch)
+        recorders.append(rec)
+    for event in after:
+        eng.apply(event)
+        for watch, rec in zip(WATCHES, recorders):
+            sel = eng.endpoints("ns/web", 80, strict=False, **watch)
+            assert sorted(rec.current) == sorted(key(e) for e in sel.endpoints)
+            assert all(u.seq <= eng.seq for u in rec.updates)
+
+
+def cluster():
+    return [node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web"),
+            endpoint_slice("ns/s", "web", [endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
+                                           endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2")])]
+
+
+def test_same_filter_key_shares_one_group_and_updates_carry_seq():
+    eng = Engine()
+    eng.ingest(cluster())
+    a, b = Recorder(), Recorder()
+    eng.subscribe("ns/web", 80, node="n1", on_update=a)
+    eng.subscribe("ns/web", 80, node="n1", on_update=b)
+    assert eng.subscriptions.group_count == 1 and len(eng.subscriptions) == 2
+    eng.ingest([node("n1", "zone-b")])  # relabelled: the group follows the node's current zone
+    assert [u.op for u in a.updates] == ["add", "add", "remove"]
+    assert a.updates[-1].seq == eng.seq and sorted(a.current) == ["10.0.0.2:8080"]
+    assert [(u.op, u.seq) for u in a.updates] == [(u.op, u.seq) for u in b.updates]
+
+
+def test_failing_callback_is_dropped_and_others_keep_receiving():
+    eng = Engine()
+    eng.ingest(cluster())
+    good = Recorder()
+
+    def bad(update):
+        if update.op == "remove":
+            raise RuntimeError("boom")
+
+    handle = eng.subscribe("ns/web", 80, node="n1", on_update=bad)
+    eng.subscribe("ns/web", 80, node="n1", on_update=good)
+    eng.ingest([endpoint_slice("ns/s", "web", [endpoint("10.0.0.3", hints=["zone-a"], pod="p3")])])
+    assert isinstance(handle.error, RuntimeError) and not handle.active
+    assert sorted(good.current) == ["10.0.0.3:8080"]
+    eng.ingest([endpoint_slice("ns/s", "web", [endpoint("10.0.0.4", hints=["zone-a"], pod="p4")])])
+    assert sorted(good.current) == ["10.0.0.4:8080"]
+
+
+def test_cancel_stops_updates_and_drops_the_group():
+    eng = Engine()
+    eng.ingest(cluster())
+    rec = Recorder()
+    handle = eng.subscribe("ns/web", 80, node="n1", on_update=rec)
+    handle.cancel()
+    eng.ingest([endpoint_slice("ns/s", "web", [])])
+    assert len(rec.updates) == 1 and eng.subscriptions.group_count == 0
+
+
+def test_subscriptions_follow_linkerd_policies_only():
+    eng = Engine()
+    with pytest.raises(Exception, match="kube-proxy"):
+        eng.subscribe("ns/web", 80, node="n1", policy="kube-proxy", on_update=print)
+
+
+def test_async_updates_and_overflow():
+    async def scenario():
+        eng = Engine()
+        eng.ingest(cluster())
+        stream = eng.updates("ns/web", 80, node="n1", max_queue=2)
+        first = await stream.__anext__()
+        assert first.op == "add"
+        for i in range(3):  # each rewrite is an add and a remove: the queue of 2 overflows
+            eng.ingest([endpoint_slice("ns/s", "web", [endpoint(f"10.0.1.{i}", hints=["zone-a"], pod=f"q{i}")])])
+        received = [await stream.__anext__(), await stream.__anext__()]
+        assert [u.op for u in received] == ["add", "remove"]
+        with pytest.raises(Overflow):
+            await stream.__anext__()
+        assert not stream.subscription.active
+
+    asyncio.run(scenario())
