@@ -11,7 +11,9 @@ What a subscriber receives, and when (Linkerd's contract):
 * after each event that touches the service, or the client node's zone,
   ``add`` of the endpoints that are new or changed (an endpoint counts as
   changed when its address, port or sorted zone hints differ: a hint change
-  re-sends it) and ``remove`` of those gone, each only when non-empty;
+  re-sends it) and ``remove`` of those gone, each only when non-empty; each
+  endpoint carries its ``identity``, so an ``add`` of a changed endpoint
+  replaces the one with the same identity;
 * the selection becoming empty is therefore a ``remove`` of everything.
 
 One deliberate difference: Linkerd reads the client node's zone label once,
@@ -112,7 +114,7 @@ def _changed(old: linkerd.Candidate, new: linkerd.Candidate) -> bool:
 
 
 def _sorted(candidates) -> tuple[SelectedEndpoint, ...]:
-    return tuple(sorted(c.to_selected() for c in candidates))
+    return tuple(sorted(attrs.evolve(c.to_selected(), identity=c.identity) for c in candidates))
 
 
 class Subscriptions:

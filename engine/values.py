@@ -18,6 +18,9 @@ class SelectedEndpoint:
     for_nodes: tuple[str, ...] = attrs.field(default=(), order=False)
     target: Optional[str] = attrs.field(default=None, order=False)  # "Pod/ns/name"
     hostname: Optional[str] = attrs.field(default=None, order=False)
+    # The key Linkerd gives the address (see policies/linkerd.py): what an
+    # Add replaces and a Remove removes, when applying updates in order.
+    identity: tuple = attrs.field(default=(), order=False, eq=False, repr=False)
 
     def to_json(self) -> dict:
         return {

@@ -20,27 +20,26 @@ def key(e):
 
 
 class Recorder:
-    """Applies updates in order.  A multiset: two identities (a pod and a
-    targetRef-less entry) may share one address and port."""
+    """Applies updates in order, keyed by identity: an add of a changed
+    endpoint replaces it, a remove must name one held."""
 
     def __init__(self):
-        self.current = Counter()
+        self.current = {}
         self.updates = []
 
     def __call__(self, update):
         assert update.endpoints, "an empty update was sent"
         self.updates.append(update)
         for e in update.endpoints:
+            assert e.identity, "updates carry each endpoint's identity"
             if update.op == "add":
-                # An add of an endpoint already held is a change (new hints):
-                # it replaces the old version rather than adding a second copy.
-                if self.current[key(e)] == 0 or not self._is_change(update, e):
-                    self.current[key(e)] += 1
+                self.current[e.identity] = key(e)
             else:
-                assert self.current[key(e)] > 0, f"removed {key(e)} which was never added"
-                self.current[key(e)] -= 1
-                if not self.current[key(e)]:
-                    del self.current[key(e)]
+                assert self.current.get(e.identity) == key(e), f"removed {key(e)} which was never added"
+                del self.current[e.identity]
+
+    def view(self):
+        return sorted(self.current.values())
 
 
 WATCHES = [dict(node="n0"), dict(node="n1", hostname="h0"), dict(node="ghost"), dict(node="n2", filtering=False),
@@ -61,7 +60,7 @@ def test_stream_applied_in_order_equals_current_selection(before, after):
         eng.apply(event)
         for watch, rec in zip(WATCHES, recorders):
             sel = eng.endpoints("ns/web", 80, strict=False, **watch)
-            assert sorted(rec.current) == sorted(key(e) for e in sel.endpoints)
+            assert rec.view() == sorted(key(e) for e in sel.endpoints)
             assert all(u.seq <= eng.seq for u in rec.updates)
 
 
@@ -80,7 +79,7 @@ def test_same_filter_key_shares_one_group_and_updates_carry_seq():
     assert eng.subscriptions.group_count == 1 and len(eng.subscriptions) == 2
     eng.ingest([node("n1", "zone-b")])  # relabelled: the group follows the node's current zone
     assert [u.op for u in a.updates] == ["add", "add", "remove"]
-    assert a.updates[-1].seq == eng.seq and sorted(a.current) == ["10.0.0.2:8080"]
+    assert a.updates[-1].seq == eng.seq and a.view() == ["10.0.0.2:8080"]
     assert [(u.op, u.seq) for u in a.updates] == [(u.op, u.seq) for u in b.updates]
 
 
@@ -97,9 +96,9 @@ def test_failing_callback_is_dropped_and_others_keep_receiving():
     eng.subscribe("ns/web", 80, node="n1", on_update=good)
     eng.ingest([endpoint_slice("ns/s", "web", [endpoint("10.0.0.3", hints=["zone-a"], pod="p3")])])
     assert isinstance(handle.error, RuntimeError) and not handle.active
-    assert sorted(good.current) == ["10.0.0.3:8080"]
+    assert good.view() == ["10.0.0.3:8080"]
     eng.ingest([endpoint_slice("ns/s", "web", [endpoint("10.0.0.4", hints=["zone-a"], pod="p4")])])
-    assert sorted(good.current) == ["10.0.0.4:8080"]
+    assert good.view() == ["10.0.0.4:8080"]
 
 
 def test_cancel_stops_updates_and_drops_the_group():
