@@ -68,6 +68,10 @@ class Engine:
         with a warning (the log is the truth).
         """
         log = EventLog.open(path, create=create, write=write, sync=sync)
+        if log.recovered:
+            # A crash mid-write leaves a torn last frame; say so, since its
+            # events are not part of the answer.
+            warnings.warn(f"{path}: {log.recovered}", stacklevel=2)
         try:
             engine = cls(log)
             target = log.last_seq

@@ -8,16 +8,16 @@ import argparse
 import json
 import sys
 import time
-from typing import IO, Optional, Sequence
-
+import warnings
 from datetime import datetime, timezone
+from typing import IO, Optional, Sequence
 
 from . import kernels, log, render
 from .api import Engine, IngestReport, compact
-from .events import from_record
-from .subscribe import Update
 from .errors import EngineError
+from .events import from_record
 from .policies import DEFAULT_POLICY, POLICIES, rule_text
+from .subscribe import Update
 
 PROG = "topology-engine"
 
@@ -414,7 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    warnings.showwarning = _warn
     parser = build_parser()
     args = parser.parse_args(argv)
     out = sys.stdout

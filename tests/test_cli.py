@@ -215,3 +215,14 @@ def test_demo_runs_and_help_explains(capsys):
 def test_python_dash_m_engine_is_the_command():
     done = subprocess.run([sys.executable, "-m", "engine", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "topology-engine" in done.stdout
+
+
+def test_torn_tail_is_reported_not_hidden(log, tmp_path, capsys):
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps(node("n5", "zone-c")))
+    run(capsys, "ingest", log, more)
+    segment = next(log.glob("*.log"))
+    segment.write_bytes(segment.read_bytes()[:-3])  # a crash mid-write of the last batch
+    code, out, err = run(capsys, "endpoints", log, "ns/web:80", "--node", "n1")
+    assert code == 0 and "10.0.0.1" in out
+    assert err.startswith("topology-engine: warning:") and "torn frame" in err
