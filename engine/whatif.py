@@ -1,0 +1,709 @@
+"""What-if analysis: where a service's requests go, under the recorded hints
+and under scenarios computed on a copy of the cluster state.
+
+Traffic model
+=============
+
+*Clients.*  Requests come from client sites, each a node (or, failing that,
+a zone) with a share of all requests; the shares add up to 1.
+
+- ``clients="service:NS/NAME"``: every ready endpoint of that service is one
+  client on its node (``ready`` not explicitly false, as Linkerd reads it).
+  Its zone is its node's zone label, else the endpoint's own zone.
+- ``clients="cpu"`` (and ``None``, the default): every Ready worker node
+  (not control-plane) weighted by its allocatable CPU, the capacity the
+  ``Auto`` hint allocator assumes traffic follows.
+- ``clients={"zone-a": 60, "zone-b": 30}``: explicit per-zone weights.  A
+  weight says how much a zone sends, not how its nodes split it, so it is
+  divided evenly over the zone's Ready worker nodes.  Clients sit on nodes
+  (not at one zone-wide point) because ``internalTrafficPolicy: Local`` and
+  node hints select per node.  A zone with no such node gets one
+  representative client that has a zone and no node (it then receives what
+  an unknown node receives: nothing under ITP Local, no node hints).
+
+*Requests.*  Each client spreads its requests evenly over the endpoints its
+policy selects for it (``Engine.endpoints`` from its node).  This is the
+model's main simplification: Linkerd's balancer is load-aware (EWMA of
+latency over a power-of-two-choices pick), so a real client leans away from a
+slow or busy endpoint within its selected set; kube-proxy picks at random per
+connection, closer to this model.  The model therefore says what the
+*selection* allows, not the load a latency-aware balancer ends up with, and
+it ignores request cost differences, connection reuse and retries.  A client
+whose selection is empty sends requests that fail (``unserved``).
+
+*Results*, as shares of all requests:
+
+- ``matrix[from][to]``: requests from clients in zone ``from`` served by
+  endpoints in zone ``to`` (a row sums to that zone's client share, less what
+  went unserved).  An endpoint's zone is its slice ``zone``, else its node's.
+- ``cross_zone_share``: the off-diagonal sum.  Traffic to or from an unknown
+  zone ("") counts as crossing: nothing shows it stays.
+- ``load`` of an endpoint: its requests divided by an even share (served
+  requests / candidate endpoints); 1.0 = even, 0 = idle.  Candidates are the
+  endpoints any client could be given (Linkerd's set with filtering off,
+  plus whatever the policy selected).  ``max_overload`` is the largest load.
+- A zone is *flooded* when its endpoints' mean load is above 1.2 and
+  *starved* when below 0.8 (the Auto allocator's 20% overload threshold).
+- Cost, when prices are given: GB moved between each zone pair for
+  ``requests`` requests of ``bytes_per_request`` bytes (1 GB = 10^9 bytes),
+  times the pair's price.
+
+Scenarios
+=========
+
+``recorded`` queries the engine as folded from the log.  Every other
+scenario builds a fresh engine from the current objects (nodes, services,
+slices in write order) with the service's slices changed; the log is never
+touched.  A fresh engine sees the slices as a newly started controller does,
+so Linkerd's history effects (an identity lost when the slice that gave it is
+rewritten) are not carried over.
+
+- ``none``: every hint of the service removed: each client gets every candidate.
+- ``auto`` / ``prefer-close`` / ``prefer-same-node``: hints rewritten as the
+  EndpointSlice controller writes them in that mode (``engine.hints``).
+  ``prefer-same-node`` is evaluated with ``linkerd+nodes`` when the policy is
+  ``linkerd`` (Linkerd itself never reads node hints).  When the Auto
+  allocator refuses, the hints are removed and the scenario's note says why.
+- ``drain:ZONE`` / ``drain-nodes:N1,N2``: the service's endpoints in that
+  zone / on those nodes are removed, then hints are recomputed in the
+  Service's own mode, as the controller would rewrite them.  Only the
+  service's endpoints go: clients and nodes stay (CPU shares unchanged).
+- ``scale:N``: N ready endpoints spread over zones in proportion to the
+  current ready endpoints per zone (largest remainder; ties to the zone with
+  more endpoints, then by name).  A zone keeps its first endpoints and gains
+  copies placed round-robin on the nodes of its existing ones; not-ready
+  endpoints are dropped.  Hints are recomputed in the Service's own mode.
+  ``internalTrafficPolicy`` stays as recorded in every scenario.
+
+The timeline folds a log event by event and evaluates the recorded state
+after every event that touches the service (its Service or slices, any node,
+or the client service).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from typing import IO, Iterable, Mapping, Optional, Sequence, Union
+
+import attrs
+
+from . import hints as hint_writer
+from .api import Engine
+from .errors import EngineError, LookupFailed
+from .events import (
+    Endpoint,
+    Event,
+    NodeDeleted,
+    NodeUpserted,
+    SliceUpserted,
+    from_record,
+)
+from .policies import POLICIES
+from .values import SelectedEndpoint
+
+DEFAULT_SCENARIOS = ("recorded", "none", "auto")
+SCENARIO_KINDS = ("recorded", "none", "auto", "prefer-close", "prefer-same-node", "drain", "drain-nodes", "scale")
+FLOOD_LOAD = 1 + hint_writer.OVERLOAD_THRESHOLD
+STARVE_LOAD = 1 - hint_writer.OVERLOAD_THRESHOLD
+BYTES_PER_GB = 10**9
+
+Clients = Union[None, str, Mapping[str, float]]
+Prices = Union[None, float, Mapping[tuple[str, str], float]]
+
+
+# ---------------------------------------------------------------------------
+# Values
+
+
+@attrs.frozen(slots=True)
+class ClientSite:
+    """One place requests come from: a node (or only a zone) and its share."""
+
+    node: Optional[str]
+    zone: str  # "" when unknown
+    share: float
+
+
+@attrs.frozen(slots=True)
+class EndpointLoad:
+    address: str
+    port: int
+    zone: str
+    node: Optional[str]
+    traffic: float  # share of all requests
+    load: float  # traffic / even share
+
+    def to_json(self) -> dict:
+        return {"address": self.address, "zone": self.zone, "load": round(self.load, 6)}
+
+
+@attrs.frozen(slots=True)
+class Cost:
+    requests: int
+    bytes_per_request: float
+    cross_zone_gb: float
+    amount: float
+
+    def to_json(self) -> dict:
+        return {"requests": self.requests, "bytes_per_request": self.bytes_per_request,
+                "cross_zone_gb": round(self.cross_zone_gb, 9), "amount": round(self.amount, 9)}
+
+
+@attrs.frozen(slots=True)
+class ScenarioResult:
+    name: str
+    policy: str
+    cross_zone_share: float
+    unserved_share: float
+    max_overload: float
+    matrix: dict[str, dict[str, float]]
+    endpoints: tuple[EndpointLoad, ...]
+    flooded: tuple[str, ...]
+    starved: tuple[str, ...]
+    note: str = ""
+    cost: Optional[Cost] = None
+
+    def to_json(self) -> dict:
+        out = {
+            "name": self.name,
+            "policy": self.policy,
+            "cross_zone_share": round(self.cross_zone_share, 6),
+            "max_overload": round(self.max_overload, 6),
+            "matrix": {f: {t: round(v, 6) for t, v in row.items()} for f, row in self.matrix.items()},
+            "endpoints": [e.to_json() for e in self.endpoints],
+        }
+        if self.cost is not None:
+            out["cost"] = self.cost.to_json()
+        return out
+
+
+@attrs.frozen(slots=True)
+class WhatIfReport:
+    service: str
+    port: int
+    clients_basis: str  # how the client shares were found
+    clients: dict[str, float]  # zone -> share of all requests
+    scenarios: tuple[ScenarioResult, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "service": self.service,
+            "clients": {zone: round(share, 6) for zone, share in self.clients.items()},
+            "scenarios": [s.to_json() for s in self.scenarios],
+        }
+
+
+# ---------------------------------------------------------------------------
+# Parsing what people type
+
+
+def parse_clients(text: str) -> Clients:
+    """``cpu``, ``service:NS/NAME`` or ``zone-a=60,zone-b=30``."""
+    text = text.strip()
+    if text == "cpu" or text.startswith("service:"):
+        return text
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        zone, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or not zone.strip() or not math.isfinite(weight) or weight < 0:
+            raise EngineError(f"--clients: {part!r} is not ZONE=WEIGHT (expected cpu, service:NS/NAME "
+                              f"or zone-a=60,zone-b=40)")
+        weights[zone.strip()] = weight
+    return weights
+
+
+def parse_prices(text: str) -> Prices:
+    """``0.01`` (every cross-zone pair) or ``zone-a:zone-b=0.01,...`` (per pair)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    prices: dict[tuple[str, str], float] = {}
+    for part in text.split(","):
+        pair, sep, value = part.partition("=")
+        source, colon, target = pair.partition(":")
+        try:
+            price = float(value)
+        except ValueError:
+            price = -1.0
+        if not sep or not colon or price < 0:
+            raise EngineError(f"--price: {part!r} is not FROM:TO=PRICE or a single price per GB")
+        prices[(source.strip(), target.strip())] = price
+    return prices
+
+
+@attrs.frozen(slots=True)
+class Scenario:
+    kind: str
+    argument: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.kind if not self.argument else f"{self.kind}:{','.join(self.argument)}"
+
+
+def parse_scenario(text: str) -> Scenario:
+    kind, sep, rest = text.partition(":")
+    if kind not in SCENARIO_KINDS:
+        raise EngineError(f"scenario {text!r}: unknown (known: recorded, none, auto, prefer-close, "
+                          f"prefer-same-node, drain:ZONE, drain-nodes:N1,N2, scale:N)")
+    takes_argument = kind in ("drain", "drain-nodes", "scale")
+    if takes_argument != bool(sep):
+        raise EngineError(f"scenario {text!r}: {kind} " + ("needs an argument after ':'" if takes_argument
+                                                           else "takes no argument"))
+    if not takes_argument:
+        return Scenario(kind)
+    argument = tuple(part.strip() for part in rest.split(",") if part.strip())
+    if not argument or (kind != "drain-nodes" and len(argument) != 1):
+        raise EngineError(f"scenario {text!r}: expected {kind}:" + {"drain": "ZONE", "scale": "N"}.get(kind, "N1,N2"))
+    if kind == "scale" and not (argument[0].isdigit() and int(argument[0]) > 0):
+        raise EngineError(f"scenario {text!r}: the endpoint count must be a positive integer")
+    return Scenario(kind, argument)
+
+
+# ---------------------------------------------------------------------------
+# Clients
+
+
+def client_sites(engine: Engine, clients: Clients = None) -> tuple[str, list[ClientSite]]:
+    """Where requests come from, with shares adding up to 1; and a description."""
+    state = engine.state
+    weights: dict[tuple[Optional[str], str], float] = defaultdict(float)
+    if clients is None or clients == "cpu":
+        basis = "allocatable CPU of Ready worker nodes"
+        for node in state.nodes.values():
+            if node.ready and not node.control_plane:
+                weights[(node.name, node.zone or "")] += node.cpu_millis
+    elif isinstance(clients, str):
+        if not clients.startswith("service:"):
+            raise EngineError(f"clients {clients!r}: expected cpu, service:NS/NAME or zone weights")
+        source = clients[len("service:"):]
+        basis = f"ready endpoints of {source}"
+        seen: set = set()
+        for es in state.slices_of(source):
+            for endpoint in es.endpoints:
+                identity = endpoint.target or (endpoint.addresses[:1], endpoint.node_name)
+                if not endpoint.is_ready or identity in seen:
+                    continue  # a pod listed in two slices (two address types) is one client
+                seen.add(identity)
+                zone = state.node_zone(endpoint.node_name) or endpoint.zone or ""
+                weights[(endpoint.node_name, zone)] += 1
+    else:
+        basis = "explicit zone weights"
+        for zone, weight in clients.items():
+            if weight < 0:
+                raise EngineError(f"clients: zone {zone} has a negative weight")
+            nodes = sorted(n.name for n in state.nodes.values()
+                           if n.zone == zone and n.ready and not n.control_plane)
+            for name in nodes or [None]:
+                weights[(name, zone)] += weight / max(len(nodes), 1)
+    total = sum(weights.values())
+    if total <= 0:
+        return basis, []
+    sites = [ClientSite(node, zone, w / total) for (node, zone), w in sorted(weights.items(), key=_site_order) if w > 0]
+    return basis, sites
+
+
+def _site_order(item) -> tuple:
+    (node, zone), _ = item
+    return zone, node or ""
+
+
+def _zone_shares(sites: Iterable[ClientSite]) -> dict[str, float]:
+    shares: dict[str, float] = defaultdict(float)
+    for site in sites:
+        shares[site.zone] += site.share
+    return dict(sorted(shares.items()))
+
+
+# ---------------------------------------------------------------------------
+# The model
+
+
+def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite], policy: str,
+             name: str = "recorded", note: str = "", prices: Prices = None,
+             bytes_per_request: Optional[float] = None, requests: int = 1_000_000) -> ScenarioResult:
+    """Spread every client's requests evenly over what ``policy`` selects for it."""
+    state = engine.state
+    universe: dict[tuple[str, int], SelectedEndpoint] = {
+        (e.address, e.port): e
+        for e in engine.endpoints(service, port, filtering=False, strict=False).endpoints
+    }
+    traffic: dict[tuple[str, int], float] = defaultdict(float)
+    flows: dict[tuple[str, str], float] = defaultdict(float)
+    unserved = 0.0
+    for site in sites:
+        chosen = engine.endpoints(service, port, node=site.node, zone=site.zone or None,
+                                  policy=policy, strict=False).endpoints
+        if not chosen:
+            unserved += site.share
+            continue
+        part = site.share / len(chosen)
+        for e in chosen:
+            key = (e.address, e.port)
+            universe.setdefault(key, e)
+            traffic[key] += part
+            flows[(site.zone, _endpoint_zone(e, state))] += part
+
+    served = 1.0 - unserved if sites else 0.0
+    even = served / len(universe) if universe else 0.0
+    loads = tuple(
+        EndpointLoad(e.address, e.port, _endpoint_zone(e, state), e.node, traffic.get(key, 0.0),
+                     traffic.get(key, 0.0) / even if even > 0 else 0.0)
+        for key, e in sorted(universe.items(), key=lambda kv: (_endpoint_zone(kv[1], state), kv[0]))
+    )
+    client_zones = sorted({s.zone for s in sites})
+    endpoint_zones = sorted({e.zone for e in loads} | {t for _, t in flows})
+    matrix = {f: {t: flows.get((f, t), 0.0) for t in endpoint_zones} for f in client_zones}
+    cross = sum(share for (f, t), share in flows.items() if _crosses(f, t))
+    flooded, starved = _zone_extremes(loads)
+    cost = _cost(flows, prices, bytes_per_request, requests) if prices is not None else None
+    return ScenarioResult(
+        name=name, policy=policy, cross_zone_share=cross, unserved_share=unserved,
+        max_overload=max((e.load for e in loads), default=0.0), matrix=matrix, endpoints=loads,
+        flooded=flooded, starved=starved, note=note, cost=cost,
+    )
+
+
+def _endpoint_zone(e: SelectedEndpoint, state) -> str:
+    return e.zone or state.node_zone(e.node) or ""
+
+
+def _crosses(source: str, target: str) -> bool:
+    return source != target or source == ""
+
+
+def _zone_extremes(loads: Sequence[EndpointLoad]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    by_zone: dict[str, list[float]] = defaultdict(list)
+    for e in loads:
+        by_zone[e.zone].append(e.load)
+    if not any(e.traffic for e in loads):
+        return (), ()
+    mean = {zone: sum(values) / len(values) for zone, values in sorted(by_zone.items())}
+    return (tuple(z for z, m in mean.items() if m > FLOOD_LOAD),
+            tuple(z for z, m in mean.items() if m < STARVE_LOAD))
+
+
+def _cost(flows: Mapping[tuple[str, str], float], prices: Prices, bytes_per_request: Optional[float],
+          requests: int) -> Cost:
+    if bytes_per_request is None or bytes_per_request < 0:
+        raise EngineError("what-if cost: a price needs a non-negative bytes_per_request")
+    gb_per_share = requests * bytes_per_request / BYTES_PER_GB
+    amount = 0.0
+    cross_gb = 0.0
+    for (source, target), share in flows.items():
+        gb = share * gb_per_share
+        if _crosses(source, target):
+            cross_gb += gb
+        if isinstance(prices, Mapping):
+            # Providers price most zone pairs symmetrically: a pair given one way serves both.
+            price = prices.get((source, target), prices.get((target, source), 0.0))
+        else:
+            price = float(prices) if _crosses(source, target) else 0.0
+        amount += gb * price
+    return Cost(requests, bytes_per_request, cross_gb, amount)
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+
+
+def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
+           scenarios: Sequence[Union[str, Scenario]] = DEFAULT_SCENARIOS, policy: str = "linkerd",
+           price_per_gb: Prices = None, bytes_per_request: Optional[float] = None,
+           requests: int = 1_000_000) -> WhatIfReport:
+    """Evaluate ``scenarios`` for ``service`` port ``port`` side by side."""
+    if policy not in POLICIES:
+        raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    engine.endpoints(service, port, policy=policy)  # strict: unknown service or port raises here
+    basis, sites = client_sites(engine, clients)
+    if not sites:
+        raise EngineError(f"what-if {service}: no clients ({basis}: nothing found or all weights zero)")
+    if price_per_gb is not None and bytes_per_request is None:
+        raise EngineError("what-if cost: a price per GB needs bytes_per_request")
+    results = []
+    for item in scenarios:
+        scenario = parse_scenario(item) if isinstance(item, str) else item
+        target, scenario_policy, note = _scenario_engine(engine, service, scenario, policy)
+        results.append(evaluate(target, service, port, sites, scenario_policy, scenario.name, note,
+                                price_per_gb, bytes_per_request, requests))
+    return WhatIfReport(service, port, basis, _zone_shares(sites), tuple(results))
+
+
+def _scenario_engine(engine: Engine, service: str, scenario: Scenario, policy: str) -> tuple[Engine, str, str]:
+    """The engine to query, the policy to query it with, and a note."""
+    state = engine.state
+    svc = state.services.get(service)
+    slices = list(state.slices_of(service))
+    kind = scenario.kind
+    if kind == "recorded":
+        return engine, policy, ""
+    if kind == "none":
+        return _with_slices(engine, service, [_hinted(s, {}) for s in slices]), policy, ""
+    if kind in ("auto", "prefer-close", "prefer-same-node"):
+        mode = kind
+        if kind == "prefer-same-node" and policy == "linkerd":
+            policy = "linkerd+nodes"
+    else:
+        mode = None  # the Service's own mode, as the controller would rewrite
+        if kind == "drain":
+            slices = _drain_zone(state, slices, scenario.argument[0])
+        elif kind == "drain-nodes":
+            slices = _drain_nodes(state, slices, scenario.argument)
+        else:
+            slices = _scaled(state, service, slices, int(scenario.argument[0]))
+    written = hint_writer.compute_hints(svc, slices, state.nodes.values(), mode=mode, service_key=service)
+    note = f"hints {written.mode}" + ("" if written.written else f": none written ({written.message})")
+    rewritten = [_hinted(s, written.hints) for s in slices]
+    return _with_slices(engine, service, rewritten), policy, note
+
+
+def _hinted(s: SliceUpserted, hints: Mapping[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]]) -> SliceUpserted:
+    """``s`` with each endpoint's hints from ``hints`` (absent: no hint)."""
+    endpoints = []
+    for index, e in enumerate(s.endpoints):
+        for_zones, for_nodes = hints.get((s.key, index), ((), ()))
+        endpoints.append(attrs.evolve(e, for_zones=for_zones, for_nodes=for_nodes))
+    return attrs.evolve(s, endpoints=tuple(endpoints))
+
+
+def _with_slices(engine: Engine, service: str, slices: Sequence[SliceUpserted]) -> Engine:
+    """A log-less engine holding the current objects, with ``service``'s slices replaced.
+
+    Slices keep their write order (Linkerd resolves shared identities in
+    favour of the last written); new slices come after the service's last.
+    """
+    state = engine.state
+    replacement = {s.key: s for s in slices}
+    events: list[Event] = [*state.nodes.values(), *state.services.values()]
+    pending = [s for s in slices if s.key not in state.slices]
+    own = {s.key for s in state.slices_of(service)}
+    remaining = len(own)
+    for key, s in state.slices.items():
+        if key in own:
+            remaining -= 1
+            if key in replacement:
+                events.append(replacement[key])
+            if remaining == 0:
+                events.extend(pending)
+                pending = []
+        else:
+            events.append(s)
+    events.extend(pending)
+    copy = Engine()
+    copy.apply_all(events)
+    return copy
+
+
+def _zone_of(state, e: Endpoint) -> str:
+    return e.zone or state.node_zone(e.node_name) or ""
+
+
+def _drain_zone(state, slices: list[SliceUpserted], zone: str) -> list[SliceUpserted]:
+    known = state.zones() | {_zone_of(state, e) for s in slices for e in s.endpoints}
+    if zone not in known:
+        raise EngineError(f"scenario drain:{zone}: no such zone (zones: {', '.join(sorted(z for z in known if z))})")
+    return [attrs.evolve(s, endpoints=tuple(e for e in s.endpoints if _zone_of(state, e) != zone)) for s in slices]
+
+
+def _drain_nodes(state, slices: list[SliceUpserted], nodes: Sequence[str]) -> list[SliceUpserted]:
+    unknown = [n for n in nodes if n not in state.nodes and not any(e.node_name == n for s in slices for e in s.endpoints)]
+    if unknown:
+        raise EngineError(f"scenario drain-nodes: unknown node(s) {', '.join(unknown)}")
+    drained = set(nodes)
+    return [attrs.evolve(s, endpoints=tuple(e for e in s.endpoints if e.node_name not in drained)) for s in slices]
+
+
+def apportion(total: int, counts: Mapping[str, int]) -> dict[str, int]:
+    """``total`` split in proportion to ``counts`` by largest remainder.
+
+    Ties go to the zone with more endpoints now, then to the first by name,
+    so the split is repeatable.
+    """
+    whole = sum(counts.values())
+    quotas = {zone: total * count / whole for zone, count in counts.items()}
+    shares = {zone: math.floor(q) for zone, q in quotas.items()}
+    left = total - sum(shares.values())
+    order = sorted(counts, key=lambda z: (-(quotas[z] - shares[z]), -counts[z], z))
+    for zone in order[:left]:
+        shares[zone] += 1
+    return shares
+
+
+def _scaled(state, service: str, slices: list[SliceUpserted], total: int) -> list[SliceUpserted]:
+    """The service's slices with ``total`` ready endpoints per address type."""
+    by_type: dict[str, list[SliceUpserted]] = defaultdict(list)
+    for s in slices:
+        by_type[s.address_type].append(s)
+    result: list[SliceUpserted] = []
+    for address_type, group in by_type.items():
+        ready: dict[str, list[tuple[SliceUpserted, int]]] = defaultdict(list)
+        for s in group:
+            for index, e in enumerate(s.endpoints):
+                if e.is_ready:
+                    ready[_zone_of(state, e)].append((s, index))
+        if not ready:
+            raise EngineError(f"scenario scale:{total}: {service} has no ready {address_type} endpoint "
+                              f"to take the zone spread from")
+        quota = apportion(total, {zone: len(found) for zone, found in ready.items()})
+        kept: set[tuple[str, int]] = set()
+        extra: dict[str, list[Endpoint]] = defaultdict(list)  # slice key -> new endpoints
+        for zone, found in sorted(ready.items()):
+            kept.update((s.key, index) for s, index in found[:quota[zone]])
+            for k in range(quota[zone] - len(found)):
+                source, index = found[k % len(found)]
+                extra[source.key].append(_copy_of(source.endpoints[index], zone, k + 1))
+        for s in group:
+            result.append(attrs.evolve(
+                s, endpoints=tuple(e for index, e in enumerate(s.endpoints) if (s.key, index) in kept)))
+        for s in group:
+            if extra[s.key]:
+                result.append(attrs.evolve(s, name=f"{s.name}-scaled", endpoints=tuple(extra[s.key])))
+    return result
+
+
+def _copy_of(template: Endpoint, zone: str, number: int) -> Endpoint:
+    """A new ready endpoint on ``template``'s node; its address names what it is."""
+    label = f"scaled-{zone or 'nozone'}-{number}"
+    return attrs.evolve(
+        template, addresses=(label,), ready=True, serving=True, terminating=False, hostname=None,
+        target_name=f"{template.target_name}-{label}" if template.target_name else None,
+        for_zones=(), for_nodes=(),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
+    """The scenarios side by side: one column each."""
+    clients = "  ".join(f"{zone or '(no zone)'} {_percent(share)}" for zone, share in report.clients.items())
+    out.write(f"{report.service} port {report.port}\nclients ({report.clients_basis}): {clients}\n\n")
+    rows: list[list[str]] = [["", *(s.name for s in report.scenarios)]]
+    rows.append(["policy", *(s.policy for s in report.scenarios)])
+    rows.append(["cross-zone", *(_percent(s.cross_zone_share) for s in report.scenarios)])
+    rows.append(["max overload", *(f"{s.max_overload:.2f}" for s in report.scenarios)])
+    if any(s.unserved_share for s in report.scenarios):
+        rows.append(["unserved", *(_percent(s.unserved_share) for s in report.scenarios)])
+    rows.append(["flooded zones", *(",".join(s.flooded) or "-" for s in report.scenarios)])
+    rows.append(["starved zones", *(",".join(s.starved) or "-" for s in report.scenarios)])
+    if any(s.cost is not None for s in report.scenarios):
+        rows.append(["cost", *(f"{s.cost.amount:.4g}" if s.cost else "-" for s in report.scenarios)])
+    pairs = sorted({(f, t) for s in report.scenarios for f, row in s.matrix.items() for t, v in row.items() if v})
+    for source, target in pairs:
+        rows.append([f"{source or '?'} -> {target or '?'}",
+                     *(_percent(s.matrix.get(source, {}).get(target, 0.0)) for s in report.scenarios)])
+    endpoints = sorted({(e.zone, e.address) for s in report.scenarios for e in s.endpoints})
+    for zone, address in endpoints:
+        cells = []
+        for s in report.scenarios:
+            load = next((e.load for e in s.endpoints if e.address == address), None)
+            cells.append("-" if load is None else f"{load:.2f}")
+        rows.append([f"load {address} ({zone or '?'})", *cells])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+    notes = [(s.name, s.note) for s in report.scenarios if s.note]
+    if notes:
+        out.write("\n")
+        for name, note in notes:
+            out.write(f"{name}: {note}\n")
+    if any(s.cost is not None for s in report.scenarios):
+        cost = next(s.cost for s in report.scenarios if s.cost is not None)
+        out.write(f"cost: per {cost.requests} requests of {cost.bytes_per_request:g} bytes\n")
+
+
+# ---------------------------------------------------------------------------
+# Timeline
+
+
+@attrs.frozen(slots=True)
+class TimelineRow:
+    seq: int
+    time: float  # when the event was written to the log (Unix seconds)
+    event: str  # kind and key of the event
+    endpoints: int  # candidate endpoints after the event
+    cross_zone_share: Optional[float]  # None: no client was served
+    max_overload: Optional[float]
+    unserved_share: Optional[float]
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self)
+
+
+TIMELINE_COLUMNS = tuple(f.name for f in attrs.fields(TimelineRow))
+
+
+def timeline(log_path, service: str, port: int, *, clients: Clients = None, policy: str = "linkerd",
+             every: int = 1, since: int = 0) -> list[TimelineRow]:
+    """Cross-zone share and worst overload after each event that touches ``service``.
+
+    The log is folded event by event from seq ``since`` (0: the start); with
+    ``every`` N only every N-th touching event gives a row (the last always
+    does).  Client shares are found again at each row, so ``cpu`` and
+    ``service:`` clients follow the cluster as it changes.
+    """
+    if every < 1:
+        raise EngineError(f"timeline: every must be at least 1, not {every}")
+    if policy not in POLICIES:
+        raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    client_service = clients[len("service:"):] if isinstance(clients, str) and clients.startswith("service:") else None
+    rows: list[TimelineRow] = []
+    with Engine.open(log_path, at=since) as engine:
+        touching = 0
+        last: Optional[TimelineRow] = None
+        for seq, written, record in engine.log.read(engine.seq + 1):
+            event = from_record(record)
+            change = engine.fold(event, seq)
+            if not (service in change.services or client_service in change.services
+                    or (isinstance(event, (NodeUpserted, NodeDeleted)) and engine.state.slices_of(service))):
+                continue
+            touching += 1
+            last = _timeline_row(engine, service, port, clients, policy, seq, written, event)
+            if (touching - 1) % every == 0:
+                rows.append(last)
+        if last is not None and (not rows or rows[-1] is not last):
+            rows.append(last)
+    return rows
+
+
+def _timeline_row(engine: Engine, service: str, port: int, clients: Clients, policy: str,
+                  seq: int, written: float, event: Event) -> TimelineRow:
+    label = f"{type(event).__name__} {getattr(event, 'key', getattr(event, 'name', ''))}"
+    _, sites = client_sites(engine, clients)
+    try:
+        result = evaluate(engine, service, port, sites, policy)
+    except LookupFailed:  # kube-proxy: the Service does not declare the port (yet)
+        return TimelineRow(seq, written, label, 0, None, None, None)
+    served = bool(sites) and result.unserved_share < 1.0
+    return TimelineRow(
+        seq, written, label, len(result.endpoints),
+        result.cross_zone_share if served else None,
+        result.max_overload if served else None,
+        result.unserved_share if sites else None,
+    )
+
+
+def write_timeline(rows: Sequence[TimelineRow], out: IO[str], fmt: str = "csv") -> None:
+    """Rows as CSV (header first, empty cells for no value) or as a JSON list."""
+    if fmt == "json":
+        json.dump([row.to_json() for row in rows], out, indent=2)
+        out.write("\n")
+        return
+    if fmt != "csv":
+        raise EngineError(f"timeline: unknown format {fmt!r} (csv or json)")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TIMELINE_COLUMNS)
+    for row in rows:
+        writer.writerow("" if value is None else value for value in attrs.astuple(row))
