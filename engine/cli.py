@@ -12,7 +12,8 @@ import warnings
 from datetime import datetime, timezone
 from typing import IO, Optional, Sequence
 
-from . import kernels, log, render
+from . import explain, hintcheck, kernels, log, render, whatif
+from .chart import write_chart
 from .api import Engine, IngestReport, compact
 from .errors import EngineError
 from .events import from_record
@@ -43,6 +44,13 @@ def watch_spec(text: str) -> tuple[str, int, str]:
     if not sep or not node:
         raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME:PORT@NODE, got {text!r}")
     return (*service_port(target), node)
+
+
+def service_name(text: str) -> str:
+    """``NAMESPACE/NAME``."""
+    if text.count("/") != 1 or not all(text.split("/")):
+        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME, got {text!r}")
+    return text
 
 
 def sequence_number(text: str) -> int:
@@ -296,6 +304,59 @@ def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
+def cmd_hints(args: argparse.Namespace, out: IO[str]) -> int:
+    with Engine.open(args.log, at=args.at) as engine:
+        report = hintcheck.check_hints(engine, args.service, args.mode)
+    if args.json:
+        out.write(json.dumps(report.to_json()) + "\n")
+    else:
+        hintcheck.render_hint_report(report, out)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
+    if (args.node is None) == (args.zone is None):
+        raise UsageError("give exactly one of --node or --zone")
+    service, port = args.target
+    with Engine.open(args.log, at=args.at) as engine:
+        expl = explain.explain(engine, service, port, node=args.node, zone=args.zone, policy=args.policy,
+                               endpoint=args.endpoint, ipv6=args.ipv6)
+    if args.json:
+        out.write(json.dumps(expl.to_json()) + "\n")
+    else:
+        explain.render_explanation(expl, out)
+    return 0
+
+
+def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
+    service, port = args.target
+    clients = whatif.parse_clients(args.clients) if args.clients else None
+    if args.timeline or args.chart:
+        rows = whatif.timeline(args.log, service, port, clients=clients, policy=args.policy)
+        if args.timeline:
+            fmt = "json" if args.timeline.endswith(".json") else "csv"
+            if args.timeline == "-":
+                whatif.write_timeline(rows, out, fmt)
+            else:
+                with open(args.timeline, "w", encoding="utf-8") as stream:
+                    whatif.write_timeline(rows, stream, fmt)
+                out.write(f"timeline: {len(rows)} rows written to {args.timeline}\n")
+        if args.chart:
+            path = write_chart(rows, args.chart, title=f"{service}:{port}")
+            out.write(f"chart written to {path}\n")
+        return 0
+    prices = whatif.parse_prices(args.price_per_gb) if args.price_per_gb else None
+    with Engine.open(args.log, at=args.at) as engine:
+        report = whatif.whatif(engine, service, port, clients=clients,
+                               scenarios=args.scenario or whatif.DEFAULT_SCENARIOS, policy=args.policy,
+                               price_per_gb=prices, bytes_per_request=args.bytes_per_request)
+    if args.json:
+        out.write(json.dumps(report.to_json()) + "\n")
+    else:
+        whatif.render_whatif(report, out)
+    return 0
+
+
 # ---------------------------------------------------------------------------
 # Parser
 
@@ -404,6 +465,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("log", metavar="LOG")
     p.add_argument("--truncate", action="store_true", help="really cut (takes the writer lock)")
     p.set_defaults(run=cmd_repair)
+
+    p = commands.add_parser("hints", help="the hints the EndpointSlice controller would write, against the recorded",
+                            description="Compute the hints the EndpointSlice controller would write for "
+                                        "NAMESPACE/NAME (the Auto allocator, or trafficDistribution) and mark each "
+                                        "endpoint's recorded hints ok, stale, missing or unexpected.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("service", metavar="NAMESPACE/NAME", type=service_name)
+    p.add_argument("--mode", choices=hintcheck.MODES,
+                   help="the hint mode to apply (default: what the Service asks for)")
+    p.add_argument("--at", type=sequence_number, metavar="SEQ", help="as of event SEQ")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(run=cmd_hints)
+
+    p = commands.add_parser("explain", help="why a client gets what it gets, step by step",
+                            description="Walk through the decision for a client: its zone and where it came "
+                                        "from, candidate counts at each step, the rule that fired and, with "
+                                        "--endpoint, why one endpoint is in or out.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port)
+    p.add_argument("--node", help="the client's node")
+    p.add_argument("--zone", help="the client's zone, for a client on no particular node")
+    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY, help="selection rules (default: %(default)s)")
+    p.add_argument("--endpoint", metavar="ADDRESS[:PORT]", help="explain this endpoint's verdict")
+    p.add_argument("--at", type=sequence_number, metavar="SEQ", help="as of event SEQ")
+    p.add_argument("--ipv6", action="store_true", help="Linkerd's --enable-ipv6")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(run=cmd_explain)
+
+    p = commands.add_parser("whatif", help="cross-zone traffic and endpoint load under scenarios",
+                            description="Model where a service's requests go: the zone-to-zone traffic matrix, "
+                                        "the cross-zone share and each endpoint's load, as recorded and under "
+                                        "scenarios, side by side. With --timeline or --chart, follow the "
+                                        "cross-zone share and worst overload along the whole log instead.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port)
+    p.add_argument("--clients", metavar="SPEC",
+                   help="where requests come from: cpu (default: allocatable CPU of Ready workers), "
+                        "service:NS/NAME (its ready endpoints), or zone-a=60,zone-b=30,...")
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help="repeatable: recorded, none, auto, prefer-close, prefer-same-node, drain:ZONE, "
+                        "drain-nodes:N1,N2, scale:N (default: recorded, none, auto)")
+    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY, help="selection rules (default: %(default)s)")
+    p.add_argument("--at", type=sequence_number, metavar="SEQ", help="as of event SEQ")
+    p.add_argument("--price-per-gb", metavar="PRICE",
+                   help="cross-zone price per GB: one number, or zone-a:zone-b=0.01,... per pair")
+    p.add_argument("--bytes-per-request", type=float, metavar="BYTES", help="request size, for the cost")
+    p.add_argument("--timeline", metavar="FILE",
+                   help="write the cross-zone share and worst overload after every event touching the "
+                        "service, as CSV (or JSON for a .json FILE; - for standard output)")
+    p.add_argument("--chart", metavar="FILE", help="draw the timeline to FILE (.svg, or .png with matplotlib)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(run=cmd_whatif)
 
     p = commands.add_parser("demo", help="run on the bundled demo cluster",
                             description="Ingest the bundled demo cluster into a temporary log and show, "

@@ -226,3 +226,25 @@ def test_torn_tail_is_reported_not_hidden(log, tmp_path, capsys):
     code, out, err = run(capsys, "endpoints", log, "ns/web:80", "--node", "n1")
     assert code == 0 and "10.0.0.1" in out
     assert err.startswith("topology-engine: warning:") and "torn frame" in err
+
+
+def test_hints_explain_and_whatif_commands(log, tmp_path, capsys):
+    code, out, _ = run(capsys, "hints", log, "ns/web", "--mode", "prefer-close", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "prefer-same-zone" and report["written"] is True
+    assert {e["address"]: e["status"] for e in report["endpoints"]} == {"10.0.0.1": "ok", "10.0.0.2": "ok"}
+    code, out, _ = run(capsys, "explain", log, "ns/web:80", "--node", "n1", "--endpoint", "10.0.0.2", "--json")
+    expl = json.loads(out)
+    assert code == 0 and expl["rule"] == "zone-hints"
+    assert [v["selected"] for v in expl["endpoint"]["verdicts"]] == [False]
+    code, out, _ = run(capsys, "whatif", log, "ns/web:80", "--clients", "zone-a=1,zone-b=1",
+                       "--scenario", "recorded", "--scenario", "none", "--json")
+    scenarios = {s["name"]: s for s in json.loads(out)["scenarios"]}
+    assert code == 0 and scenarios["recorded"]["cross_zone_share"] == 0.0
+    assert scenarios["none"]["cross_zone_share"] == pytest.approx(0.5)
+    chart = tmp_path / "web.svg"
+    code, out, _ = run(capsys, "whatif", log, "ns/web:80", "--timeline", tmp_path / "t.csv", "--chart", chart)
+    assert code == 0 and "<svg" in chart.read_text()[:200]
+    with pytest.raises(SystemExit) as info:
+        main(["explain", str(log), "ns/web:80", "--node", "n1", "--zone", "zone-a"])
+    assert info.value.code == 2 and "exactly one of --node or --zone" in capsys.readouterr().err
