@@ -1,10 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Compiled kernels for endpoint selection; engine/_fastsel_py.py is the twin
-with the same functions, results and errors (see its docstring for the CSR
-layout of hints)."""
+with the same functions, results and errors (see its docstring for the
+layouts: CSR hints, hint masks, row lists)."""
 from cpython.array cimport array, clone, resize
 
 cdef array _INT_TEMPLATE = array("i")
+cdef array _MASK_TEMPLATE = array("Q")
+cdef enum:
+    MASK_BITS = 64  # hint ids below this live in the row's mask
 
 
 cdef Py_ssize_t _check_csr(const int[:] offsets, const int[:] ids) except -1:
@@ -37,3 +40,120 @@ def hint_match(const int[:] offsets, const int[:] ids, int wanted):
                 break
     resize(rows, count)
     return rows, unhinted
+
+
+def hint_masks(const int[:] offsets, const int[:] ids, int n_ids):
+    cdef Py_ssize_t n = _check_csr(offsets, ids)
+    if n_ids < 0:
+        raise ValueError("n_ids must not be negative")
+    cdef array masks = clone(_MASK_TEMPLATE, n, zero=True)
+    cdef array counts = clone(_INT_TEMPLATE, n_ids, zero=True)
+    cdef unsigned long long[:] mask_out = masks
+    cdef int[:] count_out = counts
+    cdef Py_ssize_t i, j, k, unhinted = 0
+    cdef int start, end, z
+    cdef unsigned long long mask, bit
+    cdef bint seen
+    for i in range(n):
+        start = offsets[i]
+        end = offsets[i + 1]
+        if end < start:
+            raise ValueError("offsets must not decrease")
+        if start == end:
+            unhinted += 1
+            continue
+        mask = 0
+        for j in range(start, end):
+            z = ids[j]
+            if z < 0 or z >= n_ids:
+                raise ValueError("hint ids must lie in 0..n_ids-1")
+            if z < MASK_BITS:
+                bit = (<unsigned long long>1) << z
+                if not (mask & bit):
+                    mask |= bit
+                    count_out[z] += 1
+            else:
+                seen = False
+                for k in range(start, j):
+                    if ids[k] == z:
+                        seen = True
+                        break
+                if not seen:
+                    count_out[z] += 1
+        mask_out[i] = mask
+    return masks, counts, unhinted
+
+
+def mask_rows(const unsigned long long[:] masks, int bit):
+    if bit < 0 or bit >= MASK_BITS:
+        raise ValueError("bit must lie in 0..63")
+    cdef Py_ssize_t n = masks.shape[0], i, count = 0
+    cdef unsigned long long flag = (<unsigned long long>1) << bit
+    cdef array rows = clone(_INT_TEMPLATE, n, zero=False)
+    cdef int[:] out = rows
+    for i in range(n):
+        if masks[i] & flag:
+            out[count] = <int>i
+            count += 1
+    resize(rows, count)
+    return rows
+
+
+def equal_rows(const int[:] column, int wanted):
+    cdef Py_ssize_t n = column.shape[0], i, count = 0
+    cdef array rows = clone(_INT_TEMPLATE, n, zero=False)
+    cdef int[:] out = rows
+    for i in range(n):
+        if column[i] == wanted:
+            out[count] = <int>i
+            count += 1
+    resize(rows, count)
+    return rows
+
+
+cdef int _check_ascending(const long long[:] keys) except -1:
+    cdef Py_ssize_t k
+    for k in range(1, keys.shape[0]):
+        if keys[k] <= keys[k - 1]:
+            raise ValueError("keys must be strictly ascending")
+    return 0
+
+
+def diff_rows(const long long[:] old_keys, const long long[:] old_versions,
+              const long long[:] new_keys, const long long[:] new_versions):
+    if old_keys.shape[0] != old_versions.shape[0] or new_keys.shape[0] != new_versions.shape[0]:
+        raise ValueError("keys and versions must have the same length")
+    _check_ascending(old_keys)
+    _check_ascending(new_keys)
+    cdef Py_ssize_t n_old = old_keys.shape[0], n_new = new_keys.shape[0]
+    cdef array changed = clone(_INT_TEMPLATE, n_new, zero=False)
+    cdef array removed = clone(_INT_TEMPLATE, n_old, zero=False)
+    cdef int[:] changed_out = changed
+    cdef int[:] removed_out = removed
+    cdef Py_ssize_t i = 0, j = 0, n_changed = 0, n_removed = 0
+    while i < n_old and j < n_new:
+        if old_keys[i] == new_keys[j]:
+            if old_versions[i] != new_versions[j]:
+                changed_out[n_changed] = <int>j
+                n_changed += 1
+            i += 1
+            j += 1
+        elif old_keys[i] < new_keys[j]:
+            removed_out[n_removed] = <int>i
+            n_removed += 1
+            i += 1
+        else:
+            changed_out[n_changed] = <int>j
+            n_changed += 1
+            j += 1
+    while i < n_old:
+        removed_out[n_removed] = <int>i
+        n_removed += 1
+        i += 1
+    while j < n_new:
+        changed_out[n_changed] = <int>j
+        n_changed += 1
+        j += 1
+    resize(changed, n_changed)
+    resize(removed, n_removed)
+    return changed, removed

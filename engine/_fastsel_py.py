@@ -1,11 +1,19 @@
 """Pure-Python twin of engine/_fastsel.pyx: same functions, results and errors.
 
-Used when ENGINE_NO_EXTENSIONS=1 or the compiled module is missing.  Hints are
-passed in CSR form: row ``i`` owns ``ids[offsets[i]:offsets[i + 1]]``, the
-interned zone (or node) names it is hinted for.  CSR keeps the kernels correct
-for any number of zones and any number of hints per endpoint.
+Used when ENGINE_NO_EXTENSIONS=1 or the compiled module is missing.
+
+Layouts the kernels share:
+
+* CSR hints: row ``i`` owns ``ids[offsets[i]:offsets[i + 1]]``, the interned
+  zone (or node) ids it is hinted for.  CSR is correct for any number of
+  zones and any number of hints per endpoint.
+* Hint masks: an ``array('Q')`` with bit ``z`` of row ``i`` set when the row
+  is hinted for zone id ``z`` (ids 0..63 only; larger ids live beside it).
+* Row lists: ``array('i')`` of row numbers in ascending order.
 """
 from array import array
+
+MASK_BITS = 64
 
 
 def _check_csr(offsets, ids):
@@ -39,3 +47,92 @@ def hint_match(offsets, ids, wanted):
                 rows.append(i)
                 break
     return rows, unhinted
+
+
+def hint_masks(offsets, ids, n_ids):
+    """Bulk rebuild of the hint columns from CSR hints with ids in ``0..n_ids-1``.
+
+    Returns ``(masks, counts, unhinted)``: the ``array('Q')`` hint masks (ids
+    below 64), the ``array('i')`` count of rows hinted for each id (a row
+    naming an id twice counts once) and the number of rows with no hint.
+    """
+    n = _check_csr(offsets, ids)
+    if n_ids < 0:
+        raise ValueError("n_ids must not be negative")
+    masks = array("Q", bytes(8 * n))
+    counts = array("i", bytes(4 * n_ids))
+    unhinted = 0
+    for i in range(n):
+        start = offsets[i]
+        end = offsets[i + 1]
+        if end < start:
+            raise ValueError("offsets must not decrease")
+        if start == end:
+            unhinted += 1
+            continue
+        mask = 0
+        for j in range(start, end):
+            z = ids[j]
+            if z < 0 or z >= n_ids:
+                raise ValueError("hint ids must lie in 0..n_ids-1")
+            if z < MASK_BITS:
+                bit = 1 << z
+                if not mask & bit:
+                    mask |= bit
+                    counts[z] += 1
+            elif z not in ids[start:j]:
+                counts[z] += 1
+        masks[i] = mask
+    return masks, counts, unhinted
+
+
+def mask_rows(masks, bit):
+    """Rows whose mask has ``bit`` (0..63) set, ascending."""
+    if bit < 0 or bit >= MASK_BITS:
+        raise ValueError("bit must lie in 0..63")
+    flag = 1 << bit
+    return array("i", [i for i, mask in enumerate(masks) if mask & flag])
+
+
+def equal_rows(column, wanted):
+    """Rows where ``column`` (an int column) equals ``wanted``, ascending."""
+    return array("i", [i for i, value in enumerate(column) if value == wanted])
+
+
+def diff_rows(old_keys, old_versions, new_keys, new_versions):
+    """Diff of two selections, each given as strictly ascending keys with a
+    version per key.
+
+    Returns ``(changed, removed)``: positions in the new selection whose key
+    is new or whose version differs, and positions in the old selection
+    whose key is gone; both ``array('i')``, ascending.
+    """
+    if len(old_keys) != len(old_versions) or len(new_keys) != len(new_versions):
+        raise ValueError("keys and versions must have the same length")
+    _check_ascending(old_keys)
+    _check_ascending(new_keys)
+    changed = array("i")
+    removed = array("i")
+    i = j = 0
+    n_old, n_new = len(old_keys), len(new_keys)
+    while i < n_old and j < n_new:
+        if old_keys[i] == new_keys[j]:
+            if old_versions[i] != new_versions[j]:
+                changed.append(j)
+            i += 1
+            j += 1
+        elif old_keys[i] < new_keys[j]:
+            removed.append(i)
+            i += 1
+        else:
+            changed.append(j)
+            j += 1
+    removed.extend(range(i, n_old))
+    changed.extend(range(j, n_new))
+    return changed, removed
+
+
+def _check_ascending(keys):
+    for k in range(1, len(keys)):
+        if keys[k] <= keys[k - 1]:
+            raise ValueError("keys must be strictly ascending")

@@ -1,11 +1,13 @@
 """The zone index: what the Linkerd policy reads, kept current event by event.
 
-Per service it holds the ``AddressBook`` (Linkerd's address maps per port,
-which depend on the order of past events and so must be folded, not
-recomputed) and, per queried port, a ``CandidateSet`` with the hints
-interned for the matching kernel and a cache of per-zone and per-node
-matches.  Candidate sets are dropped for exactly the services an event
-touched, so a query for an unchanged service never recomputes anything.
+Per service it holds the ``AddressBook``: Linkerd's address maps per port
+(which depend on the order of past events and so must be folded, not
+recomputed), stored as typed columns with interned zone and node ids, hint
+bitmasks, per-zone and unhinted counts, and a cache of selections per (port,
+client, traffic policy) that each fold step trims to the entries it may have
+changed.  A slice write costs work proportional to the slice; only a flip of
+a service-wide fact (its first unhinted endpoint, its last endpoint gone)
+drops every cached selection of that service port.
 """
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ from typing import Optional
 from .events import Event, ServiceDeleted, ServiceUpserted, SliceDeleted, SliceUpserted
 from .policies import linkerd
 from .state import Change, ClusterState, slice_service_key
+from .values import SelectedEndpoint
 
 
 class ZoneIndex:
     def __init__(self, state: ClusterState):
         self._state = state
         self._books: dict[str, linkerd.AddressBook] = {}
-        self._sets: dict[str, dict[int, linkerd.CandidateSet]] = {}
+        # Node names interned once for every service (nodes outnumber zones).
+        self._nodes: dict[str, int] = {}
 
     # -- folding -------------------------------------------------------------
 
@@ -37,13 +41,11 @@ class ZoneIndex:
             book = self._books.get(event.key)
             if book is not None:
                 book.service_deleted()
-        for service in change.services:
-            self._sets.pop(service, None)
 
     def _book(self, service_key: str) -> linkerd.AddressBook:
         book = self._books.get(service_key)
         if book is None:
-            book = self._books[service_key] = linkerd.AddressBook(service_key.split("/", 1)[1])
+            book = self._books[service_key] = linkerd.AddressBook(service_key.split("/", 1)[1], self._nodes)
         return book
 
     def _slice_upserted(self, new: SliceUpserted, old: Optional[SliceUpserted]) -> None:
@@ -63,20 +65,32 @@ class ZoneIndex:
 
     # -- reading -------------------------------------------------------------
 
-    def candidates(self, service_key: str, port: int) -> linkerd.CandidateSet:
-        ports = self._sets.setdefault(service_key, {})
-        found = ports.get(port)
-        if found is None:
-            found = ports[port] = linkerd.CandidateSet(list(self._addresses(service_key, port).values()))
-        return found
+    def book(self, service_key: str) -> Optional[linkerd.AddressBook]:
+        return self._books.get(service_key)
 
-    def _addresses(self, service_key: str, port: int) -> dict:
+    def candidates(self, service_key: str, port: int) -> linkerd.CandidateSet:
         book = self._books.get(service_key)
-        return {} if book is None else book.addresses(port)
+        return linkerd.EMPTY if book is None else book.view(port)
 
     def local_traffic_policy(self, service_key: str) -> bool:
         book = self._books.get(service_key)
         return book is not None and book.local_traffic_policy
+
+    def select(self, service_key: str, port: int,
+               client: linkerd.Client) -> tuple[str, tuple[SelectedEndpoint, ...], int]:
+        """(rule, selected endpoints, candidate count) for ``client``: what
+        ``Engine.endpoints`` answers for the Linkerd policies, with the
+        endpoint tuple itself cached alongside the selection."""
+        cands = self.candidates(service_key, port)
+        book = cands.book
+        local = book.local_traffic_policy
+        cache = cands.publisher.selected
+        key = (cands.port, client, local)
+        found = cache.get(key)
+        if found is None:
+            rule, picked = linkerd.select(cands, client, local)
+            found = cache[key] = (rule, tuple(c.to_selected() for c in picked), len(cands))
+        return found
 
     # -- snapshots -----------------------------------------------------------
 
@@ -84,5 +98,6 @@ class ZoneIndex:
         return [[key, book.dump()] for key, book in self._books.items()]
 
     def load(self, image: list) -> None:
-        self._books = {key: linkerd.AddressBook.load(key.split("/", 1)[1], book) for key, book in image}
-        self._sets.clear()
+        self._nodes = {}
+        self._books = {key: linkerd.AddressBook.load(key.split("/", 1)[1], book, self._nodes)
+                       for key, book in image}

@@ -19,3 +19,7 @@ else:
         IMPLEMENTATION = "pure"
 
 hint_match = _impl.hint_match
+hint_masks = _impl.hint_masks
+mask_rows = _impl.mask_rows
+equal_rows = _impl.equal_rows
+diff_rows = _impl.diff_rows
