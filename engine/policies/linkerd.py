@@ -255,7 +255,7 @@ class Publisher:
 
     __slots__ = ("target", "size", "source", "address", "port", "order", "family", "kind", "node",
                  "node_hint", "zone_mask", "wide_zones", "wide_nodes", "zone_counts", "unhinted",
-                 "node_unhinted", "hostnames", "next_order", "cache", "cache_deps", "selected")
+                 "node_unhinted", "hostnames", "next_order", "cache", "cache_deps", "selected", "retired")
 
     def __init__(self, target: Union[int, str]):
         self.target = target
@@ -263,6 +263,10 @@ class Publisher:
         self.cache_deps: dict[tuple[str, str], list[tuple]] = {}
         # The same keys, for callers that keep the answer as SelectedEndpoint values.
         self.selected: dict[tuple, tuple] = {}
+        # Stale answers, freed by the next query that recomputes one: freeing a
+        # large selection costs as much as building it, so the query that
+        # builds pays, not the slice write that made it stale.
+        self.retired: list = []
         self._reset()
 
     def _reset(self) -> None:
@@ -479,13 +483,13 @@ class Publisher:
         cache, selected, deps = self.cache, self.selected, self.cache_deps
         for dep in (_ALL, *touched.deps):
             for key in deps.pop(dep, ()):
-                cache.pop(key, None)
-                selected.pop(key, None)
+                self.retired.append((cache.pop(key, None), selected.pop(key, None)))
 
     def forget_all(self) -> None:
-        self.cache.clear()
+        self.retired.append((self.cache, self.selected))
+        self.cache = {}
+        self.selected = {}
         self.cache_deps.clear()
-        self.selected.clear()
 
 
 def _SORT_KEY(entry):
@@ -748,6 +752,7 @@ def select(cands: CandidateSet, client: Client, local_traffic_policy: bool) -> t
     key = (cands.port, client, local_traffic_policy)
     found = publisher.cache.get(key)
     if found is None:
+        publisher.retired.clear()
         rule, rows, deps = _decide(cands.book, publisher, client, local_traffic_policy)
         found = rule, publisher.candidates(cands.book, _choose_family(cands.book, publisher, rows, client.ipv6),
                                            cands.port)
