@@ -296,9 +296,7 @@ class Engine:
                 node=node, zone=client_zone, hostname=hostname, filtering=filtering, ipv6=ipv6,
                 node_hints=policy == "linkerd+nodes",
             )
-            cands = self.index.candidates(service, port)
-            rule, picked = linkerd.select(cands, client, self.index.local_traffic_policy(service))
-            chosen, candidates = tuple(c.to_selected() for c in picked), len(cands)
+            rule, chosen, candidates = self.index.select(service, port, client)
         return Selection(
             service=service,
             port=port,

@@ -89,8 +89,10 @@ class ZoneIndex:
         found = cache.get(key)
         if found is None:
             rule, picked = linkerd.select(cands, client, local)
-            found = cache[key] = (rule, tuple(c.to_selected() for c in picked), len(cands))
-        return found
+            found = cache[key] = (rule, tuple(c.to_selected() for c in picked))
+        # The count is read fresh: a cached answer outlives writes that change
+        # the candidate set without touching anything the answer depends on.
+        return (*found, len(cands))
 
     # -- snapshots -----------------------------------------------------------
 

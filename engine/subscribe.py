@@ -114,7 +114,7 @@ def _changed(old: linkerd.Candidate, new: linkerd.Candidate) -> bool:
 
 
 def _sorted(candidates) -> tuple[SelectedEndpoint, ...]:
-    return tuple(sorted(attrs.evolve(c.to_selected(), identity=c.identity) for c in candidates))
+    return tuple(sorted(c.to_selected() for c in candidates))
 
 
 class Subscriptions:

@@ -101,7 +101,7 @@ class Candidate:
         if found is None:
             found = SelectedEndpoint(
                 self.address, self.port, self.node, self.zone, self.for_zones, self.for_nodes,
-                self.target, self.hostname,
+                self.target, self.hostname, self.identity,
             )
             object.__setattr__(self, "_selected", found)
         return found
