@@ -54,6 +54,10 @@ class Engine:
         self.subscriptions = Subscriptions(self)
         self.log = log
         self.last_time = 0.0  # when the last folded event was written to the log
+        # Whole answers of endpoints(), per service, dropped when an event
+        # touches that service or moves a node: a repeated question costs two
+        # dict lookups.  The index below keeps finer-grained caches.
+        self._answers: dict[str, dict[tuple, Selection]] = {}
 
     # -- opening -------------------------------------------------------------
 
@@ -137,6 +141,7 @@ class Engine:
             warnings.warn(f"snapshot at seq {seq} does not decode ({exc}); replaying the log instead", stacklevel=3)
             return
         self.state, self.index = state, index
+        self._answers.clear()
 
     def __enter__(self) -> "Engine":
         return self
@@ -176,6 +181,10 @@ class Engine:
         change = self.state.apply(event, seq)
         if change:
             self.index.apply(event, change)
+            for service in change.services:
+                self._answers.pop(service, None)
+            if change.nodes:
+                self._answers.clear()  # a client's zone may have moved
             if self.subscriptions.group_count:
                 self.subscriptions.publish(change, seq)
         return change
@@ -282,6 +291,12 @@ class Engine:
         answers as Linkerd does: an unknown service has no endpoints, and an
         undeclared port number is used as the endpoint port.
         """
+        question = (port, node, zone, policy, hostname, filtering, ipv6, strict)
+        answers = self._answers.get(service)
+        if answers is not None:
+            found = answers.get(question)
+            if found is not None:
+                return found
         if policy not in POLICIES:
             raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
         if strict:
@@ -297,7 +312,7 @@ class Engine:
                 node_hints=policy == "linkerd+nodes",
             )
             rule, chosen, candidates = self.index.select(service, port, client)
-        return Selection(
+        selection = Selection(
             service=service,
             port=port,
             node=node,
@@ -307,6 +322,8 @@ class Engine:
             endpoints=chosen,
             candidates=candidates,
         )
+        self._answers.setdefault(service, {})[question] = selection
+        return selection
 
     # -- subscriptions ---------------------------------------------------------
 
