@@ -85,7 +85,7 @@ class ZoneIndex:
         book = cands.book
         local = book.local_traffic_policy
         cache = cands.publisher.selected
-        key = (cands.port, client, local)
+        key = linkerd.cache_key(cands, client, local)
         found = cache.get(key)
         if found is None:
             rule, picked = linkerd.select(cands, client, local)

@@ -104,17 +104,24 @@ class _Group:
 
     def __init__(self, key: WatchKey):
         self.key = key
-        # identity -> the selected candidate, as last sent to subscribers
-        self.snapshot: dict[tuple, linkerd.Candidate] = {}
+        # The selection as last sent to subscribers, sorted by (address, port):
+        # the index's cached tuple, shared by every group that sees the same.
+        self.snapshot: tuple[SelectedEndpoint, ...] = ()
         self.subscribers: list[Subscription] = []
 
 
-def _changed(old: linkerd.Candidate, new: linkerd.Candidate) -> bool:
+def _diff(old: tuple[SelectedEndpoint, ...],
+          new: tuple[SelectedEndpoint, ...]) -> tuple[tuple[SelectedEndpoint, ...], tuple[SelectedEndpoint, ...]]:
+    """(added or changed, removed), each sorted by (address, port)."""
+    before = {e.identity: e for e in old}
+    after = {e.identity for e in new}
+    added = tuple(e for e in new if e.identity not in before or _changed(before[e.identity], e))
+    removed = tuple(e for e in old if e.identity not in after)
+    return added, removed
+
+
+def _changed(old: SelectedEndpoint, new: SelectedEndpoint) -> bool:
     return (old.address, old.port, sorted(old.for_zones)) != (new.address, new.port, sorted(new.for_zones))
-
-
-def _sorted(candidates) -> tuple[SelectedEndpoint, ...]:
-    return tuple(sorted(c.to_selected() for c in candidates))
 
 
 class Subscriptions:
@@ -146,7 +153,7 @@ class Subscriptions:
         subscription = Subscription(self, group, callback)
         group.subscribers.append(subscription)
         if group.snapshot:
-            self._deliver(subscription, Update(self._engine.seq, key, ADD, _sorted(group.snapshot.values())))
+            self._deliver(subscription, Update(self._engine.seq, key, ADD, group.snapshot))
         return subscription
 
     def publish(self, change: Change, seq: int) -> None:
@@ -155,32 +162,35 @@ class Subscriptions:
             keys |= self._by_service.get(service, set())
         for node in change.nodes:
             keys |= self._by_node.get(node, set())
+        # Groups that saw the same selection and now see the same new one
+        # (every node of a zone, typically) share one diff.
+        diffs: dict[tuple[int, int], tuple] = {}
         for key in keys:
-            self._refresh(self._groups[key], seq)
+            group = self._groups[key]
+            old, new = group.snapshot, self._select(key)
+            if new is old:
+                continue
+            found = diffs.get((id(old), id(new)))
+            if found is None:
+                # The entry holds old and new, so their ids stay theirs for this call.
+                found = diffs[(id(old), id(new))] = (old, new, *_diff(old, new))
+            group.snapshot = new
+            self._send(group, seq, found[2], found[3])
 
-    def _select(self, key: WatchKey) -> dict[tuple, linkerd.Candidate]:
-        engine = self._engine
-        state = engine.state
+    def _select(self, key: WatchKey) -> tuple[SelectedEndpoint, ...]:
         client = linkerd.Client(
-            node=key.node, zone=state.node_zone(key.node), hostname=key.hostname, filtering=key.filtering,
-            ipv6=key.ipv6, node_hints=key.policy == "linkerd+nodes",
+            node=key.node, zone=self._engine.state.node_zone(key.node), hostname=key.hostname,
+            filtering=key.filtering, ipv6=key.ipv6, node_hints=key.policy == "linkerd+nodes",
         )
-        index = engine.index
-        _, chosen = linkerd.select(index.candidates(key.service, key.port), client,
-                                   index.local_traffic_policy(key.service))
-        return {c.identity: c for c in chosen}
+        _, chosen, _ = self._engine.index.select(key.service, key.port, client)
+        return chosen
 
-    def _refresh(self, group: _Group, seq: int) -> None:
-        old = group.snapshot
-        new = self._select(group.key)
-        added = [c for identity, c in new.items() if identity not in old or _changed(old[identity], c)]
-        removed = [c for identity, c in old.items() if identity not in new]
-        group.snapshot = new
+    def _send(self, group: _Group, seq: int, added: tuple, removed: tuple) -> None:
         updates = []
         if added:
-            updates.append(Update(seq, group.key, ADD, _sorted(added)))
+            updates.append(Update(seq, group.key, ADD, added))
         if removed:
-            updates.append(Update(seq, group.key, REMOVE, _sorted(removed)))
+            updates.append(Update(seq, group.key, REMOVE, removed))
         for subscription in list(group.subscribers):
             for update in updates:
                 if subscription.active:

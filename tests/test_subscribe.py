@@ -29,6 +29,7 @@ class Recorder:
 
     def __call__(self, update):
         assert update.endpoints, "an empty update was sent"
+        assert list(update.endpoints) == sorted(update.endpoints), "endpoints are sorted by (address, port)"
         self.updates.append(update)
         for e in update.endpoints:
             assert e.identity, "updates carry each endpoint's identity"

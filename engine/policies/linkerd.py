@@ -745,11 +745,21 @@ class Client:
     node_hints: bool = False  # the linkerd+nodes extension
 
 
+def cache_key(cands: CandidateSet, client: Client, local_traffic_policy: bool) -> tuple:
+    """What a cached answer is filed under.  The client's node matters only to
+    ``internalTrafficPolicy: Local`` and node hints; leaving it out otherwise
+    lets every node of a zone share one answer (and one diff, for
+    subscriptions)."""
+    if client.node is not None and not local_traffic_policy and not client.node_hints:
+        client = attrs.evolve(client, node=None)
+    return (cands.port, client, local_traffic_policy)
+
+
 def select(cands: CandidateSet, client: Client, local_traffic_policy: bool) -> tuple[str, tuple[Candidate, ...]]:
     """The rule that decided and the candidates ``client`` receives, from the
     publisher's cache when no change since the last ask could alter it."""
     publisher = cands.publisher
-    key = (cands.port, client, local_traffic_policy)
+    key = cache_key(cands, client, local_traffic_policy)
     found = publisher.cache.get(key)
     if found is None:
         publisher.retired.clear()
