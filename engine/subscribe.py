@@ -115,7 +115,10 @@ def _diff(old: tuple[SelectedEndpoint, ...],
     """(added or changed, removed), each sorted by (address, port)."""
     before = {e.identity: e for e in old}
     after = {e.identity for e in new}
-    added = tuple(e for e in new if e.identity not in before or _changed(before[e.identity], e))
+    # The index hands out the same object for a row it did not rewrite: only
+    # other objects need comparing.
+    added = tuple(e for e in new if before.get(e.identity) is not e
+                  and (e.identity not in before or _changed(before[e.identity], e)))
     removed = tuple(e for e in old if e.identity not in after)
     return added, removed
 

@@ -253,7 +253,7 @@ class Publisher:
     the unhinted counts and a hostname index are kept as rows change, and
     selections are cached with the dependencies that can make them stale."""
 
-    __slots__ = ("target", "size", "source", "address", "port", "order", "family", "kind", "node",
+    __slots__ = ("target", "size", "source", "made", "address", "port", "order", "family", "kind", "node",
                  "node_hint", "zone_mask", "wide_zones", "wide_nodes", "zone_counts", "unhinted",
                  "node_unhinted", "hostnames", "next_order", "cache", "cache_deps", "selected", "retired")
 
@@ -272,6 +272,10 @@ class Publisher:
     def _reset(self) -> None:
         self.size = 0
         self.source: list[Optional[Endpoint]] = []
+        # The row's candidate as last built, with its sort key, kept until the
+        # row is written: selections recomputed after a change elsewhere reuse
+        # it, and subscribers diffing two selections see the same object.
+        self.made: list[Optional[tuple]] = []
         self.address = array("H")
         self.port = array("i")
         self.order = array("q")
@@ -294,6 +298,7 @@ class Publisher:
         if extra > 0:
             extra = max(extra, len(self.source) // 2, 16)  # amortised: grow by half
             self.source.extend([None] * extra)
+            self.made.extend([None] * extra)
             self.address.extend(array("H", bytes(2 * extra)))
             self.port.extend(array("i", bytes(4 * extra)))
             self.order.extend(array("q", bytes(8 * extra)))
@@ -324,6 +329,7 @@ class Publisher:
         else:
             self._clear(row, touched)  # overwritten in place: the key keeps its position
         self.source[row] = ep
+        self.made[row] = None
         self.address[row] = index
         self.port[row] = port
         self.family[row] = family
@@ -353,6 +359,7 @@ class Publisher:
         self._clear(row, touched)
         self.kind[row] = _ABSENT
         self.source[row] = None
+        self.made[row] = None
         self.size -= 1
 
     def _clear(self, row: int, touched: _Touched) -> None:
@@ -456,14 +463,19 @@ class Publisher:
         """``rows`` as candidates sorted by (address, port), ties in map order;
         ``port`` overrides the row's port (the shared map of undeclared ports)."""
         keys = book.identities.keys
-        source, address, family, kind, order = self.source, self.address, self.family, self.kind, self.order
+        source, address, family, kind, order, made = (
+            self.source, self.address, self.family, self.kind, self.order, self.made)
         found = []
         for row in rows:
-            ep = source[row]
-            c = _candidate(keys[row], ep, address[row], family[row], kind[row],
-                           self.port[row] if port is None else port)
-            found.append((c.address, c.port, order[row], c))
-        found.sort(key=_SORT_KEY)
+            entry = made[row] if port is None else None
+            if entry is None:
+                c = _candidate(keys[row], source[row], address[row], family[row], kind[row],
+                               self.port[row] if port is None else port)
+                entry = (c.address, c.port, order[row], c)
+                if port is None:
+                    made[row] = entry
+            found.append(entry)
+        found.sort()  # (address, port, map order): the order is unique, so candidates are never compared
         return tuple(entry[3] for entry in found)
 
     def remember(self, key: tuple, result: tuple[str, tuple[Candidate, ...]], deps) -> None:
@@ -490,10 +502,6 @@ class Publisher:
         self.cache = {}
         self.selected = {}
         self.cache_deps.clear()
-
-
-def _SORT_KEY(entry):
-    return entry[0], entry[1], entry[2]
 
 
 class AddressBook:
