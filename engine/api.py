@@ -36,14 +36,15 @@ from .values import Selection
 INGEST_BATCH = 2000
 # What a snapshot image holds; a change to the state or index dump bumps it,
 # and older snapshots are then ignored (the log is replayed instead).
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 
 
 @contextlib.contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """Folding allocates millions of small objects that form no cycles; left
-    on, the cyclic collector rescans the growing heap again and again and
-    halves the replay rate.  Reference counting still frees everything."""
+    """Folding and decoding allocate millions of small objects that form no
+    cycles; left on, the cyclic collector rescans the growing heap again and
+    again (it halves the replay rate, and makes decoding a snapshot ten times
+    slower).  Reference counting still frees everything."""
     if not gc.isenabled():
         yield
         return
@@ -101,7 +102,8 @@ class Engine:
                     raise LogError(f"{path}: --at {at} is past the end of the log (last seq {log.last_seq})")
                 target = at
             if use_snapshot:
-                found = load_snapshot(path, max_seq=target)
+                with _cyclic_gc_paused():  # decoding makes millions of lists: see _cyclic_gc_paused
+                    found = load_snapshot(path, max_seq=target)
                 if found is not None:
                     engine._restore(*found)
             if log.first_seq > engine.seq + 1 and target > engine.seq:
@@ -144,8 +146,9 @@ class Engine:
         """Write the current state (reducer and index) as a snapshot at the current seq."""
         if self.log is None:
             raise LogError("an engine without a log has nowhere to write a snapshot")
-        image = {"engine": SNAPSHOT_FORMAT, "state": self.state.dump(), "index": self.index.dump()}
-        return write_snapshot(self.log.path, self.state.seq, image)
+        with _cyclic_gc_paused():
+            image = {"engine": SNAPSHOT_FORMAT, "state": self.state.dump(), "index": self.index.dump()}
+            return write_snapshot(self.log.path, self.state.seq, image)
 
     def _restore(self, seq: int, image: object) -> None:
         if not isinstance(image, dict) or image.get("engine") != SNAPSHOT_FORMAT:
@@ -156,7 +159,7 @@ class Engine:
                 state = ClusterState.load(image["state"])
                 index = ZoneIndex(state)
                 index.load(image["index"])
-        except (RecordError, KeyError, TypeError, ValueError) as exc:
+        except (RecordError, KeyError, IndexError, TypeError, ValueError) as exc:
             warnings.warn(f"snapshot at seq {seq} does not decode ({exc}); replaying the log instead", stacklevel=3)
             return
         self.state, self.index = state, index
@@ -226,8 +229,9 @@ class Engine:
         """Read every source completely, then append: bad input appends nothing."""
         stats = kube.ReadStats()
         events: list[Event] = []
-        for name, stream in sources:
-            events.extend(kube.iter_events(stream, name, stats, skip_invalid=skip_invalid))
+        with _cyclic_gc_paused():
+            for name, stream in sources:
+                events.extend(kube.iter_events(stream, name, stats, skip_invalid=skip_invalid))
         return self._append_report(stats, events)
 
     def ingest_live(self, stream: IO[str], source: str, *, skip_invalid: bool = False,

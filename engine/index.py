@@ -97,9 +97,20 @@ class ZoneIndex:
     # -- snapshots -----------------------------------------------------------
 
     def dump(self) -> list:
-        return [[key, book.dump()] for key, book in self._books.items()]
+        origin = {id(ep): (key, i) for key, es in self._state.slices.items() for i, ep in enumerate(es.endpoints)}
+
+        def where(ep) -> tuple[str, int]:
+            return origin[id(ep)]
+
+        return [[key, book.dump(where)] for key, book in self._books.items()]
 
     def load(self, image: list) -> None:
+        """Rebuild from ``dump()``; the state must already hold the same slices."""
+        slices = self._state.slices
+
+        def endpoint_at(key: str, index: int):
+            return slices[key].endpoints[index]
+
         self._nodes = {}
-        self._books = {key: linkerd.AddressBook.load(key.split("/", 1)[1], book, self._nodes)
+        self._books = {key: linkerd.AddressBook.load(key.split("/", 1)[1], book, self._nodes, endpoint_at)
                        for key, book in image}

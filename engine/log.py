@@ -42,7 +42,8 @@ Durability and recovery
     ``LogCorruption`` naming the segment and byte offset, and ``verify`` /
     ``repair`` let a person inspect and cut it.  Opening checks every segment
     header and every frame of the last segment (where a crash leaves its
-    marks), so it costs the same however long the log grows; reading checks
+    marks: checksums and sequence numbers, records left undecoded), so it
+    costs the same however long the log grows; reading checks and decodes
     the frames it reads.
 """
 from __future__ import annotations
@@ -131,6 +132,23 @@ def _decode_payload(payload) -> tuple[int, float, list]:
     ):
         raise _BadPayload("frame payload is not a [first_seq, time, records] batch")
     return value[0], value[1], value[2]
+
+
+def _payload_header(payload) -> tuple[int, float, int]:
+    """The (first_seq, time, record count) of a frame whose checksum matched,
+    without decoding its records: enough to know where the log ends."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(payload), 1))
+    unpacker.feed(payload)
+    try:
+        if unpacker.read_array_header() != 3:
+            raise _BadPayload("frame payload is not a [first_seq, time, records] batch")
+        first, t = unpacker.unpack(), unpacker.unpack()
+        count = unpacker.read_array_header()
+    except (ValueError, TypeError, OverflowError, msgpack.UnpackException, msgpack.OutOfData) as exc:
+        raise _BadPayload(f"frame payload is not valid msgpack ({str(exc) or type(exc).__name__})") from None
+    if type(first) is not int or type(t) is not float or not 1 <= count <= len(payload):
+        raise _BadPayload("frame payload is not a [first_seq, time, records] batch")
+    return first, t, count
 
 
 def _frame_problem(data: bytes, pos: int, avail: int) -> tuple[Optional[str], int]:
@@ -312,11 +330,14 @@ class _Cursor:
     follower share it.
     """
 
-    def __init__(self, directory: Path, start: int):
+    def __init__(self, directory: Path, start: int, *, decode: bool = True):
         if type(start) is not int or start < 1:
             raise LogError(f"{directory}: start seq must be an integer >= 1, got {start!r}")
         self._dir = directory
         self._start = start
+        # False: frames are checked (checksum, sequence) but their records are
+        # not decoded, and batches come with records=None; for finding the end.
+        self._decode = decode
         self._segment: Optional[Segment] = None
         self._fd: Optional[int] = None
         self._offset = 0
@@ -418,13 +439,17 @@ class _Cursor:
             where = f"{segment.path}:{self._offset}"
             body = pos + FRAME_HEADER_BYTES
             try:
-                first, t, records = _decode_payload(buf[body:body + length])
+                if self._decode:
+                    first, t, records = _decode_payload(buf[body:body + length])
+                    count = len(records)
+                else:
+                    (first, t, count), records = _payload_header(buf[body:body + length]), None
             except _BadPayload as exc:
                 raise LogCorruption(f"{where}: {exc}") from None
             if first != self._expected:
                 raise LogCorruption(f"{where}: frame starts at seq {first}, expected {self._expected}")
             self._offset += FRAME_HEADER_BYTES + length
-            self._expected = first + len(records)
+            self._expected = first + count
             yield first, t, records
 
     def _stop(self, buf: bytes, pos: int, avail: int, reason: str) -> None:
@@ -528,7 +553,7 @@ class EventLog:
         for segment in segments[:-1]:
             _read_header(segment.path)
         last = segments[-1]
-        cursor = _Cursor(self.path, last.first_seq)
+        cursor = _Cursor(self.path, last.first_seq, decode=False)
         try:
             for _ in cursor.frames():
                 pass

@@ -342,8 +342,11 @@ def test_hostile_frame_is_rejected_without_exhausting_memory(tmp_path, payload):
     segment = list_segments(tmp_path)[0].path
     with open(segment, "ab") as f:
         f.write(frame_with_payload(payload))
+    # Opening checks a frame's checksum and sequence numbers; its records are
+    # decoded, and rejected, when read.
     with pytest.raises(LogCorruption, match=rf"{segment.name}:{HEADER_BYTES}: frame"):
-        EventLog.open(tmp_path)
+        with EventLog.open(tmp_path) as log:
+            list(log.read())
     assert not verify(tmp_path).ok
 
 

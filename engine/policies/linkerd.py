@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from array import array
 from itertools import compress
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
 import attrs
 
@@ -563,15 +563,6 @@ class AddressBook:
             )
         return found
 
-    def addresses(self, port: int) -> dict[tuple, Candidate]:
-        """The address map a publisher for ``port`` holds now, in map order."""
-        publisher = self.by_port.get(port)
-        override = port if publisher is None else None
-        publisher = publisher or self.undeclared
-        rows = sorted(publisher.rows(), key=publisher.order.__getitem__)
-        keys = self.identities.keys
-        return {keys[row]: c for row, c in zip(rows, _unsorted(self, publisher, rows, override))}
-
     def _publishers(self) -> Iterable[Publisher]:
         yield self.undeclared
         yield from self.by_port.values()
@@ -639,65 +630,44 @@ class AddressBook:
 
     # -- snapshots -------------------------------------------------------------
 
-    def dump(self) -> list:
+    def dump(self, origin: Callable[[Endpoint], tuple[str, int]]) -> list:
+        """The maps as rows ``[identity, slice key, endpoint index, address
+        index, family, kind, port]`` in map order.  A row names its endpoint
+        by where it sits in the state (``origin``) rather than copying it:
+        every row comes from the current version of some slice, since a slice
+        write or delete first takes back all that the slice gave."""
         return [
             self.local_traffic_policy,
-            [_candidate_record(c) for c in self.addresses_of(self.undeclared)],
-            [[port, publisher.target, [_candidate_record(c) for c in self.addresses_of(publisher)]]
-             for port, publisher in self.by_port.items()],
+            self._dump_rows(self.undeclared, origin),
+            [[port, publisher.target, self._dump_rows(publisher, origin)] for port, publisher in self.by_port.items()],
         ]
 
-    def addresses_of(self, publisher: Publisher) -> list[Candidate]:
-        rows = sorted(publisher.rows(), key=publisher.order.__getitem__)
-        return _unsorted(self, publisher, rows, None)
+    def _dump_rows(self, publisher: Publisher, origin: Callable[[Endpoint], tuple[str, int]]) -> list:
+        keys = self.identities.keys
+        return [
+            [list(keys[row]), *origin(publisher.source[row]), publisher.address[row], publisher.family[row],
+             publisher.kind[row], publisher.port[row]]
+            for row in sorted(publisher.rows(), key=publisher.order.__getitem__)
+        ]
 
     @classmethod
-    def load(cls, service_name: str, image: list, nodes: Optional[dict[str, int]] = None) -> "AddressBook":
+    def load(cls, service_name: str, image: list, nodes: dict[str, int],
+             endpoint_at: Callable[[str, int], Endpoint]) -> "AddressBook":
         book = cls(service_name, nodes)
         local, undeclared, by_port = image
         book.local_traffic_policy = bool(local)
-        book._load_rows(book.undeclared, undeclared)
+        book._load_rows(book.undeclared, undeclared, endpoint_at)
         for port, target, records in by_port:
             book.by_port[port] = publisher = Publisher(target)
-            book._load_rows(publisher, records)
+            book._load_rows(publisher, records, endpoint_at)
         return book
 
-    def _load_rows(self, publisher: Publisher, records: list) -> None:
-        latest: dict[tuple, tuple] = {}
-        for record in records:
-            c = _candidate_from_record(record)
-            kind = _POD if c.pod_backed else _NO_TARGET if c.target is None else _EXTERNAL
-            latest[c.identity] = (_endpoint_of(c), 0, _family_code(c.family), kind, c.port)
-        publisher.rebuild(self, [(self.identities.acquire(identity), *rest) for identity, rest in latest.items()])
-
-
-def _unsorted(book: AddressBook, publisher: Publisher, rows: list[int], port: Optional[int]) -> list[Candidate]:
-    keys = book.identities.keys
-    return [
-        _candidate(keys[row], publisher.source[row], publisher.address[row], publisher.family[row],
-                   publisher.kind[row], publisher.port[row] if port is None else port)
-        for row in rows
-    ]
-
-
-def _endpoint_of(c: Candidate) -> Endpoint:
-    """An endpoint giving back ``c`` (snapshots keep candidates, not slices)."""
-    kind = namespace = name = None
-    if c.target is not None:
-        kind, namespace, name = c.target.split("/", 2)
-    return Endpoint((c.address,), node_name=c.node, zone=c.zone, hostname=c.hostname, target_kind=kind,
-                    target_namespace=namespace, target_name=name, for_zones=c.for_zones, for_nodes=c.for_nodes)
-
-
-def _candidate_record(c: Candidate) -> list:
-    return [list(c.identity), c.family, c.address, c.port, c.pod_backed, c.node, c.zone, c.hostname,
-            list(c.for_zones), list(c.for_nodes), c.target]
-
-
-def _candidate_from_record(r: list) -> Candidate:
-    identity, family, address, port, pod_backed, node, zone, hostname, for_zones, for_nodes, target = r
-    return Candidate(tuple(identity), family, address, port, pod_backed, node, zone, hostname,
-                     tuple(for_zones), tuple(for_nodes), target)
+    def _load_rows(self, publisher: Publisher, records: list, endpoint_at: Callable[[str, int], Endpoint]) -> None:
+        acquire = self.identities.acquire
+        publisher.rebuild(self, [
+            (acquire(tuple(identity)), endpoint_at(key, index), address, family, kind, port)
+            for identity, key, index, address, family, kind, port in records
+        ])
 
 
 class CandidateSet:
