@@ -398,3 +398,56 @@ def test_reading_slices_does_not_depend_on_their_order(groups, rng):
     rng.shuffle(shuffled)
     view = lambda eps: [(e.key, e.terminating, e.is_local, e.source) for e in eps]  # noqa: E731
     assert view(kp.proxy_endpoints(_svc(), slices, 80, "n1")) == view(kp.proxy_endpoints(_svc(), shuffled, 80, "n1"))
+
+
+# ---------------------------------------------------------------------------
+# The same tables through the command line: Kubernetes objects in, answers out
+
+
+def _client_node(case: dict) -> str:
+    return case["node"]["name"] or "client-node"
+
+
+def _objects(case: dict) -> list[dict]:
+    client = _client_node(case)
+    labels = dict((case["node"]["labels"] or {}), **{"kubernetes.io/hostname": client})
+    node = {"kind": "Node", "metadata": {"name": client, "labels": labels},
+            "status": {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}}
+    fields = case["service"]
+    spec = {"type": fields["type"], "internalTrafficPolicy": fields["internal_traffic_policy"],
+            "externalTrafficPolicy": fields["external_traffic_policy"],
+            "ports": [{"name": "", "port": 80, "protocol": "TCP", "nodePort": fields["node_port"]}]}
+    if fields["external_addresses"]:
+        spec["externalIPs"] = ["192.0.2.10"]
+    service = {"kind": "Service", "metadata": {"name": SVC, "namespace": NS}, "spec": spec}
+    endpoints = [
+        {"addresses": [e["address"]], "nodeName": client if e["is_local"] else "remote-node",
+         "conditions": {"ready": e["ready"], "serving": e["serving"], "terminating": e["terminating"]},
+         "hints": {"forZones": [{"name": z} for z in e["zone_hints"]],
+                   "forNodes": [{"name": n} for n in e["node_hints"]]}}
+        for e in case["endpoints"]
+    ]
+    es = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+          "metadata": {"name": f"{SVC}-abc", "namespace": NS, "labels": {"kubernetes.io/service-name": SVC}},
+          "addressType": "IPv4", "ports": [{"name": "", "port": 80, "protocol": "TCP"}], "endpoints": endpoints}
+    return [node, service, es]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.values[0]["prefer_same_node"]])
+def test_conformance_through_the_command_line(case, tmp_path, capsys):
+    """Node hints are always honoured here: PreferSameNode is GA (locked on)
+    since Kubernetes 1.35, so the gate-off case is left to the table test."""
+    from engine.cli import main
+
+    source = tmp_path / "objects.json"
+    source.write_text(json.dumps({"kind": "List", "items": _objects(case)}))
+    assert main(["ingest", str(tmp_path / "log"), str(source)]) == 0
+    capsys.readouterr()
+    assert main(["endpoints", str(tmp_path / "log"), f"{NS}/{SVC}:80", "--node", _client_node(case),
+                 "--policy", "kube-proxy", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    expected = case["expected"]
+    internal = expected["local"] if case["service"]["internal_traffic_policy"] == "Local" else expected["cluster"]
+    wanted = sorted(internal or ()) if expected["has_any"] else []
+    assert answer["rule"] == expected["rule"]
+    assert [f'{e["address"]}:{e["port"]}' for e in answer["endpoints"]] == wanted
