@@ -275,7 +275,7 @@ class Publisher:
         # The row's candidate as last built, with its sort key, kept until the
         # row is written: selections recomputed after a change elsewhere reuse
         # it, and subscribers diffing two selections see the same object.
-        self.made: list[Optional[tuple]] = []
+        self.made: dict[int, tuple] = {}  # a dict: rows never selected cost nothing
         self.address = array("H")
         self.port = array("i")
         self.order = array("q")
@@ -298,7 +298,6 @@ class Publisher:
         if extra > 0:
             extra = max(extra, len(self.source) // 2, 16)  # amortised: grow by half
             self.source.extend([None] * extra)
-            self.made.extend([None] * extra)
             self.address.extend(array("H", bytes(2 * extra)))
             self.port.extend(array("i", bytes(4 * extra)))
             self.order.extend(array("q", bytes(8 * extra)))
@@ -329,7 +328,7 @@ class Publisher:
         else:
             self._clear(row, touched)  # overwritten in place: the key keeps its position
         self.source[row] = ep
-        self.made[row] = None
+        self.made.pop(row, None)
         self.address[row] = index
         self.port[row] = port
         self.family[row] = family
@@ -359,7 +358,7 @@ class Publisher:
         self._clear(row, touched)
         self.kind[row] = _ABSENT
         self.source[row] = None
-        self.made[row] = None
+        self.made.pop(row, None)
         self.size -= 1
 
     def _clear(self, row: int, touched: _Touched) -> None:
@@ -467,7 +466,7 @@ class Publisher:
             self.source, self.address, self.family, self.kind, self.order, self.made)
         found = []
         for row in rows:
-            entry = made[row] if port is None else None
+            entry = made.get(row) if port is None else None
             if entry is None:
                 c = _candidate(keys[row], source[row], address[row], family[row], kind[row],
                                self.port[row] if port is None else port)
