@@ -119,16 +119,22 @@ def _diff(old: tuple[SelectedEndpoint, ...],
     objects that differ: a new object for an identity already sent is a
     change, and is re-sent only when what a client sees of it changed.
     """
+    if not old or not new:
+        return new, old
     old_by_id = dict(zip(map(id, old), old))
     new_by_id = dict(zip(map(id, new), new))
-    fresh = [new_by_id[i] for i in new_by_id.keys() - old_by_id.keys()]
     gone = {e.identity: e for e in (old_by_id[i] for i in old_by_id.keys() - new_by_id.keys())}
-    added = []
-    for e in fresh:
+    added_ids = set()
+    for i in new_by_id.keys() - old_by_id.keys():
+        e = new_by_id[i]
         before = gone.pop(e.identity, None)
         if before is None or _changed(before, e):
-            added.append(e)
-    return tuple(sorted(added)), tuple(sorted(gone.values()))
+            added_ids.add(i)
+    removed_ids = set(map(id, gone.values()))
+    # Filtering the sorted tuples keeps each result sorted.
+    added = tuple(e for e in new if id(e) in added_ids) if added_ids else ()
+    removed = tuple(e for e in old if id(e) in removed_ids) if removed_ids else ()
+    return added, removed
 
 
 def _changed(old: SelectedEndpoint, new: SelectedEndpoint) -> bool:
