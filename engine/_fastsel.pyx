@@ -11,11 +11,16 @@ cdef enum:
 
 
 cdef Py_ssize_t _check_csr(const int[:] offsets, const int[:] ids) except -1:
-    cdef Py_ssize_t n = offsets.shape[0] - 1
+    """Validate the whole CSR layout before any row is read: with bounds
+    checks off, a bad offset must never reach an index into ``ids``."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
     if n < 0:
         raise ValueError("offsets must hold at least one entry")
     if offsets[0] != 0 or offsets[n] != ids.shape[0]:
         raise ValueError("offsets must start at 0 and end at len(ids)")
+    for i in range(n):
+        if offsets[i + 1] < offsets[i]:
+            raise ValueError("offsets must not decrease")
     return n
 
 
@@ -28,8 +33,6 @@ def hint_match(const int[:] offsets, const int[:] ids, int wanted):
     for i in range(n):
         start = offsets[i]
         end = offsets[i + 1]
-        if end < start:
-            raise ValueError("offsets must not decrease")
         if start == end:
             unhinted += 1
             continue
@@ -57,8 +60,6 @@ def hint_masks(const int[:] offsets, const int[:] ids, int n_ids):
     for i in range(n):
         start = offsets[i]
         end = offsets[i + 1]
-        if end < start:
-            raise ValueError("offsets must not decrease")
         if start == end:
             unhinted += 1
             continue

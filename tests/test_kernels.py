@@ -172,3 +172,13 @@ def test_index_kernels_reject_bad_input_alike(impl):
         impl.diff_rows(array("q", [1]), array("q"), array("q"), array("q"))
     with pytest.raises(ValueError, match="strictly ascending"):
         impl.diff_rows(array("q", [2, 2]), array("q", [0, 0]), array("q"), array("q"))
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
+def test_offsets_past_the_ids_are_rejected_before_any_read(impl):
+    # Row 0 claims ids[0:10] of 3: the layout is refused up front, never read.
+    offsets, flat = array("i", [0, 10, 3]), array("i", [1, 2, 3])
+    with pytest.raises(ValueError, match="must not decrease"):
+        impl.hint_match(offsets, flat, 1)
+    with pytest.raises(ValueError, match="must not decrease"):
+        impl.hint_masks(offsets, flat, 4)
