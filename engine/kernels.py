@@ -22,4 +22,3 @@ hint_match = _impl.hint_match
 hint_masks = _impl.hint_masks
 mask_rows = _impl.mask_rows
 equal_rows = _impl.equal_rows
-diff_rows = _impl.diff_rows

@@ -139,22 +139,6 @@ def test_equal_rows_compiled_equals_pure(column, wanted):
     assert found == [i for i, value in enumerate(column) if value == wanted]
 
 
-def _selection(entries):
-    keys = sorted(entries)
-    return array("q", keys), array("q", [entries[k] for k in keys])
-
-
-@settings(max_examples=150, deadline=None)
-@given(old=st.dictionaries(st.integers(0, 60), st.integers(0, 2), max_size=40),
-       new=st.dictionaries(st.integers(0, 60), st.integers(0, 2), max_size=40))
-def test_diff_rows_compiled_equals_pure(old, new):
-    old_keys, old_versions = _selection(old)
-    new_keys, new_versions = _selection(new)
-    changed, removed = _same([impl.diff_rows(old_keys, old_versions, new_keys, new_versions) for impl in IMPLS])
-    assert [new_keys[j] for j in changed] == [k for k in sorted(new) if old.get(k) != new[k]]
-    assert [old_keys[i] for i in removed] == [k for k in sorted(old) if k not in new]
-
-
 @pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
 def test_index_kernels_reject_bad_input_alike(impl):
     with pytest.raises(ValueError, match="lie in 0..n_ids-1"):
@@ -168,10 +152,6 @@ def test_index_kernels_reject_bad_input_alike(impl):
     for bit in (-1, 64):
         with pytest.raises(ValueError, match="bit must lie in 0..63"):
             impl.mask_rows(array("Q", [1]), bit)
-    with pytest.raises(ValueError, match="same length"):
-        impl.diff_rows(array("q", [1]), array("q"), array("q"), array("q"))
-    with pytest.raises(ValueError, match="strictly ascending"):
-        impl.diff_rows(array("q", [2, 2]), array("q", [0, 0]), array("q"), array("q"))
 
 
 @pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
