@@ -36,7 +36,7 @@ from .values import Selection
 INGEST_BATCH = 2000
 # What a snapshot image holds; a change to the state or index dump bumps it,
 # and older snapshots are then ignored (the log is replayed instead).
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 
 @contextlib.contextmanager

@@ -70,7 +70,9 @@ class ZoneIndex:
 
     def candidates(self, service_key: str, port: int) -> linkerd.CandidateSet:
         book = self._books.get(service_key)
-        return linkerd.EMPTY if book is None else book.view(port)
+        if book is None:
+            return linkerd.EMPTY
+        return book.view(port, lambda: self._state.slices_of(service_key))
 
     def local_traffic_policy(self, service_key: str) -> bool:
         book = self._books.get(service_key)

@@ -1,7 +1,8 @@
 """A plain model of Linkerd's destination controller (SEMANTICS section 2),
 written from the text with no index, cache or kernel, to check the engine
-against.  One port publisher per watched (service, port), alive from the
-start, updated event by event the way Linkerd's are."""
+against.  A port publisher per port a Service has declared, created when it
+is declared and updated event by event the way Linkerd's are; any other port
+is answered by a publisher created at the moment of asking."""
 from __future__ import annotations
 
 from engine.events import NodeDeleted, NodeUpserted, ServiceDeleted, ServiceUpserted, SliceDeleted, SliceUpserted
@@ -12,18 +13,18 @@ def render(ip: str, port: int) -> str:
 
 
 class Publisher:
-    def __init__(self, port):
-        self.target = port  # an int until a Service names the port
+    def __init__(self, target):
+        self.target = target  # the port name, or the number once the Service stops naming it
         self.addresses = {}  # identity -> (ip, port, family, endpoint)
-        self.local = False
 
 
 class LinkerdModel:
-    def __init__(self, watched):
+    def __init__(self):
         self.nodes = {}
         self.services = {}
         self.slices = {}  # in write order
-        self.publishers = {(service, port): Publisher(port) for service, port in watched}
+        self.publishers = {}  # (service, port) -> Publisher, for ports a Service declared
+        self.local = {}  # service -> internalTrafficPolicy Local, as the last Service said
 
     # -- events --------------------------------------------------------------
 
@@ -34,21 +35,18 @@ class LinkerdModel:
             self.nodes.pop(event.name, None)
         elif isinstance(event, ServiceUpserted):
             self.services[event.key] = event
-            for (service, port), pub in self.publishers.items():
-                if service != event.key:
-                    continue
-                pub.local = event.internal_traffic_policy == "Local"
+            self.local[event.key] = event.internal_traffic_policy == "Local"
+            ports = {p.port for p in event.ports} | {port for service, port in self.publishers if service == event.key}
+            for port in ports:
                 target = port
                 for p in event.ports:
                     if p.port == port:
                         target = p.name
                         break
-                if target != pub.target:
-                    pub.target = target
-                    pub.addresses = {}
-                    for es in self.slices.values():
-                        if self._service_of(es) == service:
-                            pub.addresses.update(self._addresses(es, pub.target))
+                pub = self.publishers.get((event.key, port))
+                if pub is None or pub.target != target:
+                    pub = self.publishers[(event.key, port)] = Publisher(target)
+                    pub.addresses = self._fresh(event.key, target)
         elif isinstance(event, ServiceDeleted):
             if self.services.pop(event.key, None) is not None:
                 for (service, _), pub in self.publishers.items():
@@ -70,6 +68,14 @@ class LinkerdModel:
             old = self.slices.pop(event.key, None)
             if old is not None:
                 self._delete(old)
+
+    def _fresh(self, service, target):
+        """A new publisher's map: every current slice, oldest write first."""
+        addresses = {}
+        for es in self.slices.values():
+            if self._service_of(es) == service:
+                addresses.update(self._addresses(es, target))
+        return addresses
 
     def _delete(self, old):
         for (service, _), pub in self.publishers.items():
@@ -113,8 +119,8 @@ class LinkerdModel:
     def selection(self, service, port, *, node=None, zone=None, hostname=None, filtering=True,
                   ipv6=False, node_hints=False):
         """(rule, sorted ["address:port", ...]) for one client."""
-        pub = self.publishers[(service, port)]
-        cands = dict(pub.addresses)
+        pub = self.publishers.get((service, port))
+        cands = dict(pub.addresses) if pub is not None else self._fresh(service, port)
         if hostname is not None:
             cands = {k: v for k, v in cands.items() if v[3].hostname == hostname}
         if node is not None:
@@ -124,7 +130,7 @@ class LinkerdModel:
             rule, chosen = "no-endpoints", {}
         elif not filtering:
             rule, chosen = "filtering-off", cands
-        elif pub.local:
+        elif self.local.get(service, False):
             rule = "local-traffic-policy"
             chosen = {k: v for k, v in cands.items()
                       if v[3].target_kind == "Pod" and node is not None and v[3].node_name == node}

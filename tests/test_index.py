@@ -120,7 +120,7 @@ def test_incremental_index_equals_rebuild_and_reference_after_every_event(data, 
     if many_zones:
         events.insert(0, every_zone_slice(zones))
     eng = Engine()
-    model = LinkerdModel([("ns/web", 80), ("ns/web", 81)])
+    model = LinkerdModel()
     for count, event in enumerate(events, 1):
         eng.apply(event)
         model.apply(event)

@@ -157,7 +157,7 @@ event_st = st.one_of(
 @given(events=st.lists(event_st, min_size=1, max_size=12))
 def test_engine_matches_reference_after_every_event(events):
     eng = Engine()
-    model = LinkerdModel([("ns/web", 80), ("ns/web", 81)])
+    model = LinkerdModel()
     for event in events:
         eng.apply(event)
         model.apply(event)

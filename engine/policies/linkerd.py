@@ -506,8 +506,7 @@ class Publisher:
 class AddressBook:
     """Linkerd's address maps for one service, kept event by event as a
     destination controller that has watched since the start of the log keeps
-    its port publishers: one per port the Service has ever declared, plus one
-    shared by every port it never declared.
+    its port publishers: one per port the Service has ever declared.
 
     History matters, exactly as in Linkerd: updating or deleting a slice
     removes every identity that slice gave, even when another slice still
@@ -517,9 +516,13 @@ class AddressBook:
     events fill them again) but changes neither the targets nor the traffic
     policy, which only a Service update sets.
 
-    Every undeclared port resolves each slice to the port number itself, so
-    their maps differ only in that number: one map, with port 0 standing in,
-    serves them all.
+    A port the Service never declared is answered as by a publisher created
+    at the moment of asking (Linkerd creates one on the first subscription to
+    a port): built from the current slices, oldest write first, kept until
+    the next event touching the service.  Every such port resolves each slice
+    to the port number itself, so their maps differ only in that number: one
+    map, with port 0 standing in, serves them all.  Keeping it out of the
+    fold halves the work of every slice write.
 
     The maps are ``Publisher`` columns over identities interned once for
     the whole service; zone names are interned per service (so the first 64
@@ -536,7 +539,7 @@ class AddressBook:
         self.identities = _Identities()
         self.zones: dict[str, int] = {}
         self.nodes: dict[str, int] = {} if nodes is None else nodes
-        self.undeclared = Publisher(0)
+        self.undeclared: Optional[Publisher] = None  # built when asked, see above
         # port number -> its publisher, for every port a Service declared
         self.by_port: dict[int, Publisher] = {}
         self._views: dict[int, CandidateSet] = {}
@@ -553,22 +556,36 @@ class AddressBook:
             found = self.nodes[name] = len(self.nodes)
         return found
 
-    def view(self, port: int) -> "CandidateSet":
+    def view(self, port: int, slices: Callable[[], Iterable[SliceUpserted]]) -> "CandidateSet":
+        """The candidates for ``port``; ``slices`` gives the service's current
+        slices, oldest write first, should an undeclared port's map be built."""
         found = self._views.get(port)
         if found is None:
             publisher = self.by_port.get(port)
-            found = self._views[port] = (
-                CandidateSet(self, self.undeclared, port) if publisher is None else CandidateSet(self, publisher)
-            )
+            if publisher is None:
+                if self.undeclared is None:
+                    self.undeclared = Publisher(0)
+                    self._relist(self.undeclared, list(slices()))
+                found = CandidateSet(self, self.undeclared, port)
+            else:
+                found = CandidateSet(self, publisher)
+            self._views[port] = found
         return found
 
     def _publishers(self) -> Iterable[Publisher]:
-        yield self.undeclared
-        yield from self.by_port.values()
+        return self.by_port.values()
+
+    def _forget_undeclared(self) -> None:
+        """An event touched the service: the map for undeclared ports is stale."""
+        if self.undeclared is not None:
+            self.undeclared.clear(self)
+            self.undeclared = None
+            self._views = {port: view for port, view in self._views.items() if port in self.by_port}
 
     # -- folding ---------------------------------------------------------------
 
     def service_upserted(self, service: ServiceUpserted, slices: Iterable[SliceUpserted]) -> None:
+        self._forget_undeclared()
         local = service.internal_traffic_policy == "Local"
         if local != self.local_traffic_policy:
             self.local_traffic_policy = local
@@ -581,7 +598,6 @@ class AddressBook:
             if current is None or current.target != target:
                 if current is None:
                     current = self.by_port[port] = Publisher(target)
-                    self._views.pop(port, None)  # it read the undeclared map until now
                 else:
                     current.clear(self)
                     current.target = target
@@ -598,10 +614,12 @@ class AddressBook:
         publisher.rebuild(self, rows)
 
     def service_deleted(self) -> None:
+        self._forget_undeclared()
         for publisher in self._publishers():
             publisher.clear(self)
 
     def slice_upserted(self, old: Optional[SliceUpserted], new: SliceUpserted) -> None:
+        self._forget_undeclared()
         for publisher in self._publishers():
             touched, before = _Touched(), publisher.mode()
             if old is not None:
@@ -614,6 +632,7 @@ class AddressBook:
             publisher.invalidate(touched, before)
 
     def slice_deleted(self, old: SliceUpserted) -> None:
+        self._forget_undeclared()
         for publisher in self._publishers():
             touched, before = _Touched(), publisher.mode()
             self._take_back(publisher, old, touched)
@@ -637,7 +656,6 @@ class AddressBook:
         write or delete first takes back all that the slice gave."""
         return [
             self.local_traffic_policy,
-            self._dump_rows(self.undeclared, origin),
             [[port, publisher.target, self._dump_rows(publisher, origin)] for port, publisher in self.by_port.items()],
         ]
 
@@ -653,9 +671,8 @@ class AddressBook:
     def load(cls, service_name: str, image: list, nodes: dict[str, int],
              endpoint_at: Callable[[str, int], Endpoint]) -> "AddressBook":
         book = cls(service_name, nodes)
-        local, undeclared, by_port = image
+        local, by_port = image
         book.local_traffic_policy = bool(local)
-        book._load_rows(book.undeclared, undeclared, endpoint_at)
         for port, target, records in by_port:
             book.by_port[port] = publisher = Publisher(target)
             book._load_rows(publisher, records, endpoint_at)
