@@ -327,6 +327,14 @@ class _Fields:
             raise self.fail(path, f"{len(value)} entries exceed the API limit of {limit}")
         return value
 
+    def objects(self, path: str, limit: int) -> Iterator[tuple[str, dict]]:
+        """``(path[i], entry)`` for a list of objects, each checked to be one."""
+        for index, entry in enumerate(self.items(path, limit)):
+            where = f"{path}[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(where, f"expected an object, found {_type_name(entry)}")
+            yield where, entry
+
 
 def _type_name(value: object) -> str:
     return {
@@ -355,11 +363,9 @@ def _node(f: _Fields, action: str) -> Event:
     cpu_text = f.get("status.allocatable.cpu", (str, int), None)
     cpu = 0 if cpu_text is None else parse_cpu_millis(cpu_text, lambda m: f.fail("status.allocatable.cpu", m))
     ready = False
-    for index, cond in enumerate(f.items("status.conditions", 100)):
-        if not isinstance(cond, dict):
-            raise f.fail(f"status.conditions[{index}]", f"expected an object, found {_type_name(cond)}")
+    for path, cond in f.objects("status.conditions", 100):
         if cond.get("type") == "Ready":
-            ready = f.get("status", str, "", cond, f"status.conditions[{index}]") == "True"
+            ready = f.get("status", str, "", cond, path) == "True"
     return NodeUpserted(
         name=name,
         zone=labels.get(ZONE_LABEL) or None,
@@ -374,10 +380,7 @@ def _service(f: _Fields, action: str) -> Event:
     if action == "delete":
         return ServiceDeleted(namespace, name)
     ports = []
-    for index, raw in enumerate(f.items("spec.ports", MAX_PORTS)):
-        path = f"spec.ports[{index}]"
-        if not isinstance(raw, dict):
-            raise f.fail(path, f"expected an object, found {_type_name(raw)}")
+    for path, raw in f.objects("spec.ports", MAX_PORTS):
         port = f.get("port", int, None, raw, path)
         if port is None:
             raise f.fail(f"{path}.port", "required field is missing")
@@ -422,23 +425,18 @@ def _slice(f: _Fields, action: str) -> Event:
         raise f.fail("addressType", "required field is missing")
     beta = f.get("apiVersion", str, "").endswith("v1beta1")
     ports = []
-    for index, raw in enumerate(f.items("ports", MAX_PORTS)):
-        path = f"ports[{index}]"
-        if not isinstance(raw, dict):
-            raise f.fail(path, f"expected an object, found {_type_name(raw)}")
+    for path, raw in f.objects("ports", MAX_PORTS):
         port = f.get("port", int, None, raw, path)
         if port is not None:
             _check_port(f, f"{path}.port", port)
         ports.append(SlicePort(f.get("name", str, "", raw, path), port, f.get("protocol", str, "TCP", raw, path)))
     endpoints = []
-    for index, raw in enumerate(f.items("endpoints", MAX_ENDPOINTS_PER_SLICE)):
-        endpoints.append(_endpoint(f, f"endpoints[{index}]", raw, beta))
+    for path, raw in f.objects("endpoints", MAX_ENDPOINTS_PER_SLICE):
+        endpoints.append(_endpoint(f, path, raw, beta))
     return SliceUpserted(namespace, name, service, address_type, tuple(ports), tuple(endpoints))
 
 
-def _endpoint(f: _Fields, path: str, raw: object, beta: bool) -> Endpoint:
-    if not isinstance(raw, dict):
-        raise f.fail(path, f"expected an object, found {_type_name(raw)}")
+def _endpoint(f: _Fields, path: str, raw: dict, beta: bool) -> Endpoint:
     addresses = f.items("addresses", MAX_ADDRESSES_PER_ENDPOINT, raw, path)
     if not addresses:
         raise f.fail(f"{path}.addresses", "at least one address is required")
