@@ -141,6 +141,15 @@ class SliceUpserted:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @classmethod
+    def from_rows(cls, namespace: str, name: str, service: Optional[str], address_type: str,
+                  ports: tuple[SlicePort, ...], rows: list) -> "SliceUpserted":
+        """A slice from already validated endpoint rows, each laid out as in
+        the log record: ``[addresses, ready, serving, terminating, node_name,
+        zone, hostname, target_kind, target_namespace, target_name,
+        for_zones, for_nodes]`` (lists for the list fields)."""
+        return cls(namespace, name, service, address_type, tuple(ports), tuple(_endpoint(r) for r in rows))
+
 
 @attrs.frozen(slots=True)
 class SliceDeleted:
