@@ -331,8 +331,14 @@ def cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
 def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
     service, port = args.target
     clients = whatif.parse_clients(args.clients) if args.clients else None
+    if (args.rps is None) != (args.latency is None):
+        raise UsageError("--rps and --latency go together (requests in flight are their product)")
     if args.timeline or args.chart:
-        rows = whatif.timeline(args.log, service, port, clients=clients, policy=args.policy)
+        if args.scenario and len(args.scenario) > 1:
+            raise UsageError("--timeline and --chart follow one scenario: recorded (the default) or hazl[:LOW,HIGH]")
+        scenario = whatif.parse_scenario(args.scenario[0]) if args.scenario else whatif.Scenario("recorded")
+        rows = whatif.timeline(args.log, service, port, clients=clients, policy=args.policy, scenario=scenario,
+                               rps=args.rps, latency=args.latency)
         if args.timeline:
             fmt = "json" if args.timeline.endswith(".json") else "csv"
             if args.timeline == "-":
@@ -342,14 +348,15 @@ def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
                     whatif.write_timeline(rows, stream, fmt)
                 out.write(f"timeline: {len(rows)} rows written to {args.timeline}\n")
         if args.chart:
-            path = write_chart(rows, args.chart, title=f"{service}:{port}")
+            title = f"{service}:{port}" + ("" if scenario.kind == "recorded" else f" under {scenario.name}")
+            path = write_chart(rows, args.chart, title=title)
             out.write(f"chart written to {path}\n")
         return 0
     prices = whatif.parse_prices(args.price_per_gb) if args.price_per_gb else None
     with Engine.open(args.log, at=args.at) as engine:
-        report = whatif.whatif(engine, service, port, clients=clients,
-                               scenarios=args.scenario or whatif.DEFAULT_SCENARIOS, policy=args.policy,
-                               price_per_gb=prices, bytes_per_request=args.bytes_per_request)
+        report = whatif.whatif(engine, service, port, clients=clients, scenarios=args.scenario, policy=args.policy,
+                               price_per_gb=prices, bytes_per_request=args.bytes_per_request,
+                               rps=args.rps, latency=args.latency)
     if args.json:
         out.write(json.dumps(report.to_json()) + "\n")
     else:
@@ -496,8 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("whatif", help="cross-zone traffic and endpoint load under scenarios",
                             description="Model where a service's requests go: the zone-to-zone traffic matrix, "
                                         "the cross-zone share and each endpoint's load, as recorded and under "
-                                        "scenarios, side by side. With --timeline or --chart, follow the "
-                                        "cross-zone share and worst overload along the whole log instead.")
+                                        "scenarios, side by side. With --rps and --latency every endpoint also "
+                                        "gets its request rate and requests in flight, and the hazl scenario "
+                                        "(Buoyant's zonal load band, modelled) joins the defaults. With "
+                                        "--timeline or --chart, follow the cross-zone share and worst overload "
+                                        "along the whole log instead, as recorded or under hazl.")
     p.add_argument("log", metavar="LOG")
     p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port)
     p.add_argument("--clients", metavar="SPEC",
@@ -505,15 +515,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "service:NS/NAME (its ready endpoints), or zone-a=60,zone-b=30,...")
     p.add_argument("--scenario", action="append", metavar="NAME",
                    help="repeatable: recorded, none, auto, prefer-close, prefer-same-node, drain:ZONE, "
-                        "drain-nodes:N1,N2, scale:N (default: recorded, none, auto)")
+                        "drain-nodes:N1,N2, scale:N, hazl[:LOW,HIGH] (band in requests in flight per endpoint, "
+                        "default 0.8,2.0; needs --rps) (default: recorded, none, auto, and hazl with --rps)")
     p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY, help="selection rules (default: %(default)s)")
     p.add_argument("--at", type=sequence_number, metavar="SEQ", help="as of event SEQ")
     p.add_argument("--price-per-gb", metavar="PRICE",
                    help="cross-zone price per GB: one number, or zone-a:zone-b=0.01,... per pair")
     p.add_argument("--bytes-per-request", type=float, metavar="BYTES", help="request size, for the cost")
+    p.add_argument("--rps", type=float, metavar="R",
+                   help="requests per second over all clients, spread over client zones by --clients")
+    p.add_argument("--latency", type=float, metavar="SECONDS", help="mean request latency (with --rps)")
     p.add_argument("--timeline", metavar="FILE",
                    help="write the cross-zone share and worst overload after every event touching the "
-                        "service, as CSV (or JSON for a .json FILE; - for standard output)")
+                        "service, as CSV (or JSON for a .json FILE; - for standard output); with "
+                        "--scenario hazl, under HAZL with its pools carried from event to event")
     p.add_argument("--chart", metavar="FILE", help="draw the timeline to FILE (.svg, or .png with matplotlib)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(run=cmd_whatif)

@@ -48,6 +48,12 @@ whose selection is empty sends requests that fail (``unserved``).
   ``requests`` requests of ``bytes_per_request`` bytes (1 GB = 10^9 bytes),
   times the pair's price.
 
+*Rates.*  With a request rate (requests per second over all clients) and a
+mean request latency, every endpoint also carries its ``rps`` (its share of
+all requests times the rate) and its requests in flight, ``inflight`` =
+rps x latency (Little's law: on average that many requests are under way on
+it).  In-flight requests are what HAZL's load band is measured in.
+
 Scenarios
 =========
 
@@ -74,10 +80,47 @@ rewritten) are not carried over.
   copies placed round-robin on the nodes of its existing ones; not-ready
   endpoints are dropped.  Hints are recomputed in the Service's own mode.
   ``internalTrafficPolicy`` stays as recorded in every scenario.
+- ``hazl`` / ``hazl:LOW,HIGH``: Buoyant's High Availability Zonal Load
+  balancing, modelled plainly (its exact algorithm is not public; see
+  HAZL below).  Needs a request rate and latency; the default scenarios
+  with a rate are recorded, none, auto and hazl.
 
-The timeline folds a log event by event and evaluates the recorded state
-after every event that touches the service (its Service or slices, any node,
-or the client service).
+HAZL
+====
+
+HAZL balances inside the Linkerd proxy, so its candidates are what Linkerd
+would consider before the zone step: ready endpoints with the port mapped,
+hints ignored (filtering off gives exactly that set).  A client that
+``internalTrafficPolicy: Local`` governs keeps that rule: its node's
+endpoints, no band.  Every other client zone z, with share s of all
+requests, n candidates in its zone out of N and demand D = rate x s x
+latency (its requests in flight), gets a *pool* of m endpoints' worth:
+
+- n = 0: m = N, its requests spread evenly over every candidate;
+- D/n <= HIGH: m = n, it stays local;
+- else m = min(N, ceil(D/HIGH)): its n own endpoints plus m - n drawn from
+  the other zones' N - n candidates in proportion to their counts (so
+  fractions of an endpoint each), its requests spread evenly over the m
+  slots: 1/m to each local endpoint, (m - n)/((N - n) m) to each other one.
+
+Along a log (``timeline``) a zone that has spilled (m > n) remembers its
+pool from one event to the next and the band adds hysteresis: it keeps m
+while LOW <= D/m <= HIGH, grows it to ceil(D/HIGH) when D/m > HIGH and
+shrinks it to max(n, floor(D/LOW)) when D/m < LOW, always within n..N.  A
+zone that is local (or new) starts from m = n, which gives the rules above
+(``hazl_pool`` is the one implementation of both).
+
+Assumptions: each zone's demand is static (share x rate x one latency for
+every endpoint); its clients act as one balancer spreading evenly over the
+pool, where the real one picks per request by latency (power of two
+choices over EWMA); and the spill a zone receives from others does not feed
+back into its own decision, where HAZL's measured latency would rise with
+it.  HAZL also reacts to failures and latency it observes, which this
+model does not see.
+
+The timeline folds a log event by event and evaluates the recorded state,
+or ``hazl`` with each zone's pool carried along, after every event that
+touches the service (its Service or slices, any node, or the client service).
 """
 from __future__ import annotations
 
@@ -85,7 +128,7 @@ import csv
 import json
 import math
 from collections import defaultdict
-from typing import IO, Iterable, Mapping, Optional, Sequence, Union
+from typing import IO, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import attrs
 
@@ -100,14 +143,22 @@ from .events import (
     SliceUpserted,
     from_record,
 )
-from .policies import POLICIES
+from .policies import POLICIES, linkerd
 from .values import SelectedEndpoint
 
 DEFAULT_SCENARIOS = ("recorded", "none", "auto")
-SCENARIO_KINDS = ("recorded", "none", "auto", "prefer-close", "prefer-same-node", "drain", "drain-nodes", "scale")
+RATE_SCENARIOS = (*DEFAULT_SCENARIOS, "hazl")  # the default when a request rate is given
+SCENARIO_KINDS = ("recorded", "none", "auto", "prefer-close", "prefer-same-node", "drain", "drain-nodes", "scale",
+                  "hazl")
+TIMELINE_SCENARIOS = ("recorded", "hazl")  # what a timeline can follow
 FLOOD_LOAD = 1 + hint_writer.OVERLOAD_THRESHOLD
 STARVE_LOAD = 1 - hint_writer.OVERLOAD_THRESHOLD
 BYTES_PER_GB = 10**9
+# Loads and demands are sums and products of decimals (1000 rps x 0.6 x 0.01 s);
+# a value within this relative margin of a limit counts as on it, so 6.000000000000001
+# requests in flight over a limit of 2 still need a pool of 3, and a zone at 1.2000000000000002
+# times an even share is not flooded.
+_MARGIN = 1e-9
 
 Clients = Union[None, str, Mapping[str, float]]
 Prices = Union[None, float, Mapping[tuple[str, str], float]]
@@ -126,6 +177,54 @@ class ClientSite:
     share: float
 
 
+def _finite_at_least_zero(what: str):
+    def check(instance, attribute, value) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise EngineError(f"{what}: {attribute.name} must be a finite number of 0 or more, not {value!r}")
+    return check
+
+
+@attrs.frozen(slots=True)
+class Rate:
+    """How much traffic there is: what turns shares of requests into requests in flight."""
+
+    rps: float = attrs.field(validator=_finite_at_least_zero("request rate"))  # over all clients
+    latency: float = attrs.field(validator=_finite_at_least_zero("request rate"))  # mean seconds per request
+
+    def inflight(self, share: float) -> float:
+        """Requests under way, on average, for ``share`` of all requests (Little's law)."""
+        return self.rps * share * self.latency
+
+
+@attrs.frozen(slots=True)
+class Band:
+    """HAZL's load band, in requests in flight per endpoint (Buoyant's defaults)."""
+
+    low: float = attrs.field(default=0.8, validator=_finite_at_least_zero("hazl band"))
+    high: float = attrs.field(default=2.0, validator=_finite_at_least_zero("hazl band"))
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 < self.high or self.low > self.high:
+            raise EngineError(f"hazl band {self.low:g},{self.high:g}: expected 0 <= LOW <= HIGH and HIGH > 0")
+
+
+@attrs.frozen(slots=True)
+class ZonePool:
+    """What HAZL gives one client zone: its pool of ``pool`` endpoints' worth."""
+
+    zone: str
+    inflight: float  # the zone's demand: requests in flight from its clients
+    local: int  # candidates in the zone
+    pool: int  # endpoints' worth its requests spread over, the local ones first
+
+    @property
+    def spilled(self) -> bool:
+        return self.pool > self.local
+
+    def to_json(self) -> dict:
+        return {"inflight": round(self.inflight, 6), "local": self.local, "pool": self.pool}
+
+
 @attrs.frozen(slots=True)
 class EndpointLoad:
     address: str
@@ -134,9 +233,14 @@ class EndpointLoad:
     node: Optional[str]
     traffic: float  # share of all requests
     load: float  # traffic / even share
+    rps: Optional[float] = None  # with a request rate: traffic x rps
+    inflight: Optional[float] = None  # rps x latency
 
     def to_json(self) -> dict:
-        return {"address": self.address, "zone": self.zone, "load": round(self.load, 6)}
+        out = {"address": self.address, "zone": self.zone, "load": round(self.load, 6)}
+        if self.rps is not None:
+            out.update(rps=round(self.rps, 6), inflight=round(self.inflight, 6))
+        return out
 
 
 @attrs.frozen(slots=True)
@@ -164,6 +268,8 @@ class ScenarioResult:
     starved: tuple[str, ...]
     note: str = ""
     cost: Optional[Cost] = None
+    band: Optional[Band] = None  # hazl: the band and each client zone's pool
+    pools: tuple[ZonePool, ...] = ()
 
     def to_json(self) -> dict:
         out = {
@@ -176,6 +282,9 @@ class ScenarioResult:
         }
         if self.cost is not None:
             out["cost"] = self.cost.to_json()
+        if self.band is not None:
+            out["hazl"] = {"low": self.band.low, "high": self.band.high,
+                           "zones": {p.zone: p.to_json() for p in self.pools}}
         return out
 
 
@@ -186,13 +295,17 @@ class WhatIfReport:
     clients_basis: str  # how the client shares were found
     clients: dict[str, float]  # zone -> share of all requests
     scenarios: tuple[ScenarioResult, ...]
+    rate: Optional[Rate] = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "service": self.service,
             "clients": {zone: round(share, 6) for zone, share in self.clients.items()},
             "scenarios": [s.to_json() for s in self.scenarios],
         }
+        if self.rate is not None:
+            out.update(rps=self.rate.rps, latency=self.rate.latency)
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +365,9 @@ def parse_scenario(text: str) -> Scenario:
     kind, sep, rest = text.partition(":")
     if kind not in SCENARIO_KINDS:
         raise EngineError(f"scenario {text!r}: unknown (known: recorded, none, auto, prefer-close, "
-                          f"prefer-same-node, drain:ZONE, drain-nodes:N1,N2, scale:N)")
+                          f"prefer-same-node, drain:ZONE, drain-nodes:N1,N2, scale:N, hazl[:LOW,HIGH])")
+    if kind == "hazl":
+        return _parse_hazl(text, sep, rest)
     takes_argument = kind in ("drain", "drain-nodes", "scale")
     if takes_argument != bool(sep):
         raise EngineError(f"scenario {text!r}: {kind} " + ("needs an argument after ':'" if takes_argument
@@ -265,6 +380,27 @@ def parse_scenario(text: str) -> Scenario:
     if kind == "scale" and not (argument[0].isdigit() and int(argument[0]) > 0):
         raise EngineError(f"scenario {text!r}: the endpoint count must be a positive integer")
     return Scenario(kind, argument)
+
+
+def _parse_hazl(text: str, sep: str, rest: str) -> Scenario:
+    """``hazl`` (the default band) or ``hazl:LOW,HIGH``; the band is checked here."""
+    if not sep:
+        return Scenario("hazl")
+    argument = tuple(part.strip() for part in rest.split(","))
+    try:
+        low, high = (float(part) for part in argument)
+    except ValueError:
+        raise EngineError(f"scenario {text!r}: expected hazl:LOW,HIGH, two numbers (default 0.8,2.0)") from None
+    try:
+        Band(low, high)
+    except EngineError as exc:
+        raise EngineError(f"scenario {text!r}: {exc}") from None
+    return Scenario("hazl", argument)
+
+
+def band_of(scenario: Scenario) -> Band:
+    """The load band a ``hazl`` scenario names."""
+    return Band(*(float(part) for part in scenario.argument))
 
 
 # ---------------------------------------------------------------------------
@@ -326,11 +462,20 @@ def _zone_shares(sites: Iterable[ClientSite]) -> dict[str, float]:
 # The model
 
 
+# A client's requests as (endpoint, fraction of them) pairs, the fractions
+# adding up to 1; empty when the client is given nothing.
+Spread = Callable[[ClientSite], Sequence[tuple[SelectedEndpoint, float]]]
+
+
 def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite], policy: str,
              name: str = "recorded", note: str = "", prices: Prices = None,
-             bytes_per_request: Optional[float] = None, requests: int = 1_000_000) -> ScenarioResult:
-    """Spread every client's requests evenly over what ``policy`` selects for it."""
+             bytes_per_request: Optional[float] = None, requests: int = 1_000_000, *,
+             rate: Optional[Rate] = None, spread: Optional[Spread] = None) -> ScenarioResult:
+    """Send every client's requests where ``spread`` says: by default evenly
+    over what ``policy`` selects for it."""
     state = engine.state
+    if spread is None:
+        spread = even_spread(engine, service, port, policy)
     universe: dict[tuple[str, int], SelectedEndpoint] = {
         (e.address, e.port): e
         for e in engine.endpoints(service, port, filtering=False, strict=False).endpoints
@@ -339,23 +484,20 @@ def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite
     flows: dict[tuple[str, str], float] = defaultdict(float)
     unserved = 0.0
     for site in sites:
-        chosen = engine.endpoints(service, port, node=site.node, zone=site.zone or None,
-                                  policy=policy, strict=False).endpoints
-        if not chosen:
+        parts = spread(site)
+        if not parts:
             unserved += site.share
             continue
-        part = site.share / len(chosen)
-        for e in chosen:
+        for e, fraction in parts:
             key = (e.address, e.port)
             universe.setdefault(key, e)
-            traffic[key] += part
-            flows[(site.zone, _endpoint_zone(e, state))] += part
+            traffic[key] += site.share * fraction
+            flows[(site.zone, _endpoint_zone(e, state))] += site.share * fraction
 
     served = 1.0 - unserved if sites else 0.0
     even = served / len(universe) if universe else 0.0
     loads = tuple(
-        EndpointLoad(e.address, e.port, _endpoint_zone(e, state), e.node, traffic.get(key, 0.0),
-                     traffic.get(key, 0.0) / even if even > 0 else 0.0)
+        _endpoint_load(e, _endpoint_zone(e, state), traffic.get(key, 0.0), even, rate)
         for key, e in sorted(universe.items(), key=lambda kv: (_endpoint_zone(kv[1], state), kv[0]))
     )
     client_zones = sorted({s.zone for s in sites})
@@ -369,6 +511,27 @@ def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite
         max_overload=max((e.load for e in loads), default=0.0), matrix=matrix, endpoints=loads,
         flooded=flooded, starved=starved, note=note, cost=cost,
     )
+
+
+def even_spread(engine: Engine, service: str, port: int, policy: str) -> Spread:
+    """Each client's requests spread evenly over what ``policy`` selects for it."""
+    def spread(site: ClientSite) -> Sequence[tuple[SelectedEndpoint, float]]:
+        return _evenly(engine.endpoints(service, port, node=site.node, zone=site.zone or None,
+                                        policy=policy, strict=False).endpoints)
+    return spread
+
+
+def _evenly(chosen: Sequence[SelectedEndpoint]) -> list[tuple[SelectedEndpoint, float]]:
+    return [(e, 1 / len(chosen)) for e in chosen]
+
+
+def _endpoint_load(e: SelectedEndpoint, zone: str, traffic: float, even: float,
+                   rate: Optional[Rate]) -> EndpointLoad:
+    load = traffic / even if even > 0 else 0.0
+    if rate is None:
+        return EndpointLoad(e.address, e.port, zone, e.node, traffic, load)
+    return EndpointLoad(e.address, e.port, zone, e.node, traffic, load,
+                        rps=traffic * rate.rps, inflight=rate.inflight(traffic))
 
 
 def _endpoint_zone(e: SelectedEndpoint, state) -> str:
@@ -386,8 +549,8 @@ def _zone_extremes(loads: Sequence[EndpointLoad]) -> tuple[tuple[str, ...], tupl
     if not any(e.traffic for e in loads):
         return (), ()
     mean = {zone: sum(values) / len(values) for zone, values in sorted(by_zone.items())}
-    return (tuple(z for z, m in mean.items() if m > FLOOD_LOAD),
-            tuple(z for z, m in mean.items() if m < STARVE_LOAD))
+    return (tuple(z for z, m in mean.items() if m > FLOOD_LOAD * (1 + _MARGIN)),
+            tuple(z for z, m in mean.items() if m < STARVE_LOAD * (1 - _MARGIN)))
 
 
 def _cost(flows: Mapping[tuple[str, str], float], prices: Prices, bytes_per_request: Optional[float],
@@ -411,29 +574,142 @@ def _cost(flows: Mapping[tuple[str, str], float], prices: Prices, bytes_per_requ
 
 
 # ---------------------------------------------------------------------------
+# HAZL
+
+def hazl_pool(inflight: float, local: int, total: int, band: Band, previous: Optional[int] = None) -> int:
+    """How many endpoints' worth a client zone's requests spread over.
+
+    ``inflight`` is the zone's demand, ``local`` of the ``total`` candidates
+    are in the zone, ``previous`` is the pool the zone had spilled to at the
+    last decision (None: it was local, or is new).  See HAZL in the module
+    documentation for the rules.
+    """
+    if local == 0:
+        return total  # nothing in the zone: every candidate, evenly
+    pool = local if previous is None else min(max(previous, local), total)
+    per_endpoint = inflight / pool
+    if per_endpoint > band.high * (1 + _MARGIN):
+        pool = math.ceil(inflight / band.high * (1 - _MARGIN))
+    elif per_endpoint < band.low * (1 - _MARGIN):
+        pool = math.floor(inflight / band.low * (1 + _MARGIN))
+    return min(max(pool, local), total)
+
+
+def evaluate_hazl(engine: Engine, service: str, port: int, sites: Sequence[ClientSite], rate: Rate,
+                  band: Band = Band(), previous: Optional[Mapping[str, int]] = None, name: str = "hazl",
+                  prices: Prices = None, bytes_per_request: Optional[float] = None,
+                  requests: int = 1_000_000) -> ScenarioResult:
+    """Where requests go under the HAZL model; ``previous`` maps each zone
+    that had spilled to its pool then (see ``spilled_pools``)."""
+    state = engine.state
+    previous = previous or {}
+    candidates = engine.endpoints(service, port, filtering=False, strict=False).endpoints
+    in_zone: dict[str, list[SelectedEndpoint]] = defaultdict(list)
+    for e in candidates:
+        in_zone[_endpoint_zone(e, state)].append(e)
+    in_zone.pop("", None)  # an endpoint of no known zone is local to nobody
+
+    # internalTrafficPolicy Local decides before any zone logic, and HAZL leaves it be.
+    own_rule: dict[ClientSite, Sequence[tuple[SelectedEndpoint, float]]] = {}
+    demand: dict[str, float] = defaultdict(float)
+    for site in sites:
+        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None, policy="linkerd",
+                                     strict=False)
+        if selection.rule == linkerd.LOCAL_TRAFFIC_POLICY:
+            own_rule[site] = _evenly(selection.endpoints) if selection.endpoints else ()
+        else:
+            demand[site.zone] += site.share
+    pools: dict[str, ZonePool] = {}
+    for zone, share in sorted(demand.items()):
+        inflight, local = rate.inflight(share), len(in_zone.get(zone, ()))
+        pools[zone] = ZonePool(zone, inflight, local,
+                               hazl_pool(inflight, local, len(candidates), band, previous.get(zone)))
+    spreads = {zone: _pool_spread(candidates, in_zone.get(zone, ()), pool.pool) for zone, pool in pools.items()}
+
+    def spread(site: ClientSite) -> Sequence[tuple[SelectedEndpoint, float]]:
+        return own_rule[site] if site in own_rule else spreads[site.zone]
+
+    note = f"band {band.low:g}-{band.high:g} in flight per endpoint, hints ignored"
+    if own_rule:
+        note += "; internalTrafficPolicy Local: clients keep their node's endpoints"
+    result = evaluate(engine, service, port, sites, "linkerd", name, note, prices, bytes_per_request, requests,
+                      rate=rate, spread=spread)
+    return attrs.evolve(result, band=band, pools=tuple(pools.values()))
+
+
+def _pool_spread(candidates: Sequence[SelectedEndpoint], local: Sequence[SelectedEndpoint],
+                 pool: int) -> list[tuple[SelectedEndpoint, float]]:
+    """A zone's requests over a pool of ``pool`` slots: one per local endpoint,
+    the rest shared evenly by the other candidates."""
+    if not pool:
+        return []
+    own = {(e.address, e.port) for e in local}
+    others = len(candidates) - len(own)
+    borrowed = (pool - len(own)) / others / pool if others else 0.0
+    return [(e, 1 / pool if (e.address, e.port) in own else borrowed) for e in candidates
+            if (e.address, e.port) in own or borrowed]
+
+
+def spilled_pools(result: ScenarioResult) -> dict[str, int]:
+    """The zones a hazl result spilled, with their pools: what the next decision remembers."""
+    return {p.zone: p.pool for p in result.pools if p.spilled}
+
+
+# ---------------------------------------------------------------------------
 # Scenarios
 
 
 def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
-           scenarios: Sequence[Union[str, Scenario]] = DEFAULT_SCENARIOS, policy: str = "linkerd",
+           scenarios: Optional[Sequence[Union[str, Scenario]]] = None, policy: str = "linkerd",
            price_per_gb: Prices = None, bytes_per_request: Optional[float] = None,
-           requests: int = 1_000_000) -> WhatIfReport:
-    """Evaluate ``scenarios`` for ``service`` port ``port`` side by side."""
+           requests: int = 1_000_000, rps: Optional[float] = None,
+           latency: Optional[float] = None) -> WhatIfReport:
+    """Evaluate ``scenarios`` for ``service`` port ``port`` side by side.
+
+    ``rps`` (requests per second over all clients) and ``latency`` (mean
+    seconds per request) go together; with them every endpoint carries its
+    rate and requests in flight, ``hazl`` can be evaluated, and the default
+    scenarios add it (``RATE_SCENARIOS``; else ``DEFAULT_SCENARIOS``).
+    """
     if policy not in POLICIES:
         raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    rate = rate_of(rps, latency)
     engine.endpoints(service, port, policy=policy)  # strict: unknown service or port raises here
     basis, sites = client_sites(engine, clients)
     if not sites:
         raise EngineError(f"what-if {service}: no clients ({basis}: nothing found or all weights zero)")
     if price_per_gb is not None and bytes_per_request is None:
         raise EngineError("what-if cost: a price per GB needs bytes_per_request")
+    if scenarios is None:
+        scenarios = DEFAULT_SCENARIOS if rate is None else RATE_SCENARIOS
     results = []
     for item in scenarios:
         scenario = parse_scenario(item) if isinstance(item, str) else item
+        if scenario.kind == "hazl":
+            results.append(evaluate_hazl(engine, service, port, sites, _needs_rate(rate, scenario), band_of(scenario),
+                                         name=scenario.name, prices=price_per_gb,
+                                         bytes_per_request=bytes_per_request, requests=requests))
+            continue
         target, scenario_policy, note = _scenario_engine(engine, service, scenario, policy)
         results.append(evaluate(target, service, port, sites, scenario_policy, scenario.name, note,
-                                price_per_gb, bytes_per_request, requests))
-    return WhatIfReport(service, port, basis, _zone_shares(sites), tuple(results))
+                                price_per_gb, bytes_per_request, requests, rate=rate))
+    return WhatIfReport(service, port, basis, _zone_shares(sites), tuple(results), rate)
+
+
+def rate_of(rps: Optional[float], latency: Optional[float]) -> Optional[Rate]:
+    """The request rate given as its two halves (both or neither)."""
+    if rps is None and latency is None:
+        return None
+    if rps is None or latency is None:
+        raise EngineError("what-if: a request rate needs both rps and latency (in flight = rps x latency)")
+    return Rate(rps, latency)
+
+
+def _needs_rate(rate: Optional[Rate], scenario: Scenario) -> Rate:
+    if rate is None:
+        raise EngineError(f"scenario {scenario.name}: needs a request rate and latency (--rps, --latency): "
+                          f"its band is in requests in flight")
+    return rate
 
 
 def _scenario_engine(engine: Engine, service: str, scenario: Scenario, policy: str) -> tuple[Engine, str, str]:
@@ -589,7 +865,11 @@ def _percent(value: float) -> str:
 def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
     """The scenarios side by side: one column each."""
     clients = "  ".join(f"{zone or '(no zone)'} {_percent(share)}" for zone, share in report.clients.items())
-    out.write(f"{report.service} port {report.port}\nclients ({report.clients_basis}): {clients}\n\n")
+    out.write(f"{report.service} port {report.port}\nclients ({report.clients_basis}): {clients}\n")
+    if report.rate is not None:
+        out.write(f"rate: {report.rate.rps:g} rps, mean latency {report.rate.latency:g} s, "
+                  f"{report.rate.inflight(1.0):g} requests in flight\n")
+    out.write("\n")
     rows: list[list[str]] = [["", *(s.name for s in report.scenarios)]]
     rows.append(["policy", *(s.policy for s in report.scenarios)])
     rows.append(["cross-zone", *(_percent(s.cross_zone_share) for s in report.scenarios)])
@@ -605,16 +885,21 @@ def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
         rows.append([f"{source or '?'} -> {target or '?'}",
                      *(_percent(s.matrix.get(source, {}).get(target, 0.0)) for s in report.scenarios)])
     endpoints = sorted({(e.zone, e.address) for s in report.scenarios for e in s.endpoints})
-    for zone, address in endpoints:
-        cells = []
-        for s in report.scenarios:
-            load = next((e.load for e in s.endpoints if e.address == address), None)
-            cells.append("-" if load is None else f"{load:.2f}")
-        rows.append([f"load {address} ({zone or '?'})", *cells])
+    figures = [("load", "load", "{:.2f}")]
+    if report.rate is not None:
+        figures += [("rps", "rps", "{:.1f}"), ("in flight", "inflight", "{:.2f}")]
+    for label, field, fmt in figures:
+        for zone, address in endpoints:
+            cells = []
+            for s in report.scenarios:
+                value = next((getattr(e, field) for e in s.endpoints if e.address == address), None)
+                cells.append("-" if value is None else fmt.format(value))
+            rows.append([f"{label} {address} ({zone or '?'})", *cells])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
-    notes = [(s.name, s.note) for s in report.scenarios if s.note]
+    notes = [(s.name, "; ".join(filter(None, (s.note, _pools_text(s.pools))))) for s in report.scenarios
+             if s.note or s.pools]
     if notes:
         out.write("\n")
         for name, note in notes:
@@ -622,6 +907,16 @@ def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
     if any(s.cost is not None for s in report.scenarios):
         cost = next(s.cost for s in report.scenarios if s.cost is not None)
         out.write(f"cost: per {cost.requests} requests of {cost.bytes_per_request:g} bytes\n")
+
+
+def _pools_text(pools: Sequence[ZonePool]) -> str:
+    """Which zones spill, to how many endpoints' worth, and which stay local."""
+    parts = [f"{p.zone or '(no zone)'} spills ({p.inflight:.3g} in flight over {p.local} local "
+             f"endpoint{'s' if p.local != 1 else ''}, pool {p.pool})" for p in pools if p.spilled]
+    local = [p.zone or "(no zone)" for p in pools if not p.spilled]
+    if local:
+        parts.append(f"{', '.join(local)} stay{'s' if len(local) == 1 else ''} local")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------
@@ -637,27 +932,41 @@ class TimelineRow:
     cross_zone_share: Optional[float]  # None: no client was served
     max_overload: Optional[float]
     unserved_share: Optional[float]
+    # hazl rows: (zone, pool) for each client zone whose pool reaches beyond
+    # its own endpoints; None on rows of the recorded state.
+    spilled: Optional[tuple[tuple[str, int], ...]] = None
 
     def to_json(self) -> dict:
-        return attrs.asdict(self)
+        out = attrs.asdict(self, filter=lambda field, _: field.name != "spilled")
+        if self.spilled is not None:
+            out["spilled"] = dict(self.spilled)
+        return out
 
 
 TIMELINE_COLUMNS = tuple(f.name for f in attrs.fields(TimelineRow))
 
+# What a timeline asks at each row: the scenario's result for the state as folded so far.
+Follower = Callable[[Engine, Sequence[ClientSite]], ScenarioResult]
+
 
 def timeline(log_path, service: str, port: int, *, clients: Clients = None, policy: str = "linkerd",
-             every: int = 1, since: int = 0) -> list[TimelineRow]:
+             every: int = 1, since: int = 0, scenario: Union[None, str, Scenario] = None,
+             rps: Optional[float] = None, latency: Optional[float] = None) -> list[TimelineRow]:
     """Cross-zone share and worst overload after each event that touches ``service``.
 
     The log is folded event by event from seq ``since`` (0: the start); with
     ``every`` N only every N-th touching event gives a row (the last always
     does).  Client shares are found again at each row, so ``cpu`` and
-    ``service:`` clients follow the cluster as it changes.
+    ``service:`` clients follow the cluster as it changes.  ``scenario`` is
+    ``recorded`` (the default) or ``hazl[:LOW,HIGH]``, which needs ``rps``
+    and ``latency`` and is decided at every touching event, each zone's
+    pool carried from one to the next (the band's hysteresis).
     """
     if every < 1:
         raise EngineError(f"timeline: every must be at least 1, not {every}")
     if policy not in POLICIES:
         raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    follow = _follower(service, port, policy, scenario, rate_of(rps, latency))
     client_service = clients[len("service:"):] if isinstance(clients, str) and clients.startswith("service:") else None
     rows: list[TimelineRow] = []
     with Engine.open(log_path, at=since) as engine:
@@ -670,7 +979,7 @@ def timeline(log_path, service: str, port: int, *, clients: Clients = None, poli
                     or (isinstance(event, (NodeUpserted, NodeDeleted)) and engine.state.slices_of(service))):
                 continue
             touching += 1
-            last = _timeline_row(engine, service, port, clients, policy, seq, written, event)
+            last = _timeline_row(engine, clients, follow, seq, written, event)
             if (touching - 1) % every == 0:
                 rows.append(last)
         if last is not None and (not rows or rows[-1] is not last):
@@ -678,12 +987,30 @@ def timeline(log_path, service: str, port: int, *, clients: Clients = None, poli
     return rows
 
 
-def _timeline_row(engine: Engine, service: str, port: int, clients: Clients, policy: str,
-                  seq: int, written: float, event: Event) -> TimelineRow:
+def _follower(service: str, port: int, policy: str, scenario: Union[None, str, Scenario],
+              rate: Optional[Rate]) -> Follower:
+    scenario = parse_scenario(scenario) if isinstance(scenario, str) else scenario or Scenario("recorded")
+    if scenario.kind not in TIMELINE_SCENARIOS:
+        raise EngineError(f"timeline: follows the recorded state or hazl[:LOW,HIGH], not {scenario.name}")
+    if scenario.kind == "recorded":
+        return lambda engine, sites: evaluate(engine, service, port, sites, policy)
+    rate, band = _needs_rate(rate, scenario), band_of(scenario)
+    memory: dict[str, int] = {}  # zone -> the pool it spilled to at the last decision
+
+    def follow(engine: Engine, sites: Sequence[ClientSite]) -> ScenarioResult:
+        result = evaluate_hazl(engine, service, port, sites, rate, band, memory, name=scenario.name)
+        memory.clear()
+        memory.update(spilled_pools(result))
+        return result
+    return follow
+
+
+def _timeline_row(engine: Engine, clients: Clients, follow: Follower, seq: int, written: float,
+                  event: Event) -> TimelineRow:
     label = f"{type(event).__name__} {getattr(event, 'key', getattr(event, 'name', ''))}"
     _, sites = client_sites(engine, clients)
     try:
-        result = evaluate(engine, service, port, sites, policy)
+        result = follow(engine, sites)
     except LookupFailed:  # kube-proxy: the Service does not declare the port (yet)
         return TimelineRow(seq, written, label, 0, None, None, None)
     served = bool(sites) and result.unserved_share < 1.0
@@ -692,18 +1019,27 @@ def _timeline_row(engine: Engine, service: str, port: int, clients: Clients, pol
         result.cross_zone_share if served else None,
         result.max_overload if served else None,
         result.unserved_share if sites else None,
+        tuple(spilled_pools(result).items()) if result.band is not None else None,
     )
 
 
 def write_timeline(rows: Sequence[TimelineRow], out: IO[str], fmt: str = "csv") -> None:
-    """Rows as CSV (header first, empty cells for no value) or as a JSON list."""
+    """Rows as CSV (header first, empty cells for no value) or as a JSON list.
+
+    The ``spilled`` column (``zone=pool`` pairs) is there for hazl rows only.
+    """
     if fmt == "json":
         json.dump([row.to_json() for row in rows], out, indent=2)
         out.write("\n")
         return
     if fmt != "csv":
         raise EngineError(f"timeline: unknown format {fmt!r} (csv or json)")
+    hazl = any(row.spilled is not None for row in rows)
+    plain = tuple(name for name in TIMELINE_COLUMNS if name != "spilled")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(TIMELINE_COLUMNS)
+    writer.writerow((*plain, "spilled") if hazl else plain)
     for row in rows:
-        writer.writerow("" if value is None else value for value in attrs.astuple(row))
+        cells = ["" if value is None else value for value in (getattr(row, name) for name in plain)]
+        if hazl:
+            cells.append(" ".join(f"{zone or '?'}={pool}" for zone, pool in row.spilled or ()))
+        writer.writerow(cells)
