@@ -1,5 +1,6 @@
 """The what-if traffic model on small clusters whose numbers are worked out
 by hand in each test, the scenarios, the timeline and its chart."""
+import contextlib
 import csv
 import io
 import json
@@ -7,15 +8,22 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.api import Engine
+from engine.cli import main
+from engine.demo import run_demo
 from engine.chart import write_chart
 from engine.errors import EngineError, LookupFailed
 from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SlicePort, SliceUpserted
 from engine.whatif import (
+    Band,
     ClientSite,
     apportion,
+    band_of,
     client_sites,
+    hazl_pool,
     parse_clients,
     parse_prices,
     parse_scenario,
@@ -452,3 +460,332 @@ def test_demo_cluster_after_zone_c_lost_its_web_pods(fixtures_dir):
     # Without hints every client spreads over the 3 + 3 endpoints in zones a and b.
     zone_a, zone_b = 12000 / 35500, 11500 / 35500
     assert got["none"].cross_zone_share == pytest.approx(zone_a * 3 / 6 + zone_b * 3 / 6 + zone_c)
+
+
+# ---------------------------------------------------------------------------
+# Rates, latency and HAZL
+
+CLIENTS_60_20_20 = {"zone-a": 60, "zone-b": 20, "zone-c": 20}
+
+
+def rps_of(result):
+    return {e.address: e.rps for e in result.endpoints}
+
+
+def pools_of(result):
+    return {p.zone: (p.local, p.pool) for p in result.pools}
+
+
+def test_hazl_issue_hand_case_3_zones_2_endpoints_clients_60_20_20():
+    # 1000 rps at 10 ms: zone-a keeps 1000 x 0.6 x 0.01 = 6 requests in flight, zones b and c 2 each.
+    report = whatif(two_per_zone(), "shop/web", 80, clients=CLIENTS_60_20_20, scenarios=("hazl",),
+                    rps=1000, latency=0.01)
+    hazl = report.scenarios[0]
+    assert hazl.policy == "linkerd" and hazl.band == Band(0.8, 2.0)
+    # zone-a: 6/2 = 3 > 2, pool ceil(6/2) = 3: its 2 plus one slot shared by the 4 others (a quarter
+    # each, half an endpoint's worth per zone).  Zones b, c: 2/2 = 1 <= 2, local.
+    assert pools_of(hazl) == {"zone-a": (2, 3), "zone-b": (2, 2), "zone-c": (2, 2)}
+    assert [p.inflight for p in hazl.pools] == pytest.approx([6.0, 2.0, 2.0])
+    # 600 rps over 3 slots: 200 per local endpoint, 200 / 4 = 50 to each other one.
+    assert hazl.cross_zone_share == pytest.approx(0.2)
+    assert hazl.matrix["zone-a"] == pytest.approx({"zone-a": 0.4, "zone-b": 0.1, "zone-c": 0.1})
+    assert hazl.matrix["zone-b"] == pytest.approx({"zone-a": 0.0, "zone-b": 0.2, "zone-c": 0.0})
+    assert rps_of(hazl) == pytest.approx({"10.0.1.1": 200, "10.0.1.2": 200, "10.0.2.1": 150, "10.0.2.2": 150,
+                                          "10.0.3.1": 150, "10.0.3.2": 150})
+    assert {e.address: e.inflight for e in hazl.endpoints}["10.0.2.1"] == pytest.approx(1.5)
+    assert hazl.max_overload == pytest.approx(200 / (1000 / 6))  # 1.2
+    assert hazl.flooded == () and hazl.starved == ()  # 1.2 is on the flood line, not above it
+
+
+def test_hazl_rule_no_local_endpoint_spreads_the_zone_over_every_candidate():
+    # zone-c has no endpoint: its third spreads evenly over the 4 of zones a and b, whatever its demand.
+    engine = engine_with(
+        *(node(f"node-{z[-1]}", z) for z in ZONES), service(),
+        web_slice(endpoint("10.0.1.1", "node-a", "zone-a"), endpoint("10.0.1.2", "node-a", "zone-a"),
+                  endpoint("10.0.2.1", "node-b", "zone-b"), endpoint("10.0.2.2", "node-b", "zone-b")),
+    )
+    hazl = whatif(engine, "shop/web", 80, clients={z: 1 for z in ZONES}, scenarios=("hazl",),
+                  rps=300, latency=0.01).scenarios[0]
+    # Demand 1 per zone: a and b 1/2 per endpoint, inside the band's top: local.
+    assert pools_of(hazl) == {"zone-a": (2, 2), "zone-b": (2, 2), "zone-c": (0, 4)}
+    assert hazl.cross_zone_share == pytest.approx(1 / 3)
+    # Each endpoint: 100 rps of its own zone + 100 / 4 from zone-c.
+    assert rps_of(hazl) == pytest.approx({a: 50 + 25 for a in ("10.0.1.1", "10.0.1.2", "10.0.2.1", "10.0.2.2")})
+    assert hazl.unserved_share == 0.0
+
+
+def test_hazl_rule_stays_local_up_to_the_band_top_and_spill_stops_at_every_candidate():
+    # 1000 rps at 8 ms, clients 50/25/25: zone-a 4 in flight on 2 endpoints = 2.0 exactly, the top: local.
+    at_top = whatif(two_per_zone(), "shop/web", 80, clients={"zone-a": 50, "zone-b": 25, "zone-c": 25},
+                    scenarios=("hazl",), rps=1000, latency=0.008).scenarios[0]
+    assert pools_of(at_top)["zone-a"] == (2, 2)
+    assert at_top.cross_zone_share == pytest.approx(0.0)
+    # 10 times the traffic: zone-a 40 in flight wants ceil(40/2) = 20 endpoints; there are 6.
+    # Zones b and c: 20/2 = 10 > 2, pool min(6, 10) = 6.  Everyone spreads over all 6: as with no hints.
+    flooded = whatif(two_per_zone(), "shop/web", 80, clients={"zone-a": 50, "zone-b": 25, "zone-c": 25},
+                     scenarios=("hazl", "none"), rps=10000, latency=0.008)
+    hazl, none = flooded.scenarios
+    assert pools_of(hazl) == {"zone-a": (2, 6), "zone-b": (2, 6), "zone-c": (2, 6)}
+    assert hazl.cross_zone_share == pytest.approx(none.cross_zone_share) == pytest.approx(2 / 3)
+    assert hazl.max_overload == pytest.approx(1.0)
+
+
+def test_hazl_keeps_internal_traffic_policy_local_and_ignores_hints():
+    engine = two_zones_three_nodes(internal_traffic_policy="Local")
+    hazl = whatif(engine, "shop/web", 80, clients="cpu", scenarios=("hazl",), rps=10000, latency=1).scenarios[0]
+    # Huge demand, but Local decides first: node-a2 has no endpoint and stays unserved, no band applies.
+    assert hazl.pools == ()
+    assert hazl.unserved_share == pytest.approx(1 / 3)
+    assert hazl.cross_zone_share == pytest.approx(0.0)
+    assert "internalTrafficPolicy Local" in hazl.note
+    # Own-zone hints on the recorded slices do not keep HAZL's candidates in their zone.
+    hinted = two_per_zone()  # every endpoint hinted for its own zone
+    spread = whatif(hinted, "shop/web", 80, clients={z: 1 for z in ZONES}, scenarios=("recorded", "hazl"),
+                    rps=10000, latency=1).scenarios
+    assert spread[0].cross_zone_share == pytest.approx(0.0)
+    assert spread[1].cross_zone_share == pytest.approx(2 / 3)
+
+
+def test_hazl_band_on_the_command_line(tmp_path, capsys):
+    path, source = tmp_path / "log", two_per_zone().state
+    with Engine.open(path, create=True, write=True, sync=False) as engine:
+        engine.apply_all([*source.nodes.values(), *source.services.values(), *source.slices.values()])
+    code = main(["whatif", str(path), "shop/web:80", "--clients", "zone-a=60,zone-b=20,zone-c=20",
+                 "--rps", "1000", "--latency", "0.01", "--scenario", "hazl:0.5,1.5", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    data = json.loads(out)
+    assert (data["rps"], data["latency"]) == (1000, 0.01)
+    hazl = data["scenarios"][0]
+    assert hazl["name"] == "hazl:0.5,1.5"
+    # HIGH 1.5: zone-a 6/2 = 3 > 1.5, pool ceil(6/1.5) = 4: its 2 and 2 slots over the other 4.
+    # Zones b and c: 2/2 = 1, inside 0.5..1.5: local.
+    assert hazl["hazl"] == {"low": 0.5, "high": 1.5, "zones": {
+        "zone-a": {"inflight": 6.0, "local": 2, "pool": 4},
+        "zone-b": {"inflight": 2.0, "local": 2, "pool": 2},
+        "zone-c": {"inflight": 2.0, "local": 2, "pool": 2}}}
+    assert hazl["cross_zone_share"] == pytest.approx(0.6 * 2 / 4)
+    by_address = {e["address"]: e for e in hazl["endpoints"]}
+    # zone-a's 600 rps over 4 slots: 150 to each local endpoint, 150 x 2/4 = 75 to each other one.
+    assert by_address["10.0.1.1"]["rps"] == pytest.approx(150)
+    assert by_address["10.0.2.1"]["rps"] == pytest.approx(100 + 75)
+    assert by_address["10.0.2.1"]["inflight"] == pytest.approx(1.75)
+
+
+def test_hazl_pool_rules_and_hysteresis_by_hand():
+    band = Band()  # 0.8 .. 2.0
+    # No previous pool: the three rules.
+    assert hazl_pool(5.0, 0, 6, band) == 6  # nothing local: every candidate
+    assert hazl_pool(0.0, 0, 0, band) == 0  # nothing at all
+    assert hazl_pool(4.0, 2, 6, band) == 2  # 2.0 per endpoint: at the top, local
+    assert hazl_pool(1.0, 2, 6, band) == 2  # 0.5, below the band: still local (nothing to shed)
+    assert hazl_pool(4.2, 2, 6, band) == 3  # 2.1 > 2: ceil(2.1) = 3
+    assert hazl_pool(100.0, 2, 6, band) == 6  # ceil(50) capped at every candidate
+    assert hazl_pool(1000 * 0.6 * 0.01, 2, 6, band) == 3  # a product of decimals a hair over 6
+    # A spilled zone keeps its pool while the load per pool endpoint stays inside the band.
+    assert hazl_pool(4.0, 2, 8, band, previous=5) == 5  # 0.8: the bottom, kept (static: local)
+    assert hazl_pool(10.0, 2, 8, band, previous=5) == 5  # 2.0: the top, kept
+    # Above the band it grows to ceil(D/HIGH); below, it shrinks to max(n, floor(D/LOW)).
+    assert hazl_pool(11.0, 2, 8, band, previous=5) == 6  # 2.2 -> ceil(5.5)
+    assert hazl_pool(3.9, 2, 8, band, previous=5) == 4  # 0.78 -> floor(4.875)
+    assert hazl_pool(1.0, 2, 8, band, previous=5) == 2  # 0.2 -> floor(1.25) = 1, but never below n
+    # The remembered pool is first brought inside n..N: endpoints came or went.
+    assert hazl_pool(4.0, 5, 8, band, previous=3) == 5  # now 5 local: local again
+    assert hazl_pool(6.0, 2, 4, band, previous=6) == 4  # only 4 candidates left: 1.5 per slot, kept
+    # A band given on the command line moves every limit.
+    narrow = band_of(parse_scenario("hazl:1,1.5"))
+    assert narrow == Band(1.0, 1.5)
+    assert hazl_pool(4.0, 2, 8, narrow) == 3  # 2 > 1.5: ceil(2.67)
+    assert hazl_pool(4.0, 2, 8, narrow, previous=5) == 4  # 0.8 < 1: floor(4)
+
+
+@given(inflight=st.floats(0, 1000), local=st.integers(0, 50), others=st.integers(0, 50),
+       low=st.floats(0, 5), width=st.floats(0.01, 5), previous=st.none() | st.integers(0, 120))
+def test_hazl_pool_invariants(inflight, local, others, low, width, previous):
+    band = Band(low, low + width)
+    total = local + others
+    pool = hazl_pool(inflight, local, total, band, previous)
+    if local == 0:
+        assert pool == total
+        return
+    assert local <= pool <= total
+    if previous is None:
+        # Without a memory: local exactly while the zone's own endpoints stay at or under the top.
+        assert (pool == local) == (inflight / local <= band.high * (1 + 1e-9))
+    per_endpoint = inflight / pool
+    # A decision never leaves a pool above the band when more endpoints were there to add.
+    assert per_endpoint <= band.high * (1 + 1e-9) or pool == total
+
+
+def test_render_and_json_with_a_rate_carry_rps_and_in_flight():
+    report = whatif(two_per_zone(), "shop/web", 80, clients=CLIENTS_60_20_20, rps=1000, latency=0.01)
+    assert [s.name for s in report.scenarios] == ["recorded", "none", "auto", "hazl"]
+    data = json.loads(json.dumps(report.to_json()))
+    for s in data["scenarios"]:
+        assert set(s["endpoints"][0]) == {"address", "zone", "load", "rps", "inflight"}
+        assert sum(e["rps"] for e in s["endpoints"]) == pytest.approx(1000)
+        assert ("hazl" in s) == (s["name"] == "hazl")
+    # No hints: 1000 rps over 6 endpoints, 10 in flight over 6.
+    none = next(s for s in data["scenarios"] if s["name"] == "none")
+    assert none["endpoints"][0]["rps"] == pytest.approx(1000 / 6)
+    assert none["endpoints"][0]["inflight"] == pytest.approx(10 / 6)
+    out = io.StringIO()
+    render_whatif(report, out)
+    text = out.getvalue()
+    assert "rate: 1000 rps, mean latency 0.01 s, 10 requests in flight" in text
+    lines = text.splitlines()
+    cross = next(line for line in lines if line.startswith("cross-zone"))
+    assert cross.split()[1:] == ["0.0%", "66.7%", "0.0%", "20.0%"]
+    rps_line = next(line for line in lines if line.startswith("rps 10.0.2.1 (zone-b)"))
+    assert rps_line.split()[3:] == ["100.0", "166.7", "100.0", "150.0"]
+    assert any(line.startswith("in flight 10.0.1.1 (zone-a)") and line.split()[-1] == "2.00" for line in lines)
+    assert "zone-a spills (6 in flight over 2 local endpoints, pool 3); zone-b, zone-c stay local" in text
+    # Without a rate: no rate rows, no hazl by default.
+    plain = whatif(two_per_zone(), "shop/web", 80, clients=CLIENTS_60_20_20)
+    assert [s.name for s in plain.scenarios] == ["recorded", "none", "auto"]
+    assert "rps" not in plain.scenarios[0].endpoints[0].to_json()
+
+
+def test_rate_and_band_errors():
+    engine = two_per_zone()
+    with pytest.raises(EngineError, match="needs a request rate"):
+        whatif(engine, "shop/web", 80, scenarios=("hazl",))
+    with pytest.raises(EngineError, match="both rps and latency"):
+        whatif(engine, "shop/web", 80, rps=1000)
+    for rps, latency in ((-1, 0.01), (float("nan"), 0.01), (1000, float("inf"))):
+        with pytest.raises(EngineError, match="finite number of 0 or more"):
+            whatif(engine, "shop/web", 80, rps=rps, latency=latency)
+    assert parse_scenario("hazl").name == "hazl" and band_of(parse_scenario("hazl")) == Band(0.8, 2.0)
+    assert parse_scenario("hazl:0.5, 1.5").name == "hazl:0.5,1.5"
+    for bad, message in (("hazl:1", "two numbers"), ("hazl:a,b", "two numbers"), ("hazl:1,2,3", "two numbers"),
+                         ("hazl:", "two numbers"), ("hazl:2,1", "LOW <= HIGH"), ("hazl:0,0", "HIGH > 0"),
+                         ("hazl:-1,2", "finite"), ("hazl:nan,2", "finite")):
+        with pytest.raises(EngineError, match=message):
+            parse_scenario(bad)
+
+
+# A log for the hysteresis: zones a and b with 4 endpoints each from the start, zone-c's come and go.
+# Clients 30/30/40 at 1000 rps and 10 ms: demand 3, 3 and 4 in flight.
+HYSTERESIS_CLIENTS = {"zone-a": 30, "zone-b": 30, "zone-c": 40}
+
+
+@pytest.fixture
+def hysteresis_log(tmp_path):
+    path = tmp_path / "log"
+    a = [endpoint(f"10.0.1.{i}", "node-a", "zone-a") for i in range(1, 5)]
+    b = [endpoint(f"10.0.2.{i}", "node-b", "zone-b") for i in range(1, 5)]
+    c = [endpoint(f"10.0.3.{i}", "node-c", "zone-c") for i in range(1, 4)]
+    with Engine.open(path, create=True, write=True, sync=False) as engine:
+        for event in [
+            *(node(f"node-{z[-1]}", z) for z in ZONES),  # 1-3
+            service(),  # 4: no endpoints
+            web_slice(*a, *b),  # 5: zone-c has none
+            web_slice(*a, *b, *c[:2]),  # 6: two in zone-c
+            node("node-c", "zone-c", cpu=8000),  # 7: nothing changes for explicit clients
+            web_slice(*a, *b, *c),  # 8: a third in zone-c
+            web_slice(*a, *b),  # 9: zone-c's go again
+        ]:
+            engine.apply(event)
+    return path
+
+
+def test_hazl_timeline_hysteresis_event_by_event(hysteresis_log):
+    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl",
+                    rps=1000, latency=0.01)
+    assert [r.seq for r in rows] == [4, 5, 6, 7, 8, 9]
+    assert rows[0].spilled == () and rows[0].unserved_share == pytest.approx(1.0)
+    # seq 5: zones a and b: 3/4 = 0.75, under the band but nothing to shed: local.
+    # zone-c has no endpoint: its 40% over all 8, so it all crosses; every endpoint gets 0.3/4 + 0.4/8.
+    assert rows[1].spilled == (("zone-c", 8),)
+    assert (rows[1].cross_zone_share, rows[1].max_overload) == pytest.approx((0.4, 1.0))
+    # seq 6: zone-c has 2 of 10; its remembered pool of 8 gives 4/8 = 0.5 < 0.8, shrink to
+    # max(2, floor(4/0.8)) = 5.  (Decided afresh it would stay local: 4/2 = 2.)
+    # It keeps 2/5 at home and sends 3/5 of 0.4 out, 3/40 of it to each of the 8 others.
+    assert rows[2].spilled == (("zone-c", 5),)
+    assert rows[2].cross_zone_share == pytest.approx(0.4 * 3 / 5)
+    assert rows[2].max_overload == pytest.approx((0.3 / 4 + 0.4 * 3 / 40) / (1 / 10))  # 1.05
+    # seq 7: nothing moved; 4/5 = 0.8 is the band's bottom: the pool is kept.
+    assert rows[3].spilled == (("zone-c", 5),) and rows[3].cross_zone_share == pytest.approx(0.24)
+    # seq 8: a third local endpoint: pool 5 still, 3 at home and 2 slots over the 8 others.
+    assert rows[4].spilled == (("zone-c", 5),)
+    assert rows[4].cross_zone_share == pytest.approx(0.4 * 2 / 5)
+    # seq 9: zone-c's endpoints go: every candidate again.
+    assert rows[5].spilled == (("zone-c", 8),) and rows[5].cross_zone_share == pytest.approx(0.4)
+
+    # The same state decided afresh (no memory): zone-c stays local at seq 6.
+    with Engine.open(hysteresis_log, at=6) as engine:
+        fresh = whatif(engine, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenarios=("hazl",), rps=1000,
+                       latency=0.01).scenarios[0]
+    assert pools_of(fresh)["zone-c"] == (2, 2) and fresh.cross_zone_share == pytest.approx(0.0)
+
+
+def test_hazl_timeline_with_a_given_band_grows_pools_above_it(hysteresis_log, tmp_path):
+    # At 3000 rps, band 0.8..1.2: demand 9, 9 and 12 in flight.
+    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl:0.8,1.2",
+                    rps=3000, latency=0.01)
+    by_seq = {r.seq: dict(r.spilled) for r in rows}
+    # seq 5: zones a and b at 9/4 = 2.25 > 1.2 grow to ceil(9/1.2) = 8 of the 8 candidates.
+    assert by_seq[5] == {"zone-a": 8, "zone-b": 8, "zone-c": 8}
+    # seq 6: 10 candidates.  a, b: 9/8 = 1.125, inside: kept.  c, with 2 of its own now, keeps its
+    # pool of 8 at first, 12/8 = 1.5 > 1.2: it grows to ceil(12/1.2) = 10.
+    assert by_seq[6] == {"zone-a": 8, "zone-b": 8, "zone-c": 10}
+    # seq 8: 11 candidates, zone-c 12/10 = 1.2, the top: kept.
+    assert by_seq[8] == {"zone-a": 8, "zone-b": 8, "zone-c": 10}
+    # seq 9: zone-c's endpoints go, 8 candidates: its pool is cut to all 8 there are.
+    assert by_seq[9] == {"zone-a": 8, "zone-b": 8, "zone-c": 8}
+
+
+def test_hazl_timeline_csv_json_and_command_line(hysteresis_log, tmp_path, capsys):
+    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl",
+                    rps=1000, latency=0.01)
+    out = io.StringIO()
+    write_timeline(rows, out, "csv")
+    table = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["spilled"] for r in table] == ["", "zone-c=8", "zone-c=5", "zone-c=5", "zone-c=5", "zone-c=8"]
+    out = io.StringIO()
+    write_timeline(rows, out, "json")
+    assert json.loads(out.getvalue())[2]["spilled"] == {"zone-c": 5}
+    # Rows of the recorded state have no spilled column.
+    out = io.StringIO()
+    write_timeline(timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS), out, "csv")
+    assert "spilled" not in out.getvalue().splitlines()[0]
+
+    args = ["whatif", str(hysteresis_log), "shop/web:80", "--clients", "zone-a=30,zone-b=30,zone-c=40"]
+    csv_path, svg = tmp_path / "hazl.csv", tmp_path / "hazl.svg"
+    assert main([*args, "--scenario", "hazl", "--rps", "1000", "--latency", "0.01",
+                 "--timeline", str(csv_path), "--chart", str(svg)]) == 0
+    assert [r["spilled"] for r in csv.DictReader(csv_path.open())][2] == "zone-c=5"
+    assert "under hazl" in svg.read_text()
+    capsys.readouterr()
+    for extra, code, message in (
+        (["--rps", "1000"], 2, "--rps and --latency go together"),
+        (["--scenario", "hazl"], 1, "needs a request rate"),
+        (["--timeline", "-", "--scenario", "none"], 1, "follows the recorded state or hazl"),
+        (["--timeline", "-", "--scenario", "hazl", "--scenario", "recorded"], 2, "one scenario"),
+        (["--scenario", "hazl:2,1", "--rps", "1", "--latency", "1"], 1, "LOW <= HIGH"),
+        (["--rps", "-5", "--latency", "0.01"], 1, "finite number of 0 or more"),
+    ):
+        with pytest.raises(SystemExit) if code == 2 else contextlib.nullcontext():
+            assert main([*args, *extra]) == code
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_log_side_by_side_where_hazl_spills(tmp_path):
+    # The README's example: the demo log at seq 18, web with 2 endpoints per zone, clients 60/30/10,
+    # 1000 rps at 10 ms: demand 6, 3 and 1 in flight.
+    run_demo(io.StringIO(), keep=str(tmp_path / "demo"))
+    with Engine.open(tmp_path / "demo", at=18) as engine:
+        report = whatif(engine, "shop/web", 80, clients={"zone-a": 60, "zone-b": 30, "zone-c": 10},
+                        rps=1000, latency=0.01)
+    got = by_name(report)
+    assert list(got) == ["recorded", "none", "auto", "hazl"]
+    # Own-zone hints: zone-a's 600 rps on its 2 endpoints, 300 each against an even 1000/6.
+    assert (got["recorded"].cross_zone_share, got["recorded"].max_overload) == pytest.approx((0.0, 1.8))
+    # HAZL: zone-a's 6/2 = 3 > 2 spills to a pool of 3; b (1.5) and c (0.5) stay local.
+    hazl = got["hazl"]
+    assert pools_of(hazl) == {"zone-a": (2, 3), "zone-b": (2, 2), "zone-c": (2, 2)}
+    assert hazl.cross_zone_share == pytest.approx(0.6 / 3)
+    # zone-b's endpoints: 150 of their own and 50 from zone-a each; zone-c's: 50 + 50.
+    assert sorted(rps_of(hazl).values()) == pytest.approx([100, 100, 200, 200, 200, 200])
+    assert hazl.max_overload == pytest.approx(1.2)
