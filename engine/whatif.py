@@ -106,9 +106,12 @@ latency (its requests in flight), gets a *pool* of m endpoints' worth:
 Along a log (``timeline``) a zone that has spilled (m > n) remembers its
 pool from one event to the next and the band adds hysteresis: it keeps m
 while LOW <= D/m <= HIGH, grows it to ceil(D/HIGH) when D/m > HIGH and
-shrinks it to max(n, floor(D/LOW)) when D/m < LOW, always within n..N.  A
-zone that is local (or new) starts from m = n, which gives the rules above
-(``hazl_pool`` is the one implementation of both).
+shrinks it to max(n, floor(D/LOW)) when D/m < LOW, always within n..N.  The
+shrink stops at ceil(D/HIGH): in a band narrower than 2:1 floor(D/LOW) can
+leave more than HIGH per endpoint (band 4,5 and D = 6: a pool of 2 would
+shrink to 1, at 6), and the next event would grow it back.  A zone that is
+local (or new) starts from m = n, which gives the rules above (``hazl_pool``
+is the one implementation of both).
 
 Assumptions: each zone's demand is static (share x rate x one latency for
 every endpoint); its clients act as one balancer spreading evenly over the
@@ -589,10 +592,17 @@ def hazl_pool(inflight: float, local: int, total: int, band: Band, previous: Opt
     pool = local if previous is None else min(max(previous, local), total)
     per_endpoint = inflight / pool
     if per_endpoint > band.high * (1 + _MARGIN):
-        pool = math.ceil(inflight / band.high * (1 - _MARGIN))
+        pool = _fitting_under(inflight, band.high)
     elif per_endpoint < band.low * (1 - _MARGIN):
-        pool = math.floor(inflight / band.low * (1 + _MARGIN))
+        # Never below what the top allows: in a band narrower than 2:1 floor(D/LOW)
+        # can land above HIGH, and the next decision would grow it straight back.
+        pool = max(math.floor(inflight / band.low * (1 + _MARGIN)), _fitting_under(inflight, band.high))
     return min(max(pool, local), total)
+
+
+def _fitting_under(inflight: float, high: float) -> int:
+    """The fewest endpoints that carry ``inflight`` at no more than ``high`` each."""
+    return math.ceil(inflight / high * (1 - _MARGIN))
 
 
 def evaluate_hazl(engine: Engine, service: str, port: int, sites: Sequence[ClientSite], rate: Rate,

@@ -597,6 +597,9 @@ def test_hazl_pool_rules_and_hysteresis_by_hand():
     assert narrow == Band(1.0, 1.5)
     assert hazl_pool(4.0, 2, 8, narrow) == 3  # 2 > 1.5: ceil(2.67)
     assert hazl_pool(4.0, 2, 8, narrow, previous=5) == 4  # 0.8 < 1: floor(4)
+    # A shrink stops where the top would be crossed: band 4..5, 6 in flight over a pool of 2 is 3 < 4,
+    # floor(6/4) = 1 would put 6 on one endpoint; ceil(6/5) = 2 keeps it.
+    assert hazl_pool(6.0, 1, 2, Band(4, 5), previous=2) == 2
 
 
 @given(inflight=st.floats(0, 1000), local=st.integers(0, 50), others=st.integers(0, 50),
@@ -610,8 +613,11 @@ def test_hazl_pool_invariants(inflight, local, others, low, width, previous):
         return
     assert local <= pool <= total
     if previous is None:
-        # Without a memory: local exactly while the zone's own endpoints stay at or under the top.
-        assert (pool == local) == (inflight / local <= band.high * (1 + 1e-9))
+        # Without a memory: local exactly while the zone's own endpoints stay at or under the top
+        # (or there is nothing else to add).
+        assert (pool == local) == (inflight / local <= band.high * (1 + 1e-9) or total == local)
+    elif previous > local and inflight / min(previous, total) < band.low * (1 - 1e-9):
+        assert pool <= min(previous, total)  # a shrink never grows
     per_endpoint = inflight / pool
     # A decision never leaves a pool above the band when more endpoints were there to add.
     assert per_endpoint <= band.high * (1 + 1e-9) or pool == total
