@@ -626,7 +626,7 @@ def evaluate_hazl(engine: Engine, service: str, port: int, sites: Sequence[Clien
         selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None, policy="linkerd",
                                      strict=False)
         if selection.rule == linkerd.LOCAL_TRAFFIC_POLICY:
-            own_rule[site] = _evenly(selection.endpoints) if selection.endpoints else ()
+            own_rule[site] = _evenly(selection.endpoints)
         else:
             demand[site.zone] += site.share
     pools: dict[str, ZonePool] = {}
