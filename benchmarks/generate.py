@@ -436,13 +436,14 @@ class Dataset:
 
 def generate(out: Path, scale_name: str = "full", seed: int = 1) -> Dataset:
     """Write the watch streams, the event log and a summary under ``out``."""
-    from engine import kube
-    from engine.events import to_record
+    from engine import kernels, kube
     from engine.log import EventLog
+    from engine.records import RecordCodec
 
     scale = SCALES[scale_name]
     out.mkdir(parents=True, exist_ok=True)
     counts = Counts()
+    codec = RecordCodec(kernels.StringTable())
     with EventLog.open(out / "log", create=True, write=True, sync=False) as log:
         batch: list[list] = []
 
@@ -451,7 +452,7 @@ def generate(out: Path, scale_name: str = "full", seed: int = 1) -> Dataset:
             stream.write("\n")
             event = kube.object_to_event(watch_event["object"],
                                          "delete" if watch_event["type"] == "DELETED" else "upsert", "generated")
-            batch.append(to_record(event))
+            batch.append(codec.to_log(event)[1])
             if len(batch) >= 2000:
                 log.append(batch)
                 batch.clear()

@@ -14,16 +14,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.events import Endpoint, NodeUpserted, SliceUpserted, to_record
+from engine import kernels
+from engine.events import Endpoint, NodeUpserted, SliceUpserted
 from engine.log import EventLog
+from engine.records import RecordCodec
 
+_CODEC = RecordCodec(kernels.StringTable())
 SAMPLE = [
-    to_record(NodeUpserted(f"node-{i}", zone=f"zone-{i % 3}", cpu_millis=4000)) for i in range(5)
+    _CODEC.encode(NodeUpserted(f"node-{i}", zone=f"zone-{i % 3}", cpu_millis=4000)) for i in range(5)
 ] + [
-    to_record(SliceUpserted(
+    _CODEC.to_log(SliceUpserted(
         "default", f"web-{i}", "web",
         endpoints=(Endpoint((f"10.0.0.{i}",), ready=True, node_name=f"node-{i}", zone=f"zone-{i % 3}"),),
-    ))
+    ))[1]
     for i in range(5)
 ]
 

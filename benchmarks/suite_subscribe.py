@@ -19,8 +19,10 @@ import time
 from collections import Counter
 
 from engine.api import Engine
-from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SlicePort, SliceUpserted, from_record
+from engine import kernels
+from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SlicePort, SliceUpserted
 from engine.log import EventLog
+from engine.records import RecordCodec
 
 from . import Context, result, timed
 from .naive import NaiveController
@@ -136,9 +138,10 @@ def naive_fanout(subscribers: int, endpoints: int, nodes: int, repeats: int) -> 
 def churn_window(ctx: Context, window: int) -> tuple[list, list]:
     """The initial events and the first ``window`` churn events of the data set."""
     data = ctx.dataset()
+    decode = RecordCodec(kernels.StringTable()).decode  # in log order, as the string table grows
     with EventLog.open(data.log) as log:
-        initial = [from_record(r) for _, _, r in log.read(1, data.initial_events)]
-        churn = [from_record(r) for _, _, r in log.read(data.initial_events + 1, data.initial_events + window)]
+        initial = [decode(r) for _, _, r in log.read(1, data.initial_events)]
+        churn = [decode(r) for _, _, r in log.read(data.initial_events + 1, data.initial_events + window)]
     return initial, churn
 
 

@@ -1,99 +1,788 @@
-"""Pure-Python twin of engine/_fastsel.pyx: same functions, results and errors.
+"""Pure-Python twin of engine/_fastsel.pyx: the same classes, functions,
+results and errors, used when ENGINE_NO_EXTENSIONS=1 or the compiled module
+is missing.  Each algorithm is written here plainly; the compiled module
+follows it step for step over C arrays.
 
-Used when ENGINE_NO_EXTENSIONS=1 or the compiled module is missing.
+What the core holds, and the layouts both twins share:
 
-Layouts the kernels share:
+``StringTable``
+    Every string the engine has seen, interned once, append-only: an id
+    never changes meaning, so ids can be stored in the log and in
+    snapshots.  The first ids are reserved (``RESERVED_STRINGS``), so the
+    address families and target kinds the rules compare are fixed integers.
 
-* CSR hints: row ``i`` owns ``ids[offsets[i]:offsets[i + 1]]``, the interned
-  zone (or node) ids it is hinted for.  CSR is correct for any number of
-  zones and any number of hints per endpoint.
-* Hint masks: an ``array('Q')`` with bit ``z`` of row ``i`` set when the row
-  is hinted for zone id ``z`` (ids 0..63 only; larger ids live beside it).
-* Row lists: ``array('i')`` of row numbers in ascending order.
+Endpoint columns (one slice's endpoints)
+    ``n`` endpoints as native int32 words, in this order:
+
+    * seven columns of ``n``: conditions (ready | serving << 2 |
+      terminating << 4, each 0 unset, 1 false, 2 true), then the string ids
+      of node, zone, hostname, target kind, target namespace and target
+      name (-1 when absent);
+    * three offset arrays of ``n + 1`` into one list region, for addresses,
+      zone hints and node hints: endpoint ``i``'s addresses are
+      ``lists[a[i]:a[i + 1]]``; the zone hint offsets start where the
+      addresses end and the node hint offsets where the zone hints end;
+    * the list region: string ids.
+
+    The ids index a dictionary: a slice built from Kubernetes objects
+    carries its own tuple of strings; the engine adopts it into its
+    ``StringTable``, after which the ids are the table's.
+
+``Identities``
+    A service's Linkerd address identities interned to row numbers, with a
+    count of the publishers holding each.  A row whose count drops to zero
+    is freed only when the write that dropped it is settled, so an identity
+    keeps its row through a slice rewrite (and diffs can compare row by row).
+
+``Publisher``
+    One Linkerd port publisher's address map, columnar: row ``r`` holds the
+    identity interned as ``r``.  A slice write takes back what the slice's
+    previous version gave and writes what the new version gives, keeping
+    per-zone and unhinted counts and a ``WriteLog`` of the rows it touched
+    with their previous content, from which cached selections are
+    invalidated and subscriptions diffed.  Zone hints are interned per
+    service (``ZoneMap``) so a row's first 64 zones fit one mask word.
 """
+from __future__ import annotations
+
 from array import array
+from typing import Optional
 
-MASK_BITS = 64
+from .errors import RecordError
 
+# ---------------------------------------------------------------------------
+# Strings
 
-def _check_csr(offsets, ids):
-    n = len(offsets) - 1
-    if n < 0:
-        raise ValueError("offsets must hold at least one entry")
-    if offsets[0] != 0 or offsets[n] != len(ids):
-        raise ValueError("offsets must start at 0 and end at len(ids)")
-    # The whole layout is checked before any row is read, as the compiled
-    # twin must (it reads without bounds checks).
-    if any(offsets[i + 1] < offsets[i] for i in range(n)):
-        raise ValueError("offsets must not decrease")
-    return n
+RESERVED_STRINGS = ("", "IPv4", "IPv6", "FQDN", "Pod", "ExternalWorkload")
+S_EMPTY, S_IPV4, S_IPV6, S_FQDN, S_POD, S_EXTERNAL_WORKLOAD = range(len(RESERVED_STRINGS))
 
 
-def hint_match(offsets, ids, wanted):
-    """Rows hinted for ``wanted``, and how many rows carry no hint at all.
+class StringTable:
+    """Strings interned to ids 0, 1, 2, ... in the order first seen."""
 
-    Returns ``(rows, unhinted)`` with ``rows`` an ``array('i')`` in ascending
-    order.  A row listing ``wanted`` several times is returned once.
+    def __init__(self) -> None:
+        self._strings: list[str] = []
+        self._ids: dict[str, int] = {}
+        for s in RESERVED_STRINGS:
+            self.intern(s)
+
+    def __len__(self) -> int:
+        return len(self._strings)
+
+    def __getitem__(self, sid: int) -> str:
+        if not 0 <= sid < len(self._strings):
+            raise IndexError(f"string id {sid} is not in the table")
+        return self._strings[sid]
+
+    def intern(self, s: str) -> int:
+        found = self._ids.get(s)
+        if found is None:
+            if type(s) is not str:
+                raise TypeError(f"expected a string, found {type(s).__name__}")
+            _utf8(s)
+            found = self._ids[s] = len(self._strings)
+            self._strings.append(s)
+        return found
+
+    def find(self, s: str) -> int:
+        """The id of ``s``, or -1 if it was never interned."""
+        return self._ids.get(s, -1)
+
+    def tail(self, start: int) -> tuple[bytes, bytes]:
+        """The strings from id ``start`` on: their UTF-8 bytes back to back,
+        and their byte lengths as uint32."""
+        encoded = [_utf8(s) for s in self._strings[start:]]
+        return b"".join(encoded), array("I", map(len, encoded)).tobytes()
+
+    def extend(self, first: int, blob: bytes, lengths: bytes) -> None:
+        """Strings ``first``, ``first + 1``, ... are those encoded (as ``tail``
+        encodes them): append the ones past the end of the table, and check
+        that the ones already in it are the same."""
+        sizes = _uint32s(lengths)
+        if sum(sizes) != len(blob):
+            raise RecordError(f"string lengths add up to {sum(sizes)} bytes, the strings hold {len(blob)}")
+        if not 0 <= first <= len(self._strings):
+            raise RecordError(f"strings from id {first} do not follow the table's {len(self._strings)}")
+        added: dict[str, None] = {}
+        pos = 0
+        for i, size in enumerate(sizes):
+            try:
+                s = bytes(blob[pos:pos + size]).decode("utf-8")
+            except UnicodeDecodeError:
+                raise RecordError(f"string at byte {pos} is not valid UTF-8") from None
+            pos += size
+            sid = first + i
+            if sid < len(self._strings):
+                if self._strings[sid] != s:
+                    raise RecordError(f"string {sid} is {s[:40]!r} here but {self._strings[sid][:40]!r} in the table")
+            elif s in self._ids or s in added:
+                raise RecordError(f"string {s[:40]!r} is already in the string table")
+            else:
+                added[s] = None
+        for s in added:
+            self._ids[s] = len(self._strings)
+            self._strings.append(s)
+
+    def truncate(self, size: int) -> None:
+        """Forget the strings from id ``size`` on (what an append that failed added)."""
+        if not len(RESERVED_STRINGS) <= size <= len(self._strings):
+            raise ValueError(f"cannot truncate {len(self._strings)} strings to {size}")
+        for s in self._strings[size:]:
+            del self._ids[s]
+        del self._strings[size:]
+
+    def adopt(self, strings, n: int, data: bytes) -> bytes:
+        """``data``, endpoint columns whose ids index ``strings``, with the
+        ids made this table's (what is new is interned in ``strings`` order)."""
+        if strings is self:
+            return data
+        ids = [self.intern(s) for s in strings]
+        words = array("i")
+        words.frombytes(data)
+        for i in range(n, FIXED_COLUMNS * n):
+            if words[i] >= 0:
+                words[i] = ids[words[i]]
+        for i in range(_lists_start(n), len(words)):
+            words[i] = ids[words[i]]
+        return words.tobytes()
+
+
+def _utf8(s: str) -> bytes:
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(f"string {s[:40]!r} is not valid Unicode (a lone surrogate?)") from None
+
+
+def _uint32s(data: bytes) -> array:
+    if len(data) % 4:
+        raise RecordError(f"string lengths take {len(data)} bytes, not a whole number of uint32")
+    values = array("I")
+    values.frombytes(data)
+    return values
+
+
+# ---------------------------------------------------------------------------
+# Endpoint columns
+
+FIXED_COLUMNS = 7
+COND, NODE, ZONE, HOSTNAME, TARGET_KIND, TARGET_NAMESPACE, TARGET_NAME = range(FIXED_COLUMNS)
+ADDRESS_LISTS, ZONE_HINT_LISTS, NODE_HINT_LISTS = range(3)
+_TRISTATE = {None: 0, False: 1, True: 2}
+NOT_READY = 1  # the ready field of a condition word when ready is explicitly false
+
+
+def _words(data):
+    """The column words of ``data``, without copying them."""
+    return memoryview(data).cast("i")
+
+
+def _lists_start(n: int) -> int:
+    return FIXED_COLUMNS * n + 3 * (n + 1)
+
+
+def _offsets(n: int, which: int) -> int:
+    """Word index of offset array ``which`` (ADDRESS_LISTS, ...)."""
+    return FIXED_COLUMNS * n + which * (n + 1)
+
+
+def columns_from_rows(rows) -> tuple[tuple[str, ...], int, bytes]:
+    """Endpoint columns from endpoint rows laid out as in the version-1 log
+    record: ``[addresses, ready, serving, terminating, node, zone,
+    hostname, target kind, target namespace, target name, zone hints, node
+    hints]``.
+
+    Returns ``(strings, n, data)``: the slice's own strings in the order
+    first met (endpoint by endpoint, field by field), the endpoint count and
+    the column words.  A wrong shape or type raises RecordError naming the
+    endpoint and field.
     """
-    n = _check_csr(offsets, ids)
-    rows = array("i")
-    unhinted = 0
+    if type(rows) not in (list, tuple):
+        raise RecordError(f"endpoints: expected a list, found {type(rows).__name__}")
+    strings: dict[str, int] = {}
+
+    def sid(value, i: int, what: str) -> int:
+        if value is None:
+            return -1
+        if type(value) is not str:
+            raise RecordError(f"endpoint {i}: {what}: expected a string, found {type(value).__name__}")
+        found = strings.get(value)
+        if found is None:
+            _utf8(value)
+            found = strings[value] = len(strings)
+        return found
+
+    def tristate(value, i: int, what: str) -> int:
+        if value is not None and type(value) is not bool:
+            raise RecordError(f"endpoint {i}: {what}: expected a boolean, found {type(value).__name__}")
+        return _TRISTATE[value]
+
+    def id_list(values, i: int, what: str) -> list[int]:
+        if type(values) not in (list, tuple):
+            raise RecordError(f"endpoint {i}: {what}: expected a list, found {type(values).__name__}")
+        found = []
+        for value in values:
+            if value is None:
+                raise RecordError(f"endpoint {i}: {what}: expected a string, found NoneType")
+            found.append(sid(value, i, what))
+        return found
+
+    n = len(rows)
+    fixed = [array("i", bytes(4 * n)) for _ in range(FIXED_COLUMNS)]
+    lists: list[list[list[int]]] = [[], [], []]
+    for i, row in enumerate(rows):
+        if type(row) not in (list, tuple) or len(row) != 12:
+            raise RecordError(f"endpoint {i}: expected a list of 12 fields")
+        (addresses, ready, serving, terminating, node, zone, hostname,
+         kind, namespace, name, for_zones, for_nodes) = row
+        lists[ADDRESS_LISTS].append(id_list(addresses, i, "addresses"))
+        fixed[COND][i] = (tristate(ready, i, "ready") | tristate(serving, i, "serving") << 2
+                          | tristate(terminating, i, "terminating") << 4)
+        fixed[NODE][i] = sid(node, i, "nodeName")
+        fixed[ZONE][i] = sid(zone, i, "zone")
+        fixed[HOSTNAME][i] = sid(hostname, i, "hostname")
+        fixed[TARGET_KIND][i] = sid(kind, i, "targetRef.kind")
+        fixed[TARGET_NAMESPACE][i] = sid(namespace, i, "targetRef.namespace")
+        fixed[TARGET_NAME][i] = sid(name, i, "targetRef.name")
+        lists[ZONE_HINT_LISTS].append(id_list(for_zones, i, "hints.forZones"))
+        lists[NODE_HINT_LISTS].append(id_list(for_nodes, i, "hints.forNodes"))
+    words = array("i")
+    for column in fixed:
+        words.extend(column)
+    region = array("i")
+    for groups in lists:
+        words.append(len(region))
+        for ids in groups:
+            region.extend(ids)
+            words.append(len(region))
+    words.extend(region)
+    return tuple(strings), n, words.tobytes()
+
+
+def check_columns(n: int, data: bytes, limit: int) -> None:
+    """Raise RecordError unless ``data`` is a whole layout of ``n``
+    endpoints whose string ids lie below ``limit``: what a record read from
+    disk must be before anything indexes into it."""
+    if n < 0 or len(data) % 4:
+        raise RecordError("endpoint columns: not whole int32 words")
+    words = _words(data)
+    start = _lists_start(n)
+    if len(words) < start:
+        raise RecordError(f"endpoint columns: {len(words)} words cannot hold {n} endpoints")
     for i in range(n):
-        start = offsets[i]
-        end = offsets[i + 1]
-        if start == end:
-            unhinted += 1
+        cond = words[i]
+        if cond & ~0x3F or any(cond >> shift & 3 == 3 for shift in (0, 2, 4)):
+            raise RecordError(f"endpoint columns: endpoint {i} has an invalid condition word {cond}")
+    for i in range(n, FIXED_COLUMNS * n):
+        if not -1 <= words[i] < limit:
+            raise RecordError(f"endpoint columns: string id {words[i]} out of range")
+    previous = 0
+    for which in range(3):
+        base = _offsets(n, which)
+        if words[base] != previous:
+            raise RecordError("endpoint columns: offset arrays do not follow each other")
+        for i in range(n):
+            if words[base + i + 1] < words[base + i]:
+                raise RecordError("endpoint columns: offsets decrease")
+        previous = words[base + n]
+    if start + previous != len(words):
+        raise RecordError(f"endpoint columns: offsets end at {previous}, the lists hold {len(words) - start}")
+    for i in range(start, len(words)):
+        if not 0 <= words[i] < limit:
+            raise RecordError(f"endpoint columns: string id {words[i]} out of range")
+
+
+def _span(words, n: int, which: int, e: int) -> tuple[int, ...]:
+    """Endpoint ``e``'s ids in list ``which`` (ADDRESS_LISTS, ...)."""
+    base = _offsets(n, which)
+    lists = _lists_start(n)
+    return tuple(words[lists + words[base + e]:lists + words[base + e + 1]])
+
+
+def endpoint_fields(n: int, data: bytes, i: int) -> tuple:
+    """Endpoint ``i`` as ``(condition word, node, zone, hostname, target
+    kind, target namespace, target name, addresses, zone hints, node
+    hints)``, the last three as tuples of ids."""
+    words = _words(data)
+    return (*(words[column * n + i] for column in range(FIXED_COLUMNS)),
+            *(_span(words, n, which, i) for which in (ADDRESS_LISTS, ZONE_HINT_LISTS, NODE_HINT_LISTS)))
+
+
+# ---------------------------------------------------------------------------
+# Identities
+
+# Row kinds: what an endpoint's targetRef names; ABSENT marks an empty row.
+ABSENT, NO_TARGET, POD_ROW, EXTERNAL_ROW = 0, 1, 2, 3
+
+
+class Identities:
+    """Identity keys interned to rows, counted by the publishers holding them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple, int] = {}
+        self.keys: list[Optional[tuple]] = []
+        self.refs: list[int] = []
+        self._free: list[int] = []
+        self._unheld: list[int] = []  # rows whose count reached 0 in the write under way
+
+    def __len__(self) -> int:
+        """Rows ever allocated (held or free)."""
+        return len(self.keys)
+
+    def find(self, key: tuple) -> int:
+        return self.rows.get(key, -1)
+
+    def acquire(self, key: tuple) -> int:
+        row = self.rows.get(key)
+        if row is None:
+            if self._free:
+                row = self._free.pop()
+                self.keys[row] = key
+            else:
+                row = len(self.keys)
+                self.keys.append(key)
+                self.refs.append(0)
+            self.rows[key] = row
+        self.refs[row] += 1
+        return row
+
+    def release(self, row: int) -> None:
+        self.refs[row] -= 1
+        if not self.refs[row]:
+            self._unheld.append(row)
+
+    def settle(self) -> None:
+        """Free the rows no publisher holds any more, in the order they were
+        let go.  Called as the next write begins, so that until then a
+        dropped identity still names its row (subscriptions diffing the
+        write look up a dropped pod's other address family)."""
+        for row in self._unheld:
+            key = self.keys[row]
+            if not self.refs[row] and key is not None:
+                del self.rows[key]
+                self.keys[row] = None
+                self._free.append(row)
+        self._unheld.clear()
+
+    def pod_sibling(self, row: int, family: int) -> int:
+        """The row of the same pod's identity in address family ``family``, or -1."""
+        key = self.keys[row]
+        if key is None or key[0] != POD_ROW:
+            return -1
+        return self.rows.get((POD_ROW, key[1], key[2], family), -1)
+
+
+def _identity(kind: int, words, n: int, e: int, address: int, port: int, namespace: int, family: int) -> tuple:
+    """Linkerd's identity of one address: a Pod by (namespace, name, address
+    family), an ExternalWorkload by (namespace, name), an endpoint without
+    targetRef by (IP, port, hostname).  Unset and empty strings are one."""
+    if kind == POD_ROW:
+        return POD_ROW, max(words[TARGET_NAMESPACE * n + e], 0), max(words[TARGET_NAME * n + e], 0), family
+    if kind == EXTERNAL_ROW:
+        return EXTERNAL_ROW, namespace, max(words[TARGET_NAME * n + e], 0)
+    return NO_TARGET, address, port, max(words[HOSTNAME * n + e], 0)
+
+
+def _kind(words, n: int, e: int) -> int:
+    """The row kind endpoint ``e`` gives, ABSENT for none: endpoints
+    explicitly not ready and targetRefs of other kinds give nothing."""
+    if words[e] & 3 == NOT_READY:
+        return ABSENT
+    target = words[TARGET_KIND * n + e]
+    if target == -1:
+        return NO_TARGET
+    if target == S_POD:
+        return POD_ROW
+    if target == S_EXTERNAL_WORKLOAD:
+        return EXTERNAL_ROW
+    return ABSENT
+
+
+def _slice_rows(words, n: int, port: int, namespace: int, family: int):
+    """``(endpoint, address index, kind, address, identity)`` for every
+    address the slice gives a publisher, in slice order."""
+    lists = _lists_start(n)
+    base = _offsets(n, ADDRESS_LISTS)
+    for e in range(n):
+        kind = _kind(words, n, e)
+        if kind == ABSENT:
             continue
-        for j in range(start, end):
-            if ids[j] == wanted:
-                rows.append(i)
-                break
-    return rows, unhinted
+        for a in range(words[base + e + 1] - words[base + e]):
+            address = words[lists + words[base + e] + a]
+            yield e, a, kind, address, _identity(kind, words, n, e, address, port, namespace, family)
 
 
-def hint_masks(offsets, ids, n_ids):
-    """Bulk rebuild of the hint columns from CSR hints with ids in ``0..n_ids-1``.
+# ---------------------------------------------------------------------------
+# Zones of one service
 
-    Returns ``(masks, counts, unhinted)``: the ``array('Q')`` hint masks (ids
-    below 64), the ``array('i')`` count of rows hinted for each id (a row
-    naming an id twice counts once) and the number of rows with no hint.
-    """
-    n = _check_csr(offsets, ids)
-    if n_ids < 0:
-        raise ValueError("n_ids must not be negative")
-    masks = array("Q", bytes(8 * n))
-    counts = array("i", bytes(4 * n_ids))
-    unhinted = 0
-    for i in range(n):
-        start = offsets[i]
-        end = offsets[i + 1]
-        if start == end:
-            unhinted += 1
-            continue
+MASK_BITS = 64  # zone ids below this live in a row's mask word
+
+
+class ZoneMap:
+    """A service's zone names (string ids) interned to small ids, in the order first seen."""
+
+    def __init__(self) -> None:
+        self._local: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._local)
+
+    def local(self, sid: int) -> int:
+        found = self._local.get(sid)
+        if found is None:
+            found = self._local[sid] = len(self._local)
+        return found
+
+    def find(self, sid: int) -> int:
+        return self._local.get(sid, -1)
+
+
+# ---------------------------------------------------------------------------
+# Publishers
+
+# Filters a selection applies after the hostname step (see policies/linkerd.py).
+F_NONE, F_ALL, F_LOCAL, F_NODE_HINT, F_ZONE = range(5)
+HOST_ANY = -2  # no hostname restriction
+HOST_UNKNOWN = -3  # a hostname no endpoint has
+
+
+class WriteLog:
+    """The rows one write touched, in first-touch order, and what each held before."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.before: dict[int, tuple] = {}
+
+    def reset(self) -> None:
+        self.rows = []
+        self.before = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class Publisher:
+    """One port publisher's address map as row columns (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.kind: list[int] = []
+        self.family: list[int] = []  # address type id for Pod rows, -1 otherwise
+        self.port: list[int] = []
+        self.address: list[int] = []
+        self.node: list[int] = []
+        self.hostname: list[int] = []
+        self.node_hint: list[int] = []  # the first node hint, -1 for none
+        self.zone_mask: list[int] = []
+        self.order: list[int] = []  # map order: the tie-break after (address, port)
+        self.src_slice: list[int] = []  # where the row comes from: the book's slice number,
+        self.src_endpoint: list[int] = []  # the endpoint in it,
+        self.src_address: list[int] = []  # and which of its addresses
+        self.wide_zones: dict[int, tuple[int, ...]] = {}  # rows with a zone id >= MASK_BITS: all their ids
+        self.wide_nodes: dict[int, tuple[int, ...]] = {}  # rows with several node hints: all of them
+        self.zone_counts: list[int] = []
+        self.size = 0
+        self.unhinted = 0
+        self.node_unhinted = 0
+        self.next_order = 0
+        self.log = WriteLog()
+
+    # -- reading rows ----------------------------------------------------------
+
+    def capacity(self) -> int:
+        return len(self.kind)
+
+    def holds(self, row: int) -> bool:
+        return row < len(self.kind) and self.kind[row] != ABSENT
+
+    def rows(self) -> array:
+        """Every held row, ascending."""
+        return array("i", [r for r, kind in enumerate(self.kind) if kind])
+
+    def row(self, r: int) -> tuple:
+        """``(kind, family, port, address, node, hostname, slice, endpoint, address index)``."""
+        return (self.kind[r], self.family[r], self.port[r], self.address[r], self.node[r], self.hostname[r],
+                self.src_slice[r], self.src_endpoint[r], self.src_address[r])
+
+    def zone_ids(self, r: int) -> tuple[int, ...]:
+        wide = self.wide_zones.get(r)
+        if wide is not None:
+            return wide
+        mask = self.zone_mask[r]
+        return tuple(z for z in range(mask.bit_length()) if mask >> z & 1)
+
+    def node_hints(self, r: int) -> tuple[int, ...]:
+        wide = self.wide_nodes.get(r)
+        if wide is not None:
+            return wide
+        return () if self.node_hint[r] < 0 else (self.node_hint[r],)
+
+    def zone_count(self, zone: int) -> int:
+        return self.zone_counts[zone] if 0 <= zone < len(self.zone_counts) else 0
+
+    # -- writing ---------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start a write: the log will hold what this write touches."""
+        self.log.reset()
+
+    def take_back(self, ids: Identities, n: int, data: bytes, port: int, namespace: int, family: int,
+                  sources: list) -> None:
+        """Drop every identity the slice (its previous version) gave that this map holds."""
+        words = _words(data)
+        for _, _, _, _, key in _slice_rows(words, n, port, namespace, family):
+            row = ids.find(key)
+            if row >= 0 and self.holds(row):
+                self._touch(row, sources)
+                self._uncount(row)
+                self.kind[row] = ABSENT
+                self.size -= 1
+                ids.release(row)
+
+    def put(self, ids: Identities, zones: ZoneMap, n: int, data: bytes, port: int, namespace: int, family: int,
+            slice_number: int, sources: list) -> None:
+        """Write what the slice gives; a held identity is overwritten in place
+        (it keeps its place in map order), a new one goes to the end."""
+        words = _words(data)
+        for e, a, kind, address, key in _slice_rows(words, n, port, namespace, family):
+            self._write(ids, zones, words, n, e, a, kind, address, key, port, family, slice_number, sources)
+
+    def put_one(self, ids: Identities, zones: ZoneMap, n: int, data: bytes, port: int, namespace: int, family: int,
+                slice_number: int, e: int, a: int, sources: list) -> None:
+        """Write address ``a`` of endpoint ``e`` alone (loading a snapshot's rows in map order)."""
+        words = _words(data)
+        kind = _kind(words, n, e) if 0 <= e < n else ABSENT
+        addresses = _span(words, n, ADDRESS_LISTS, e) if kind != ABSENT else ()
+        if not 0 <= a < len(addresses):
+            raise RecordError(f"snapshot row: endpoint {e} address {a} gives no row")
+        key = _identity(kind, words, n, e, addresses[a], port, namespace, family)
+        self._write(ids, zones, words, n, e, a, kind, addresses[a], key, port, family, slice_number, sources)
+
+    def _write(self, ids: Identities, zones: ZoneMap, words, n: int, e: int, a: int, kind: int, address: int,
+               key: tuple, port: int, family: int, slice_number: int, sources: list) -> None:
+        row = ids.acquire(key)
+        self._touch(row, sources)
+        if self.holds(row):
+            ids.release(row)  # the acquire above was a look-up: this map already counted it
+            self._uncount(row)
+        else:
+            self._grow(row + 1)
+            self.order[row] = self.next_order
+            self.next_order += 1
+            self.size += 1
+        self.kind[row] = kind
+        self.family[row] = family if kind == POD_ROW else -1
+        self.port[row] = port
+        self.address[row] = address
+        self.node[row] = words[NODE * n + e]
+        self.hostname[row] = words[HOSTNAME * n + e]
+        self.src_slice[row], self.src_endpoint[row], self.src_address[row] = slice_number, e, a
+        zone_ids = tuple(zones.local(sid) for sid in _span(words, n, ZONE_HINT_LISTS, e))
         mask = 0
-        for j in range(start, end):
-            z = ids[j]
-            if z < 0 or z >= n_ids:
-                raise ValueError("hint ids must lie in 0..n_ids-1")
+        for z in zone_ids:
             if z < MASK_BITS:
-                bit = 1 << z
-                if not mask & bit:
-                    mask |= bit
-                    counts[z] += 1
-            elif z not in ids[start:j]:
-                counts[z] += 1
-        masks[i] = mask
-    return masks, counts, unhinted
+                mask |= 1 << z
+        self.zone_mask[row] = mask
+        if any(z >= MASK_BITS for z in zone_ids):
+            self.wide_zones[row] = zone_ids
+        else:
+            self.wide_zones.pop(row, None)
+        node_ids = _span(words, n, NODE_HINT_LISTS, e)
+        self.node_hint[row] = node_ids[0] if node_ids else -1
+        if len(node_ids) > 1:
+            self.wide_nodes[row] = node_ids
+        else:
+            self.wide_nodes.pop(row, None)
+        self._count(row)
 
+    def clear(self, ids: Identities, sources: list) -> None:
+        """Drop every row (a Service deleted): each goes in the log."""
+        for row in self.rows():
+            self._touch(row, sources)
+            self._uncount(row)
+            self.kind[row] = ABSENT
+            ids.release(row)
+        self.size = 0
 
-def mask_rows(masks, bit):
-    """Rows whose mask has ``bit`` (0..63) set, ascending."""
-    if bit < 0 or bit >= MASK_BITS:
-        raise ValueError("bit must lie in 0..63")
-    flag = 1 << bit
-    return array("i", [i for i, mask in enumerate(masks) if mask & flag])
+    def _grow(self, rows: int) -> None:
+        extra = rows - len(self.kind)
+        if extra > 0:
+            extra = max(extra, len(self.kind) // 2, 16)  # amortised: grow by half
+            for column, fill in ((self.kind, 0), (self.family, -1), (self.port, 0), (self.address, -1),
+                                 (self.node, -1), (self.hostname, -1), (self.node_hint, -1), (self.zone_mask, 0),
+                                 (self.order, 0), (self.src_slice, -1), (self.src_endpoint, 0),
+                                 (self.src_address, 0)):
+                column.extend([fill] * extra)
 
+    def _count(self, row: int) -> None:
+        self._count_zones(self.zone_ids(row), 1)
+        if self.node_hint[row] < 0:
+            self.node_unhinted += 1
 
-def equal_rows(column, wanted):
-    """Rows where ``column`` (an int column) equals ``wanted``, ascending."""
-    return array("i", [i for i, value in enumerate(column) if value == wanted])
+    def _uncount(self, row: int) -> None:
+        self._count_zones(self.zone_ids(row), -1)
+        if self.node_hint[row] < 0:
+            self.node_unhinted -= 1
+
+    def _count_zones(self, zone_ids: tuple[int, ...], step: int) -> None:
+        if not zone_ids:
+            self.unhinted += step
+            return
+        for z in set(zone_ids):
+            if z >= len(self.zone_counts):
+                self.zone_counts.extend([0] * (z + 1 - len(self.zone_counts)))
+            self.zone_counts[z] += step
+
+    def _touch(self, row: int, sources: list) -> None:
+        """Note the row's content before its first change in this write."""
+        log = self.log
+        if row in log.before:
+            return
+        log.rows.append(row)
+        if not self.holds(row):
+            log.before[row] = (False, -1, 0, -1, -1, (), (), ())
+            return
+        source = sources[self.src_slice[row]].endpoints
+        hints = endpoint_fields(source.n, source.data, self.src_endpoint[row])[8]
+        log.before[row] = (True, self.address[row], self.port[row], self.node[row], self.hostname[row],
+                           tuple(sorted(hints)), self.zone_ids(row), self.node_hints(row))
+
+    # -- what a write changed --------------------------------------------------
+
+    def log_rows(self) -> array:
+        """The rows the last write touched, in first-touch order."""
+        return array("i", self.log.rows)
+
+    def changed(self, row: int, sources: list) -> bool:
+        """Whether the last write changed what a client sees of the row:
+        present or not, address, port, or its (sorted) zone hints."""
+        before = self.log.before.get(row)
+        if before is None:
+            return False
+        if before[0] != self.holds(row):
+            return True
+        if not before[0]:
+            return False
+        source = sources[self.src_slice[row]].endpoints
+        hints = tuple(sorted(endpoint_fields(source.n, source.data, self.src_endpoint[row])[8]))
+        return (before[1], before[2], before[5]) != (self.address[row], self.port[row], hints)
+
+    def touched(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """What the last write's rows named, before and after: (zone ids,
+        nodes, node hints, hostnames), for dropping the cached selections
+        that depend on them."""
+        zones, nodes, hint_nodes, hosts = set(), set(), set(), set()
+        for row in self.log.rows:
+            present, _, _, node, host, _, zone_ids, node_hints = self.log.before[row]
+            if present:
+                zones.update(zone_ids)
+                nodes.add(node)
+                hint_nodes.update(node_hints)
+                hosts.add(host)
+            if self.holds(row):
+                zones.update(self.zone_ids(row))
+                nodes.add(self.node[row])
+                hint_nodes.update(self.node_hints(row))
+                hosts.add(self.hostname[row])
+        return sorted(zones), sorted(nodes - {-1}), sorted(hint_nodes), sorted(hosts - {-1})
+
+    # -- selecting -------------------------------------------------------------
+
+    def passes(self, row: int, kind: int, arg: int, host: int) -> bool:
+        """Whether a held row survives the hostname step and filter ``kind``."""
+        if not self.holds(row) or host != HOST_ANY and self.hostname[row] != host:
+            return False
+        if kind == F_ALL:
+            return True
+        if kind == F_LOCAL:
+            return arg >= 0 and self.kind[row] == POD_ROW and self.node[row] == arg
+        if kind == F_NODE_HINT:
+            return arg in self.node_hints(row)
+        if kind == F_ZONE:
+            if arg < MASK_BITS:
+                return bool(self.zone_mask[row] >> arg & 1)
+            return arg in self.wide_zones.get(row, ())
+        return False
+
+    def select(self, ids: Identities, kind: int, arg: int, host: int, ipv6: bool) -> array:
+        """Rows a filter keeps, then Linkerd's address-family step, ascending."""
+        rows = [r for r in range(len(self.kind)) if self.passes(r, kind, arg, host)]
+        return array("i", self.family_step(ids, rows, ipv6))
+
+    def family_step(self, ids: Identities, rows, ipv6: bool) -> list[int]:
+        """Without IPv6, Pod IPv6 addresses are dropped; with it, a pod that
+        has both families among ``rows`` keeps only its IPv6 address."""
+        family = self.family
+        if not ipv6:
+            return [r for r in rows if family[r] != S_IPV6]
+        kept = set(rows)
+        return [r for r in rows if family[r] != S_IPV4 or ids.pod_sibling(r, S_IPV6) not in kept]
+
+    def member(self, ids: Identities, row: int, kind: int, arg: int, host: int, ipv6: bool) -> bool:
+        """``row in select(...)``, for one row."""
+        if not self.passes(row, kind, arg, host):
+            return False
+        family = self.family[row]
+        if family == S_IPV6:
+            return ipv6
+        if family == S_IPV4 and ipv6:
+            sibling = ids.pod_sibling(row, S_IPV6)
+            return sibling < 0 or not self.passes(sibling, kind, arg, host)
+        return True
+
+    def facts(self, rows) -> tuple[int, int, int]:
+        """(rows, rows without a zone hint, rows without a node hint) among ``rows``."""
+        unhinted = sum(1 for r in rows if not self.zone_mask[r] and r not in self.wide_zones)
+        node_unhinted = sum(1 for r in rows if self.node_hint[r] < 0)
+        return len(rows), unhinted, node_unhinted
+
+    def host_rows(self, host: int) -> array:
+        return array("i", [r for r in range(len(self.kind)) if self.kind[r] and self.hostname[r] == host])
+
+    def count_passing(self, rows, kind: int, arg: int) -> int:
+        return sum(1 for r in rows if self.passes(r, kind, arg, HOST_ANY))
+
+    def diff(self, ids: Identities, member: bytearray, kind: int, arg: int, host: int, ipv6: bool,
+             full: bool, logged: bool, sources: list) -> tuple[array, array]:
+        """Bring a subscription's membership up to date: ``(added or changed
+        rows, removed rows)``.  With ``logged`` the last write is what
+        happened since (its log says which rows changed); only the rows it
+        touched (and, with IPv6, their pods' other rows) are looked at unless
+        ``full`` (the filter itself changed: every row is)."""
+        if len(member) < len(self.kind):
+            member.extend(bytes(len(self.kind) - len(member)))
+        if full:
+            candidates = range(len(member))
+        elif not logged:
+            return array("i"), array("i")
+        else:
+            candidates = list(self.log.rows)
+            if ipv6:
+                for row in self.log.rows:
+                    sibling = ids.pod_sibling(row, S_IPV4)
+                    if sibling >= 0 and sibling not in self.log.before:
+                        candidates.append(sibling)
+        added, removed = array("i"), array("i")
+        for row in candidates:
+            old = member[row]
+            new = self.member(ids, row, kind, arg, host, ipv6)
+            if old and not new:
+                removed.append(row)
+            elif new and (not old or logged and self.changed(row, sources)):
+                added.append(row)
+            member[row] = new
+        return added, removed
+
+    def sources(self, rows) -> tuple[array, array, array, array]:
+        """Where ``rows`` come from: (slice numbers, endpoints, addresses, ports)."""
+        return (array("i", [self.src_slice[r] for r in rows]), array("i", [self.src_endpoint[r] for r in rows]),
+                array("i", [self.src_address[r] for r in rows]), array("i", [self.port[r] for r in rows]))
+
+    # -- order -----------------------------------------------------------------
+
+    def sort(self, table: StringTable, rows) -> array:
+        """``rows`` by (address, port, map order): how selections are listed."""
+        return array("i", sorted(rows, key=lambda r: (table[self.address[r]], self.port[r], self.order[r])))
+
+    def map_order(self) -> array:
+        """Every held row in map order (the order a snapshot lists them)."""
+        return array("i", sorted(self.rows(), key=self.order.__getitem__))

@@ -23,7 +23,8 @@ from . import kube
 from .errors import LogError, LookupFailed, RecordError
 from .log import EventLog, list_segments
 from .snapshot import list_snapshots, load_snapshot, write_snapshot
-from .events import Event, from_record, to_record
+from . import kernels
+from .events import Event
 from .index import ZoneIndex
 from .policies import DEFAULT_POLICY, POLICIES, kube_proxy, linkerd
 from .state import Change, ClusterState
@@ -36,7 +37,7 @@ from .values import Selection
 INGEST_BATCH = 2000
 # What a snapshot image holds; a change to the state or index dump bumps it,
 # and older snapshots are then ignored (the log is replayed instead).
-SNAPSHOT_FORMAT = 3
+SNAPSHOT_FORMAT = 4
 
 
 @contextlib.contextmanager
@@ -66,8 +67,12 @@ class IngestReport:
 class Engine:
     """Cluster state folded from an event log, with selection queries."""
 
-    def __init__(self, log=None):
-        self.state = ClusterState()
+    def __init__(self, log=None, *, implementation: str = kernels.IMPLEMENTATION):
+        """An engine over ``log`` (None: events are only folded, not kept),
+        on the kernel ``implementation`` ("compiled" or "pure")."""
+        self.core = kernels.for_implementation(implementation)
+        self.implementation = implementation
+        self.state = ClusterState(self.core)
         self.index = ZoneIndex(self.state)
         self.subscriptions = Subscriptions(self)
         self.log = log
@@ -82,7 +87,8 @@ class Engine:
     @classmethod
     def open(cls, path: str | os.PathLike, *, at: Optional[int] = None, write: bool = False,
              create: bool = False, sync: bool = True, use_snapshot: bool = True,
-             progress: Optional[Callable[[int, int], None]] = None) -> "Engine":
+             progress: Optional[Callable[[int, int], None]] = None,
+             implementation: str = kernels.IMPLEMENTATION) -> "Engine":
         """Open the log at ``path`` and fold it, up to sequence ``at`` if given.
 
         The newest valid snapshot at or before that point is loaded first and
@@ -95,7 +101,7 @@ class Engine:
             # events are not part of the answer.
             warnings.warn(f"{path}: {log.recovered}", stacklevel=2)
         try:
-            engine = cls(log)
+            engine = cls(log, implementation=implementation)
             target = log.last_seq
             if at is not None:
                 if at > log.last_seq:
@@ -126,8 +132,7 @@ class Engine:
         last = self.log.last_seq if until is None else min(until, self.log.last_seq)
         step = max(last // 200, 1)
         with _cyclic_gc_paused():
-            for seq, written, record in self.log.read(self.state.seq + 1, last):
-                event = from_record(record)
+            for seq, written, event in self.read(last):
                 self.last_time = written
                 self.fold(event, seq)
                 kind = type(event).__name__
@@ -135,6 +140,14 @@ class Engine:
                 if progress is not None and seq % step == 0:
                     progress(seq, last)
         return applied
+
+    def read(self, until: Optional[int] = None) -> Iterator[tuple[int, float, Event]]:
+        """``(seq, time, event)`` for the log's events after the engine's
+        position, up to ``until``, decoded with the engine's string table
+        (the caller folds them, in order)."""
+        decode = self.state.codec.decode
+        for seq, written, record in self.log.read(self.state.seq + 1, until):
+            yield seq, written, decode(record)
 
     def close(self) -> None:
         if self.log is not None:
@@ -147,8 +160,11 @@ class Engine:
         if self.log is None:
             raise LogError("an engine without a log has nowhere to write a snapshot")
         with _cyclic_gc_paused():
-            image = {"engine": SNAPSHOT_FORMAT, "state": self.state.dump(), "index": self.index.dump()}
-            return write_snapshot(self.log.path, self.state.seq, image)
+            return write_snapshot(self.log.path, self.state.seq, self.image())
+
+    def image(self) -> dict:
+        """The engine's state and index as a snapshot holds them."""
+        return {"engine": SNAPSHOT_FORMAT, "state": self.state.dump(), "index": self.index.dump()}
 
     def _restore(self, seq: int, image: object) -> None:
         if not isinstance(image, dict) or image.get("engine") != SNAPSHOT_FORMAT:
@@ -156,7 +172,7 @@ class Engine:
             return
         try:
             with _cyclic_gc_paused():
-                state = ClusterState.load(image["state"])
+                state = ClusterState.load(image["state"], self.core)
                 index = ZoneIndex(state)
                 index.load(image["index"])
         except (RecordError, KeyError, IndexError, TypeError, ValueError) as exc:
@@ -187,9 +203,7 @@ class Engine:
             return Change()
         first = self.state.seq + 1
         self.last_time = time.time()
-        if self.log is not None:
-            for start in range(0, len(events), INGEST_BATCH):
-                self.log.append([to_record(e) for e in events[start:start + INGEST_BATCH]])
+        events = self._append(events)
         services: set[str] = set()
         nodes: set[str] = set()
         with _cyclic_gc_paused():
@@ -199,8 +213,32 @@ class Engine:
                 nodes |= change.nodes
         return Change(frozenset(services), frozenset(nodes))
 
+    def _append(self, events: list[Event]) -> list[Event]:
+        """``events`` adopted into the string table (as the state stores them)
+        and, with a log, appended to it: each slice record carries the
+        strings its adoption added.  A failed append takes them back."""
+        state = self.state
+        if self.log is None:
+            return [state.adopt(e) for e in events]
+        strings = state.strings
+        adopted = []
+        for start in range(0, len(events), INGEST_BATCH):
+            mark = len(strings)
+            try:
+                records = []
+                for event in events[start:start + INGEST_BATCH]:
+                    event, record = state.codec.to_log(event)
+                    adopted.append(event)
+                    records.append(record)
+                self.log.append(records)
+            except BaseException:
+                strings.truncate(mark)  # this batch never reached the log
+                raise
+        return adopted
+
     def fold(self, event: Event, seq: int) -> Change:
         """Apply one event to the state, then bring the index and subscribers up to date."""
+        event = self.state.adopt(event)
         change = self.state.apply(event, seq)
         if change:
             self.index.apply(event, change)

@@ -16,7 +16,6 @@ from . import explain, hintcheck, kernels, log, render, whatif
 from .chart import write_chart
 from .api import Engine, IngestReport, compact
 from .errors import EngineError
-from .events import from_record
 from .policies import DEFAULT_POLICY, POLICIES, rule_text
 from .subscribe import Update
 
@@ -273,9 +272,10 @@ def cmd_follow(args: argparse.Namespace, out: IO[str]) -> int:
         engine.last_time = time.time()  # the initial Add is what the client gets on subscribing, now
         engine.subscribe(service, port, node=args.node, ipv6=args.ipv6,
                          on_update=lambda u: _write_update(u, engine.last_time, args.json, out))
+        decode = engine.state.codec.decode
         for seq, written, record in log.follow(args.log, engine.seq + 1, timeout=args.timeout):
             engine.last_time = written
-            engine.fold(from_record(record), seq)
+            engine.fold(decode(record), seq)
     return 0
 
 

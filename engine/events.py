@@ -5,17 +5,20 @@ already normalised by engine/kube.py: absent optional values are ``None``,
 absent lists are empty tuples.  Events are frozen so a value taken from the
 log can be shared by the state, the index and every caller without copying.
 
-On disk an event is a msgpack array ``[type_code, field, field, ...]``
-(``to_record``/``from_record``).  Type codes are part of the log format and
-never change meaning; new event kinds take new codes.
+A slice's endpoints are held as columns (``EndpointColumns``): a few
+buffers per slice, never an object per endpoint, so that decoding and
+folding cost no per-endpoint allocation.  They read as a sequence of
+``Endpoint`` values, built on demand, for analysis and for callers that
+build slices endpoint by endpoint.  engine/records.py turns events into the
+log's records and back.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Iterable, Optional, Sequence, Union, overload
 
 import attrs
 
-from .errors import RecordError
+from . import kernels
 
 # ---------------------------------------------------------------------------
 # Values nested in events
@@ -128,6 +131,87 @@ class ServiceDeleted:
         return f"{self.namespace}/{self.name}"
 
 
+def _endpoint_row(e: Endpoint) -> list:
+    return [list(e.addresses), e.ready, e.serving, e.terminating, e.node_name, e.zone, e.hostname,
+            e.target_kind, e.target_namespace, e.target_name, list(e.for_zones), list(e.for_nodes)]
+
+
+_TRISTATE = (None, False, True)
+
+
+class EndpointColumns(Sequence[Endpoint]):
+    """A slice's endpoints as columns: ``n`` endpoints laid out in ``data``
+    as engine/_fastsel_py.py describes, their string ids indexing
+    ``strings`` (the slice's own tuple, or the engine's StringTable once
+    adopted).  Read as a sequence, they are ``Endpoint`` values, built all
+    at once on the first read and kept (the columns never change)."""
+
+    __slots__ = ("strings", "n", "data", "_values")
+
+    def __init__(self, strings, n: int, data: bytes):
+        self.strings = strings
+        self.n = n
+        self.data = data
+        self._values: Optional[tuple[Endpoint, ...]] = None
+
+    @classmethod
+    def from_rows(cls, rows: list) -> "EndpointColumns":
+        return cls(*kernels.columns_from_rows(rows))
+
+    @classmethod
+    def from_endpoints(cls, endpoints: Iterable[Endpoint]) -> "EndpointColumns":
+        return cls.from_rows([_endpoint_row(e) for e in endpoints])
+
+    def values(self) -> tuple[Endpoint, ...]:
+        found = self._values
+        if found is None:
+            found = self._values = tuple(self._build(i) for i in range(self.n))
+        return found
+
+    def _build(self, i: int) -> Endpoint:
+        strings = self.strings
+        cond, node, zone, host, kind, namespace, name, addresses, zones, nodes = \
+            kernels.endpoint_fields(self.n, self.data, i)
+        return Endpoint(
+            tuple(strings[a] for a in addresses), _TRISTATE[cond & 3], _TRISTATE[cond >> 2 & 3],
+            _TRISTATE[cond >> 4 & 3], *(None if sid < 0 else strings[sid] for sid in (node, zone, host, kind,
+                                                                                     namespace, name)),
+            tuple(strings[z] for z in zones), tuple(strings[z] for z in nodes),
+        )
+
+    def __len__(self) -> int:
+        return self.n
+
+    @overload
+    def __getitem__(self, i: int) -> Endpoint: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Endpoint, ...]: ...
+
+    def __getitem__(self, i):
+        return self.values()[i]
+
+    def __iter__(self):
+        return iter(self.values())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, EndpointColumns) and other.strings is self.strings:
+            return other.n == self.n and other.data == self.data
+        if isinstance(other, Sequence):
+            return self.values() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.values())
+
+    def __repr__(self) -> str:
+        return repr(self.values())
+
+
+def _endpoint_columns(value) -> EndpointColumns:
+    return value if isinstance(value, EndpointColumns) else EndpointColumns.from_endpoints(value)
+
+
 @attrs.frozen(slots=True)
 class SliceUpserted:
     namespace: str
@@ -135,7 +219,8 @@ class SliceUpserted:
     service: Optional[str]  # owning Service name in the same namespace
     address_type: str = "IPv4"
     ports: tuple[SlicePort, ...] = ()
-    endpoints: tuple[Endpoint, ...] = ()
+    # Given as Endpoint values or as columns; always held as columns.
+    endpoints: EndpointColumns = attrs.field(default=(), converter=_endpoint_columns)
 
     @property
     def key(self) -> str:
@@ -148,7 +233,7 @@ class SliceUpserted:
         the log record: ``[addresses, ready, serving, terminating, node_name,
         zone, hostname, target_kind, target_namespace, target_name,
         for_zones, for_nodes]`` (lists for the list fields)."""
-        return cls(namespace, name, service, address_type, tuple(ports), tuple(_endpoint(r) for r in rows))
+        return cls(namespace, name, service, address_type, tuple(ports), EndpointColumns.from_rows(rows))
 
 
 @attrs.frozen(slots=True)
@@ -165,148 +250,3 @@ class SliceDeleted:
 
 
 Event = Union[NodeUpserted, NodeDeleted, ServiceUpserted, ServiceDeleted, SliceUpserted, SliceDeleted]
-
-# ---------------------------------------------------------------------------
-# msgpack records
-
-_CODES = {
-    NodeUpserted: 1,
-    NodeDeleted: 2,
-    ServiceUpserted: 3,
-    ServiceDeleted: 4,
-    SliceUpserted: 5,
-    SliceDeleted: 6,
-}
-_BY_CODE = {code: cls for cls, code in _CODES.items()}
-EVENT_KINDS = tuple(cls.__name__ for cls in _CODES)
-
-
-def to_record(event: Event) -> list:
-    """The msgpack-ready array for ``event``."""
-    cls = type(event)
-    if cls is SliceUpserted:
-        return [
-            5,
-            event.namespace,
-            event.name,
-            event.service,
-            event.address_type,
-            [[p.name, p.port, p.protocol] for p in event.ports],
-            [
-                [
-                    list(e.addresses), e.ready, e.serving, e.terminating, e.node_name, e.zone,
-                    e.hostname, e.target_kind, e.target_namespace, e.target_name,
-                    list(e.for_zones), list(e.for_nodes),
-                ]
-                for e in event.endpoints
-            ],
-        ]
-    if cls is ServiceUpserted:
-        return [
-            3,
-            event.namespace,
-            event.name,
-            [[p.name, p.port, p.protocol, p.target_port, p.node_port] for p in event.ports],
-            event.internal_traffic_policy,
-            event.external_traffic_policy,
-            event.type,
-            event.external_addresses,
-            event.traffic_distribution,
-            event.topology_mode,
-        ]
-    code = _CODES.get(cls)
-    if code is None:
-        raise TypeError(f"not an event: {event!r}")
-    return [code, *attrs.astuple(event, recurse=False)]
-
-
-def from_record(record) -> Event:
-    """Decode one record; raises RecordError on any shape or type mismatch.
-
-    Records come from disk, so nothing is trusted: a log written by a newer
-    version, or damaged in a way its checksum missed, must not become a
-    silently wrong event.
-    """
-    try:
-        code = record[0]
-        cls = _BY_CODE[code]
-        if cls is SliceUpserted:
-            _, ns, name, service, address_type, ports, endpoints = record
-            event = SliceUpserted(
-                _str(ns), _str(name), _opt_str(service), _str(address_type),
-                tuple(SlicePort(_str(n), _opt_int(p), _str(proto)) for n, p, proto in ports),
-                tuple(_endpoint(e) for e in endpoints),
-            )
-        elif cls is ServiceUpserted:
-            _, ns, name, ports, itp, etp, svc_type, external, td, mode = record
-            event = ServiceUpserted(
-                _str(ns), _str(name),
-                tuple(
-                    ServicePort(_str(n), _int(p), _str(proto), _port_ref(tp), _int(np_))
-                    for n, p, proto, tp, np_ in ports
-                ),
-                _str(itp), _str(etp), _str(svc_type), _bool(external), _opt_str(td), _opt_str(mode),
-            )
-        elif cls is NodeUpserted:
-            _, name, zone, cpu, ready, control_plane = record
-            event = NodeUpserted(_str(name), _opt_str(zone), _int(cpu), _bool(ready), _bool(control_plane))
-        elif cls is SliceDeleted:
-            _, ns, name, service = record
-            event = SliceDeleted(_str(ns), _str(name), _opt_str(service))
-        elif cls is ServiceDeleted:
-            _, ns, name = record
-            event = ServiceDeleted(_str(ns), _str(name))
-        else:
-            _, name = record
-            event = NodeDeleted(_str(name))
-    except RecordError:
-        raise
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
-        raise RecordError(f"malformed event record: {exc}") from None
-    return event
-
-
-def _endpoint(e) -> Endpoint:
-    (addresses, ready, serving, terminating, node, zone, hostname,
-     kind, tns, tname, for_zones, for_nodes) = e
-    return Endpoint(
-        tuple(_str(a) for a in addresses), _opt_bool(ready), _opt_bool(serving), _opt_bool(terminating),
-        _opt_str(node), _opt_str(zone), _opt_str(hostname), _opt_str(kind), _opt_str(tns), _opt_str(tname),
-        tuple(_str(z) for z in for_zones), tuple(_str(n) for n in for_nodes),
-    )
-
-
-def _str(v) -> str:
-    if type(v) is not str:
-        raise RecordError(f"expected a string, found {type(v).__name__}")
-    return v
-
-
-def _opt_str(v) -> Optional[str]:
-    return None if v is None else _str(v)
-
-
-def _int(v) -> int:
-    if type(v) is not int:
-        raise RecordError(f"expected an integer, found {type(v).__name__}")
-    return v
-
-
-def _opt_int(v) -> Optional[int]:
-    return None if v is None else _int(v)
-
-
-def _bool(v) -> bool:
-    if type(v) is not bool:
-        raise RecordError(f"expected a boolean, found {type(v).__name__}")
-    return v
-
-
-def _opt_bool(v) -> Optional[bool]:
-    return None if v is None else _bool(v)
-
-
-def _port_ref(v) -> Union[int, str, None]:
-    if v is None or type(v) in (int, str):
-        return v
-    raise RecordError(f"expected a port number or name, found {type(v).__name__}")

@@ -5,13 +5,13 @@ answers) and records, at each step the policy takes, how many endpoints are
 left and why; the rule that decided; and, for one endpoint address, why it
 is in the result or which step left it out.
 
-For the Linkerd policies the candidates are read through
-``Engine.endpoints`` itself: with filtering off, once with IPv6 on and once
-off.  Together the two answers give every candidate of Linkerd's address set
-(which depends on the order of past events, so it cannot be rebuilt from the
-current slices) and, from where they differ, each candidate's address
-family.  The filter steps are then replayed here, in Linkerd's order.  The
-kube-proxy policy is retraced with its own pure functions.
+For the Linkerd policies the candidates are the index's own (Linkerd's
+address set depends on the order of past events, so it cannot be rebuilt
+from the current slices); the steps are the trace the policy records as it
+decides, and which candidates each step keeps is what the index applies.
+What is left here is saying why: for each candidate a step dropped, and for
+each listing in the slices that never became a candidate.  The kube-proxy
+policy is retraced with its own pure functions.
 """
 from __future__ import annotations
 
@@ -22,16 +22,14 @@ import attrs
 
 from .errors import EngineError, LookupFailed
 from .events import Endpoint, SliceUpserted
-from .policies import POLICIES, kube_proxy, rule_text
+from .policies import POLICIES, kube_proxy, linkerd, rule_text
 from .render import table
-from .values import SelectedEndpoint
+from .values import SelectedEndpoint, Step
 
 if TYPE_CHECKING:
     from .api import Engine
 
-# targetRef kinds Linkerd serves (besides no targetRef at all).
-POD = "Pod"
-EXTERNAL_WORKLOAD = "ExternalWorkload"
+POD, EXTERNAL_WORKLOAD = linkerd.POD, linkerd.EXTERNAL_WORKLOAD
 
 ZONE_SOURCES = {
     "node-label": "the topology.kubernetes.io/zone label of the client's node",
@@ -64,16 +62,6 @@ VERDICTS = {
     "no-endpoints": "nothing is usable anywhere",
     "no-service": "no Service, or one kube-proxy does not proxy",
 }
-
-
-@attrs.frozen(slots=True)
-class Step:
-    name: str
-    count: int  # endpoints left after this step
-    detail: str
-
-    def to_json(self) -> dict:
-        return {"step": self.name, "count": self.count, "detail": self.detail}
 
 
 @attrs.frozen(slots=True)
@@ -146,14 +134,12 @@ def explain(engine: Engine, service: str, port: int, *, node: Optional[str] = No
         raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
     query = parse_endpoint(endpoint) if endpoint is not None else None
     # A strict query validates service and port exactly as Engine.endpoints does.
-    without_v6 = engine.endpoints(service, port, filtering=False, ipv6=False)
+    engine.endpoints(service, port, filtering=False)
     zone_source, client_zone = _client_zone(engine.state, node, zone)
     if policy == "kube-proxy":
         trace = _KubeProxyTrace(engine, service, port, node, client_zone)
     else:
-        with_v6 = engine.endpoints(service, port, filtering=False, ipv6=True, strict=False)
-        trace = _LinkerdTrace(engine, service, port, node, client_zone, hostname, ipv6,
-                              policy == "linkerd+nodes", without_v6, with_v6)
+        trace = _LinkerdTrace(engine, service, port, node, client_zone, hostname, ipv6, policy == "linkerd+nodes")
     verdicts = trace.verdicts(*query) if query is not None else ()
     return Explanation(
         service=service, port=port, policy=policy, node=node, zone=client_zone, zone_source=zone_source,
@@ -215,9 +201,8 @@ def _plural(count: int, one: str, many: Optional[str] = None) -> str:
 @attrs.frozen(slots=True)
 class _Candidate:
     value: SelectedEndpoint
-    # "IPv6": a Pod address from an IPv6 slice; "IPv4": a Pod address the
-    # IPv6 preference can drop (its pod also has an IPv6 candidate); "": any
-    # other candidate, which the address-family step never drops.
+    # "IPv6" / "IPv4": a Pod address from a slice of that address type; "":
+    # any other candidate, which the address-family step never drops.
     family: str
 
     @property
@@ -228,157 +213,78 @@ class _Candidate:
 
 class _LinkerdTrace:
     def __init__(self, engine: Engine, service: str, port: int, node: Optional[str], zone: Optional[str],
-                 hostname: Optional[str], ipv6: bool, node_hints: bool, without_v6, with_v6) -> None:
+                 hostname: Optional[str], ipv6: bool, node_hints: bool) -> None:
         self.state = engine.state
         self.service, self.port, self.node, self.zone = service, port, node, zone
         self.hostname, self.ipv6 = hostname, ipv6
-        self.candidates = _linkerd_candidates(without_v6.endpoints, with_v6.endpoints)
-        self.candidate_count = without_v6.candidates
+        cands = engine.index.candidates(service, port)
+        pub = cands.publisher
+        self._rows = list(pub.sort(cands.book.table, pub.rows()))
+        families = {cands.book.core.S_IPV4: "IPv4", cands.book.core.S_IPV6: "IPv6"}
+        self.candidates = [_Candidate(cands.value(r), families.get(pub.row(r)[1], "")) for r in self._rows]
+        self.candidate_count = len(cands)
         self.local_traffic_policy = engine.index.local_traffic_policy(service)
-        self.rows = self._rows()
-        self.steps: list[Step] = []
+        self.rows = self._rows_listed()
+        self.steps: list[Step] = [Step("candidates", len(self.candidates), self._candidates_detail())]
         self.out: dict[int, tuple[str, str]] = {}  # candidate index -> (verdict, detail)
-        self._run(node_hints)
-
-    # -- the filter, in Linkerd's order ----------------------------------------
-
-    def _run(self, node_hints: bool) -> None:
-        items = list(range(len(self.candidates)))
-        self.steps.append(Step("candidates", len(items), self._candidates_detail()))
-        if self.hostname is not None:
-            for i in items:
+        client = linkerd.Client(node=node, zone=zone, hostname=hostname, ipv6=ipv6, node_hints=node_hints)
+        decision = linkerd.decide(cands, client, self.local_traffic_policy, trace=self.steps)
+        self.rule = decision.rule
+        kind, arg, host = cands.filter_of(decision)
+        host_kind = cands.book.core.F_ALL
+        chosen = set(cands.select(decision))
+        for i, row in enumerate(self._rows):
+            if not pub.passes(row, host_kind, 0, host):
                 other = self.candidates[i].value.hostname
-                if other != self.hostname:
-                    self.out[i] = ("hostname", f"hostname {other or 'none'}, not {self.hostname}")
-            items = [i for i in items if i not in self.out]
-            self.steps.append(Step("hostname", len(items), f"hostname lookup: only {self.hostname}"))
-        if not items:
-            self.rule, chosen = "no-endpoints", []
-        elif self.local_traffic_policy:
-            self.rule, chosen = "local-traffic-policy", self._local(items)
-        else:
-            self.steps.append(Step("local-traffic-policy", len(items), "internalTrafficPolicy Cluster: not applied"))
-            self.rule, chosen = self._hints(items, node_hints)
-        if self.rule != "no-endpoints":
-            chosen = self._address_family(chosen)
-        self.final = [self.candidates[i].value for i in chosen]
+                self.out[i] = ("hostname", f"hostname {other or 'none'}, not {hostname}")
+            elif not pub.passes(row, kind, arg, host):
+                self.out[i] = self._filtered_out(self.candidates[i])
+            elif row not in chosen:
+                self.out[i] = self._other_family(i)
+        if self.rule != linkerd.NO_ENDPOINTS:
+            kept = len(chosen)
+            dropped = sum(1 for reason, _ in self.out.values() if reason == "address-family")
+            detail = ("IPv6 on: a pod with both families keeps only its IPv6 address" if ipv6
+                      else "IPv6 off: Pod IPv6 addresses dropped")
+            self.steps.append(Step("address-family", kept, f"{detail} ({dropped} dropped)"))
+        self.final = [self.candidates[i].value for i, row in enumerate(self._rows) if row in chosen]
 
-    def _local(self, items: list[int]) -> list[int]:
-        node = self.node
-        local = []
-        for i in items:
-            c = self.candidates[i]
+    def _filtered_out(self, c: _Candidate) -> tuple[str, str]:
+        """Why the rule's filter dropped a candidate."""
+        v = c.value
+        if self.rule == linkerd.LOCAL_TRAFFIC_POLICY:
             if c.pod is None:
-                self.out[i] = ("not-pod", f"target {c.value.target or 'none'}: only Pod endpoints count "
-                                          f"under a Local policy")
-            elif node is None:
-                self.out[i] = ("no-client-node", "no client node given: a Local policy keeps nothing")
-            elif c.value.node != node:
-                self.out[i] = ("other-node", f"on node {c.value.node or 'unknown'}, not {node}")
-            else:
-                local.append(i)
-        where = f"node {node}" if node is not None else "no client node"
-        self.steps.append(Step("local-traffic-policy", len(local),
-                               f"internalTrafficPolicy Local: Pod endpoints on {where} only, hints ignored, "
-                               f"no fallback"))
-        return local
+                return "not-pod", f"target {v.target or 'none'}: only Pod endpoints count under a Local policy"
+            if self.node is None:
+                return "no-client-node", "no client node given: a Local policy keeps nothing"
+            return "other-node", f"on node {v.node or 'unknown'}, not {self.node}"
+        if self.rule == linkerd.NODE_HINTS:
+            return "node-hint", f"hinted for nodes {_names(v.for_nodes)}, not {self.node}"
+        shown = self.zone or "'' (the client has no zone)"
+        return "zone-hint", f"hinted for zones {_names(v.for_zones)}, not {shown}"
 
-    def _hints(self, items: list[int], node_hints: bool) -> tuple[str, list[int]]:
-        unhinted = sum(1 for i in items if not self.candidates[i].value.for_zones)
-        if unhinted:
-            self.steps.append(Step("unhinted", len(items),
-                                   f"{unhinted} of {len(items)} candidates have no zone hint: every candidate"))
-            return "unhinted-endpoint", items
-        self.steps.append(Step("unhinted", len(items), "every candidate has a zone hint"))
-        if node_hints:
-            on_node = self._node_hints(items)
-            if on_node is not None:
-                return "node-hints", on_node
-        zone = self.zone or ""
-        in_zone = [i for i in items if zone in self.candidates[i].value.for_zones]
-        shown = zone or "'' (the client has no zone)"
-        self.steps.append(Step("zone-hints", len(in_zone),
-                               f"{len(in_zone)} of {len(items)} candidates are hinted for zone {shown}"))
-        if not in_zone:
-            self.steps.append(Step("fallback", len(items), "no candidate is hinted for the client's zone: "
-                                                          "every candidate"))
-            return "no-zone-match", items
-        kept = set(in_zone)
-        for i in items:
-            if i not in kept:
-                self.out[i] = ("zone-hint", f"hinted for zones {_names(self.candidates[i].value.for_zones)}, "
-                                            f"not {shown}")
-        return "zone-hints", in_zone
-
-    def _node_hints(self, items: list[int]) -> Optional[list[int]]:
-        """The linkerd+nodes step; None when it does not decide."""
-        node = self.node
-        if node is None:
-            self.steps.append(Step("node-hints", len(items), "no client node: node hints not used"))
-            return None
-        missing = sum(1 for i in items if not self.candidates[i].value.for_nodes)
-        if missing:
-            self.steps.append(Step("node-hints", len(items),
-                                   f"{missing} of {len(items)} candidates have no node hint: node hints not used"))
-            return None
-        on_node = [i for i in items if node in self.candidates[i].value.for_nodes]
-        if not on_node:
-            self.steps.append(Step("node-hints", len(items),
-                                   f"no candidate is hinted for node {node}: node hints not used"))
-            return None
-        self.steps.append(Step("node-hints", len(on_node),
-                               f"every candidate has a node hint; {len(on_node)} for node {node}"))
-        kept = set(on_node)
-        for i in items:
-            if i not in kept:
-                self.out[i] = ("node-hint", f"hinted for nodes {_names(self.candidates[i].value.for_nodes)}, "
-                                            f"not {node}")
-        return on_node
-
-    def _address_family(self, chosen: list[int]) -> list[int]:
+    def _other_family(self, i: int) -> tuple[str, str]:
         if not self.ipv6:
-            kept = []
-            for i in chosen:
-                if self.candidates[i].family == "IPv6":
-                    self.out[i] = ("address-family", "a Pod's IPv6 address, and IPv6 is off")
-                else:
-                    kept.append(i)
-            detail = "IPv6 off: Pod IPv6 addresses dropped"
-        else:
-            v6 = {self.candidates[i].pod: self.candidates[i].value for i in chosen
-                  if self.candidates[i].family == "IPv6"}
-            kept = []
-            for i in chosen:
-                c = self.candidates[i]
-                if c.family == "IPv4" and c.pod in v6:
-                    self.out[i] = ("address-family",
-                                   f"its pod also has IPv6 address {v6[c.pod].address}, which is preferred")
-                else:
-                    kept.append(i)
-            detail = "IPv6 on: a pod with both families keeps only its IPv6 address"
-        self.steps.append(Step("address-family", len(kept), f"{detail} ({len(chosen) - len(kept)} dropped)"))
-        return kept
+            return "address-family", "a Pod's IPv6 address, and IPv6 is off"
+        pod = self.candidates[i].pod
+        v6 = next(c.value for c in self.candidates if c.pod == pod and c.family == "IPv6")
+        return "address-family", f"its pod also has IPv6 address {v6.address}, which is preferred"
 
     # -- why the candidates are what they are ----------------------------------
 
-    def _rows(self) -> list[tuple[SliceUpserted, Endpoint, str, Optional[int]]]:
+    def _rows_listed(self) -> list[tuple[SliceUpserted, Endpoint, str, Optional[int]]]:
         """Every (slice, entry, address, endpoint port) the service's slices list."""
         target = self._port_target()
         rows = []
         for s in self.state.slices_of(self.service):
-            endpoint_port = _resolve_port(s, target)
+            endpoint_port = linkerd.resolve_port(s.ports, target)
             for entry in s.endpoints:
                 for address in entry.addresses:
                     rows.append((s, entry, address, endpoint_port))
         return rows
 
     def _port_target(self):
-        svc = self.state.services.get(self.service)
-        if svc is not None:
-            for spec in svc.ports:
-                if spec.port == self.port:
-                    return spec.name
-        return self.port
+        return linkerd.target_for(self.state.services.get(self.service), self.port)
 
     def _row_problem(self, s: SliceUpserted, entry: Endpoint,
                      endpoint_port: Optional[int]) -> Optional[tuple[str, str]]:
@@ -491,34 +397,6 @@ _LINKERD_SELECTED = {
     "zone-hints": "hinted for the client's zone",
     "no-zone-match": "no candidate is hinted for the client's zone, so every candidate is sent",
 }
-
-
-def _linkerd_candidates(without_v6: Sequence[SelectedEndpoint],
-                        with_v6: Sequence[SelectedEndpoint]) -> list[_Candidate]:
-    """Every candidate, with the family class the address-family step needs.
-
-    With IPv6 off exactly the Pod IPv6 addresses are missing; with it on,
-    exactly the Pod IPv4 addresses whose pod also has an IPv6 candidate.
-    """
-    off, on = Counter(without_v6), Counter(with_v6)
-    only_v6, dual_v4 = on - off, off - on
-    families = [*(("IPv6", v, n) for v, n in only_v6.items()), *(("IPv4", v, n) for v, n in dual_v4.items()),
-                *(("", v, n) for v, n in (off & on).items())]
-    found = [_Candidate(v, family) for family, v, n in families for _ in range(n)]
-    found.sort(key=lambda c: (c.value.address, c.value.port))
-    return found
-
-
-def _resolve_port(s: SliceUpserted, target) -> Optional[int]:
-    """The endpoint port a slice gives for a Service port name (or number), as Linkerd reads it."""
-    if not s.ports:
-        return None
-    if isinstance(target, int):
-        return target
-    for p in s.ports:
-        if p.name == target:
-            return p.port
-    return None
 
 
 def _as_selected(entry: Endpoint, address: str, endpoint_port: int) -> SelectedEndpoint:

@@ -1,24 +1,37 @@
-"""The selection kernels in use: compiled (engine._fastsel) unless
-ENGINE_NO_EXTENSIONS=1 asks for the pure-Python twin, or the compiled module
-was not built.  ``IMPLEMENTATION`` says which one loaded, so tests and
-benchmarks can tell."""
+"""The core in use: compiled (engine._fastsel) unless ENGINE_NO_EXTENSIONS=1
+asks for the pure-Python twin, or the compiled module was not built.
+``IMPLEMENTATION`` says which one loaded, so tests and benchmarks can tell;
+``for_implementation`` gives either by name, for code that runs both."""
 import os
+from types import ModuleType
+
+from . import _fastsel_py
+
+
+def for_implementation(name: str) -> ModuleType:
+    if name == "pure":
+        return _fastsel_py
+    from . import _fastsel
+
+    return _fastsel
+
 
 if os.environ.get("ENGINE_NO_EXTENSIONS") == "1":
-    from . import _fastsel_py as _impl
-
+    _impl = _fastsel_py
     IMPLEMENTATION = "pure"
 else:
     try:
-        from . import _fastsel as _impl
-
+        _impl = for_implementation("compiled")
         IMPLEMENTATION = "compiled"
     except ImportError:
-        from . import _fastsel_py as _impl
-
+        _impl = _fastsel_py
         IMPLEMENTATION = "pure"
 
-hint_match = _impl.hint_match
-hint_masks = _impl.hint_masks
-mask_rows = _impl.mask_rows
-equal_rows = _impl.equal_rows
+RESERVED_STRINGS = _impl.RESERVED_STRINGS
+StringTable = _impl.StringTable
+Identities = _impl.Identities
+ZoneMap = _impl.ZoneMap
+Publisher = _impl.Publisher
+columns_from_rows = _impl.columns_from_rows
+check_columns = _impl.check_columns
+endpoint_fields = _impl.endpoint_fields

@@ -9,13 +9,19 @@ order is part of what a client sees.
 ``apply`` is the only writer.  It returns a ``Change`` naming the services
 whose endpoints or rules may differ and the nodes whose zone may differ, so
 that indexes and subscriptions redo only that work.
+
+The state owns the string table its slices' columns index (see
+engine/records.py): a slice is adopted into it as it is applied, and a
+snapshot of the state carries it.
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Iterable, Optional
 
 import attrs
 
+from . import kernels
 from .events import (
     Event,
     NodeDeleted,
@@ -24,9 +30,8 @@ from .events import (
     ServiceUpserted,
     SliceDeleted,
     SliceUpserted,
-    from_record,
-    to_record,
 )
+from .records import RecordCodec
 
 
 @attrs.frozen(slots=True)
@@ -51,7 +56,10 @@ def slice_service_key(event: SliceUpserted | SliceDeleted) -> Optional[str]:
 class ClusterState:
     """Nodes, Services and EndpointSlices as of the last applied event."""
 
-    def __init__(self) -> None:
+    def __init__(self, core: ModuleType = kernels) -> None:
+        self.core = core  # the kernel implementation (engine.kernels.for_implementation)
+        self.strings = core.StringTable()
+        self.codec = RecordCodec(self.strings)
         self.nodes: dict[str, NodeUpserted] = {}
         self.services: dict[str, ServiceUpserted] = {}
         self.slices: dict[str, SliceUpserted] = {}
@@ -61,10 +69,14 @@ class ClusterState:
 
     # -- the fold ------------------------------------------------------------
 
+    def adopt(self, event: Event) -> Event:
+        """``event`` as the state stores it: a slice's strings interned in the table."""
+        return self.codec.adopt(event)
+
     def apply(self, event: Event, seq: Optional[int] = None) -> Change:
         self.seq = self.seq + 1 if seq is None else seq
         handler = _HANDLERS[type(event)]
-        return handler(self, event)
+        return handler(self, self.codec.adopt(event))
 
     def _node_upserted(self, event: NodeUpserted) -> Change:
         old = self.nodes.get(event.name)
@@ -146,20 +158,25 @@ class ClusterState:
         Objects are listed in their dict order, and slices in write order, so
         ``load(dump())`` rebuilds dicts in the same order: replaying from a
         snapshot and replaying from the start give byte-identical dumps.
+        The string table comes first, whole, and the slice records index it.
         """
+        encode = self.codec.encode
         return [
             self.seq,
-            [to_record(n) for n in self.nodes.values()],
-            [to_record(s) for s in self.services.values()],
-            [to_record(s) for s in self.slices.values()],
+            list(self.strings.tail(len(self.core.RESERVED_STRINGS))),
+            [encode(n) for n in self.nodes.values()],
+            [encode(s) for s in self.services.values()],
+            [encode(s) for s in self.slices.values()],
         ]
 
     @classmethod
-    def load(cls, image: list) -> "ClusterState":
-        seq, nodes, services, slices = image
-        state = cls()
+    def load(cls, image: list, core: ModuleType = kernels) -> "ClusterState":
+        seq, (blob, lengths), nodes, services, slices = image
+        state = cls(core)
+        state.strings.extend(len(core.RESERVED_STRINGS), blob, lengths)
+        decode = state.codec.decode
         for record in (*nodes, *services, *slices):
-            state.apply(from_record(record))
+            state.apply(decode(record))
         state.seq = seq
         return state
 

@@ -21,8 +21,8 @@ when the group is created; here the group follows the node's current zone,
 so a node that appears or is relabelled later re-filters its subscribers.
 
 Failure isolation: a callback that raises is unsubscribed and its exception
-kept on its handle (``Subscription.error``); other subscribers, and the
-group's snapshot, are unaffected.  The async form has a bounded queue; when
+kept on its handle (``Subscription.error``); other subscribers, and what
+the group was sent, are unaffected.  The async form has a bounded queue; when
 a consumer falls that far behind its stream is closed with ``Overflow``,
 like Linkerd closing a Destination stream whose send queue is full.
 """
@@ -33,6 +33,7 @@ from typing import Callable, Optional
 
 import attrs
 
+from .index.live import LiveSelection, diff_by_identity
 from .policies import linkerd
 from .state import Change
 from .values import SelectedEndpoint
@@ -100,45 +101,14 @@ class Subscription:
 
 
 class _Group:
-    __slots__ = ("key", "snapshot", "subscribers")
+    __slots__ = ("key", "live", "zone", "policy_version", "subscribers")
 
     def __init__(self, key: WatchKey):
         self.key = key
-        # The selection as last sent to subscribers, sorted by (address, port):
-        # the index's cached tuple, shared by every group that sees the same.
-        self.snapshot: tuple[SelectedEndpoint, ...] = ()
+        self.live: Optional[LiveSelection] = None  # the selection this group's subscribers follow
+        self.zone: Optional[str] = None  # the client node's zone when ``live`` was chosen
+        self.policy_version = 0  # the service's traffic-policy version then
         self.subscribers: list[Subscription] = []
-
-
-def _diff(old: tuple[SelectedEndpoint, ...],
-          new: tuple[SelectedEndpoint, ...]) -> tuple[tuple[SelectedEndpoint, ...], tuple[SelectedEndpoint, ...]]:
-    """(added or changed, removed), each sorted by (address, port).
-
-    The index hands out the same object for a row it did not rewrite, so the
-    work is set arithmetic on object ids (in C) and then a look at the few
-    objects that differ: a new object for an identity already sent is a
-    change, and is re-sent only when what a client sees of it changed.
-    """
-    if not old or not new:
-        return new, old
-    old_by_id = dict(zip(map(id, old), old))
-    new_by_id = dict(zip(map(id, new), new))
-    gone = {e.identity: e for e in (old_by_id[i] for i in old_by_id.keys() - new_by_id.keys())}
-    added_ids = set()
-    for i in new_by_id.keys() - old_by_id.keys():
-        e = new_by_id[i]
-        before = gone.pop(e.identity, None)
-        if before is None or _changed(before, e):
-            added_ids.add(i)
-    removed_ids = set(map(id, gone.values()))
-    # Filtering the sorted tuples keeps each result sorted.
-    added = tuple(e for e in new if id(e) in added_ids) if added_ids else ()
-    removed = tuple(e for e in old if id(e) in removed_ids) if removed_ids else ()
-    return added, removed
-
-
-def _changed(old: SelectedEndpoint, new: SelectedEndpoint) -> bool:
-    return (old.address, old.port, sorted(old.for_zones)) != (new.address, new.port, sorted(new.for_zones))
 
 
 class Subscriptions:
@@ -162,15 +132,16 @@ class Subscriptions:
         group = self._groups.get(key)
         if group is None:
             group = _Group(key)
-            group.snapshot = self._select(key)
+            self._follow(group)
             self._groups[key] = group
             self._by_service.setdefault(key.service, set()).add(key)
             if key.node is not None:
                 self._by_node.setdefault(key.node, set()).add(key)
         subscription = Subscription(self, group, callback)
         group.subscribers.append(subscription)
-        if group.snapshot:
-            self._deliver(subscription, Update(self._engine.seq, key, ADD, group.snapshot))
+        current = group.live.values()
+        if current:
+            self._deliver(subscription, Update(self._engine.seq, key, ADD, current))
         return subscription
 
     def publish(self, change: Change, seq: int) -> None:
@@ -179,28 +150,35 @@ class Subscriptions:
             keys |= self._by_service.get(service, set())
         for node in change.nodes:
             keys |= self._by_node.get(node, set())
-        # Groups that saw the same selection and now see the same new one
-        # (every node of a zone, typically) share one diff.
-        diffs: dict[tuple[int, int], tuple] = {}
-        for key in keys:
-            group = self._groups[key]
-            old, new = group.snapshot, self._select(key)
-            if new is old:
-                continue
-            found = diffs.get((id(old), id(new)))
-            if found is None:
-                # The entry holds old and new, so their ids stay theirs for this call.
-                found = diffs[(id(old), id(new))] = (old, new, *_diff(old, new))
-            group.snapshot = new
-            self._send(group, seq, found[2], found[3])
+        groups = [self._groups[key] for key in keys]
+        index = self._engine.index
+        # A group whose client moved to another zone, or whose service's
+        # traffic policy flipped, follows another selection from now on: what
+        # it saw before is taken before any selection is brought up to date.
+        moving = []
+        for group in groups:
+            if (self._engine.state.node_zone(group.key.node) != group.zone
+                    or index.policy_version(group.key.service) != group.policy_version):
+                moving.append((group, group.live, group.live.values()))
+        for group, old, before in moving:
+            self._follow(group)
+            index.release(old)
+            self._send(group, seq, *diff_by_identity(before, group.live.values()))
+        moved = {id(group) for group, _, _ in moving}
+        for group in groups:
+            if id(group) not in moved:
+                self._send(group, seq, *group.live.refresh())
 
-    def _select(self, key: WatchKey) -> tuple[SelectedEndpoint, ...]:
+    def _follow(self, group: _Group) -> None:
+        """Attach the group to the selection its client now gets."""
+        state, index = self._engine.state, self._engine.index
+        group.zone = state.node_zone(group.key.node)
+        group.policy_version = index.policy_version(group.key.service)
         client = linkerd.Client(
-            node=key.node, zone=self._engine.state.node_zone(key.node), hostname=key.hostname,
-            filtering=key.filtering, ipv6=key.ipv6, node_hints=key.policy == "linkerd+nodes",
+            node=group.key.node, zone=group.zone, hostname=group.key.hostname, filtering=group.key.filtering,
+            ipv6=group.key.ipv6, node_hints=group.key.policy == "linkerd+nodes",
         )
-        _, chosen, _ = self._engine.index.select(key.service, key.port, client)
-        return chosen
+        group.live = index.live(group.key.service, group.key.port, client)
 
     def _send(self, group: _Group, seq: int, added: tuple, removed: tuple) -> None:
         updates = []
@@ -226,6 +204,7 @@ class Subscriptions:
         if not group.subscribers:
             key = group.key
             del self._groups[key]
+            self._engine.index.release(group.live)
             self._by_service[key.service].discard(key)
             if not self._by_service[key.service]:
                 del self._by_service[key.service]

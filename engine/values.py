@@ -1,7 +1,8 @@
-"""Values the engine hands to callers: one selected endpoint, one selection."""
+"""Values the engine hands to callers: one selected endpoint, one selection,
+one step of a policy's decision."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import attrs
 
@@ -44,7 +45,9 @@ class Selection:
     zone: Optional[str]
     policy: str
     rule: str  # which rule decided; see engine.policies.RULES
-    endpoints: tuple[SelectedEndpoint, ...]  # sorted by (address, port)
+    # Sorted by (address, port); a read-only sequence (for the Linkerd
+    # policies, one that builds each value when first read).
+    endpoints: Sequence[SelectedEndpoint]
     candidates: int = 0  # how many endpoints the rule chose from
 
     def to_json(self) -> dict:
@@ -58,3 +61,15 @@ class Selection:
             "candidates": self.candidates,
             "endpoints": [e.to_json() for e in self.endpoints],
         }
+
+
+@attrs.frozen(slots=True)
+class Step:
+    """One step of a policy's decision, as ``explain`` shows it."""
+
+    name: str
+    count: int  # endpoints left after this step
+    detail: str
+
+    def to_json(self) -> dict:
+        return {"step": self.name, "count": self.count, "detail": self.detail}

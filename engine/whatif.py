@@ -144,7 +144,6 @@ from .events import (
     NodeDeleted,
     NodeUpserted,
     SliceUpserted,
-    from_record,
 )
 from .policies import POLICIES, linkerd
 from .values import SelectedEndpoint
@@ -982,8 +981,7 @@ def timeline(log_path, service: str, port: int, *, clients: Clients = None, poli
     with Engine.open(log_path, at=since) as engine:
         touching = 0
         last: Optional[TimelineRow] = None
-        for seq, written, record in engine.log.read(engine.seq + 1):
-            event = from_record(record)
+        for seq, written, event in engine.read():
             change = engine.fold(event, seq)
             if not (service in change.services or client_service in change.services
                     or (isinstance(event, (NodeUpserted, NodeDeleted)) and engine.state.slices_of(service))):

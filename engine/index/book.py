@@ -1,0 +1,266 @@
+"""One service's Linkerd address maps, kept event by event.
+
+A destination controller that has watched since the start of the log keeps
+a port publisher per port the Service has ever declared; so does the
+``AddressBook``.  History matters, exactly as in Linkerd: updating or
+deleting a slice removes every identity that slice gave, even when another
+slice still lists it, until that other slice is written again.  A publisher
+whose target changes (the Service appears, renames or drops the port)
+re-lists the current slices.  Deleting the Service empties every map (later
+slice events fill them again) but changes neither the targets nor the
+traffic policy, which only a Service update sets.
+
+A port the Service never declared is answered as by a publisher created at
+the moment of asking (Linkerd creates one on the first subscription to a
+port): built from the current slices, oldest write first, kept until the
+next event touching the service.  Every such port resolves each slice to
+the port number itself, so their maps differ only in that number: one map,
+with port 0 standing in, serves them all.  Keeping it out of the fold
+halves the work of every slice write.
+
+The maps themselves are the kernel's ``Publisher`` columns over identities
+interned once for the whole service (``Identities``); the folding is the
+kernel's too.  Each ``PortState`` keeps beside its publisher what the
+engine caches of it: selections per client, with what they depend on, and
+built values per row.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional, Union
+
+from ..events import ServiceUpserted, SliceUpserted
+from ..policies import linkerd
+from .views import CandidateSet
+
+ALL = ("all", 0)  # a cached selection that depends on every row
+
+
+class PortState:
+    """A publisher and what is cached of it."""
+
+    __slots__ = ("target", "publisher", "values", "answers", "answer_deps", "written")
+
+    def __init__(self, core, target: Union[int, str]):
+        self.target = target
+        self.publisher = core.Publisher()
+        self.values: dict[int, object] = {}  # row -> its SelectedEndpoint, until a write touches the row
+        self.answers: dict[tuple, tuple] = {}  # cache key -> (rule, EndpointList)
+        self.answer_deps: dict[tuple, list[tuple]] = {}  # dependency -> cache keys that read it
+        self.written = -1  # the fold that last wrote the publisher
+
+    def mode(self) -> tuple[bool, bool, bool]:
+        """The facts whose flip re-decides every client's rule."""
+        pub = self.publisher
+        return pub.size > 0, pub.unhinted > 0, pub.node_unhinted > 0
+
+    def remember(self, key: tuple, answer: tuple, deps: Iterable[tuple]) -> None:
+        self.answers[key] = answer
+        for dep in deps:
+            self.answer_deps.setdefault(dep, []).append(key)
+
+    def forget_answers(self) -> None:
+        self.answers = {}
+        self.answer_deps = {}
+
+    def written_by(self, touched: tuple, mode_before: tuple[bool, bool, bool]) -> None:
+        """After a write: drop the values of the rows it touched, and the
+        cached selections it may have changed (all of them when the mode
+        flipped, else those reading a zone, node or hostname a touched row
+        named, before or after)."""
+        values = self.values
+        for row in self.publisher.log_rows():
+            values.pop(row, None)
+        if mode_before != self.mode():
+            self.forget_answers()
+            return
+        zones, nodes, hint_nodes, hosts = touched
+        answers, deps = self.answers, self.answer_deps
+        stale = [ALL, *(("zone", z) for z in zones), *(("node", n) for n in nodes),
+                 *(("hint-node", n) for n in hint_nodes), *(("host", h) for h in hosts)]
+        for dep in stale:
+            for key in deps.pop(dep, ()):
+                answers.pop(key, None)
+
+
+class AddressBook:
+    """Linkerd's address maps for one service (see the module docstring)."""
+
+    def __init__(self, service_key: str, state):
+        self.namespace, self.service_name = service_key.split("/", 1)
+        self.core = state.core
+        self.table = state.strings
+        self.local_traffic_policy = False
+        self.policy_version = 0  # bumped when the traffic policy flips
+        self.identities = self.core.Identities()
+        self.zones = self.core.ZoneMap()
+        # Slices by number: rows name their slice by number, so a row costs
+        # no reference; a number is reused once its slice is gone.
+        self.slices: list[Optional[SliceUpserted]] = []
+        self._numbers: dict[str, int] = {}
+        self._free_numbers: list[int] = []
+        self.ports: dict[int, PortState] = {}  # every port a Service has declared
+        self.undeclared: Optional[PortState] = None  # built when asked, see the module docstring
+        self._views: dict[int, CandidateSet] = {}
+
+    # -- reading ---------------------------------------------------------------
+
+    def view(self, port: int, slices: Iterable[SliceUpserted]) -> CandidateSet:
+        """The candidates for ``port``; ``slices`` gives the service's current
+        slices, oldest write first, should an undeclared port's map be built."""
+        found = self._views.get(port)
+        if found is None:
+            state = self.ports.get(port)
+            if state is None:
+                if self.undeclared is None:
+                    self.undeclared = PortState(self.core, 0)
+                    self._relist(self.undeclared, list(slices), fold=-1)
+                found = CandidateSet(self, self.undeclared, port)
+            else:
+                found = CandidateSet(self, state)
+            self._views[port] = found
+        return found
+
+    # -- folding ---------------------------------------------------------------
+
+    def service_upserted(self, service: ServiceUpserted, slices: Iterable[SliceUpserted], fold: int) -> None:
+        self._forget_undeclared()
+        self.identities.settle()
+        local = service.internal_traffic_policy == "Local"
+        if local != self.local_traffic_policy:
+            self.local_traffic_policy = local
+            self.policy_version += 1
+            for state in self.ports.values():
+                state.forget_answers()
+        slices = list(slices)
+        for port in sorted({spec.port for spec in service.ports} | set(self.ports)):
+            target = linkerd.target_for(service, port)
+            state = self.ports.get(port)
+            if state is None or state.target != target:
+                if state is None:
+                    state = self.ports[port] = PortState(self.core, target)
+                    self._views.pop(port, None)
+                state.target = target
+                self._relist(state, slices, fold)
+
+    def _relist(self, state: PortState, slices: list[SliceUpserted], fold: int) -> None:
+        """Fill the map afresh from ``slices``, oldest write first (a later
+        slice's address replaces an earlier one's with the same identity)."""
+        mode = self._begin(state, fold)
+        state.publisher.clear(self.identities, self.slices)
+        for es in slices:
+            number = self._number(es.key)
+            self.slices[number] = es
+            self._put(state, es, number)
+        self._end(state, mode)
+
+    def service_deleted(self, fold: int) -> None:
+        self._forget_undeclared()
+        self.identities.settle()
+        for state in self.ports.values():
+            mode = self._begin(state, fold)
+            state.publisher.clear(self.identities, self.slices)
+            self._end(state, mode)
+
+    def slice_upserted(self, old: Optional[SliceUpserted], new: SliceUpserted, fold: int) -> None:
+        self._forget_undeclared()
+        self.identities.settle()
+        number = self._number(new.key)
+        modes = []
+        for state in self.ports.values():
+            modes.append(self._begin(state, fold))
+            if old is not None:
+                self._take_back(state, old)
+            self._put(state, new, number)
+        # Only now: the writes above read the rows' previous sources.
+        self.slices[number] = new
+        for state, mode in zip(self.ports.values(), modes):
+            self._end(state, mode)
+
+    def slice_deleted(self, old: SliceUpserted, fold: int) -> None:
+        self._forget_undeclared()
+        self.identities.settle()
+        modes = []
+        for state in self.ports.values():
+            modes.append(self._begin(state, fold))
+            self._take_back(state, old)
+        for state, mode in zip(self.ports.values(), modes):
+            self._end(state, mode)
+        number = self._numbers.pop(old.key, None)
+        if number is not None:  # (a slice that never gave a row here has none)
+            self.slices[number] = None
+            self._free_numbers.append(number)
+
+    def _begin(self, state: PortState, fold: int) -> tuple[bool, bool, bool]:
+        state.publisher.begin()
+        state.written = fold
+        return state.mode()
+
+    def _end(self, state: PortState, mode_before: tuple[bool, bool, bool]) -> None:
+        state.written_by(state.publisher.touched(), mode_before)
+
+    def _take_back(self, state: PortState, es: SliceUpserted) -> None:
+        port = linkerd.resolve_port(es.ports, state.target)
+        if port is not None:
+            cols = es.endpoints
+            state.publisher.take_back(self.identities, cols.n, cols.data, port, self.table.find(es.namespace),
+                                      self.table.find(es.address_type), self.slices)
+
+    def _put(self, state: PortState, es: SliceUpserted, number: int) -> None:
+        port = linkerd.resolve_port(es.ports, state.target)
+        if port is not None:
+            cols = es.endpoints
+            state.publisher.put(self.identities, self.zones, cols.n, cols.data, port,
+                                self.table.find(es.namespace), self.table.find(es.address_type), number,
+                                self.slices)
+
+    def _number(self, key: str) -> int:
+        number = self._numbers.get(key)
+        if number is None:
+            if self._free_numbers:
+                number = self._free_numbers.pop()
+            else:
+                number = len(self.slices)
+                self.slices.append(None)
+            self._numbers[key] = number
+        return number
+
+    def _forget_undeclared(self) -> None:
+        """An event touched the service: the map for undeclared ports is stale."""
+        if self.undeclared is not None:
+            self.undeclared.publisher.clear(self.identities, self.slices)
+            self.undeclared = None
+            self._views = {port: view for port, view in self._views.items() if port in self.ports}
+
+    # -- snapshots -------------------------------------------------------------
+
+    def dump(self) -> list:
+        """The maps as rows in map order: ``[slice key, endpoint, address]``
+        each, naming where the row comes from rather than copying it (every
+        row comes from the current version of some slice, since a slice
+        write or delete first takes back all that the slice gave)."""
+        ports = []
+        for port, state in self.ports.items():
+            pub = state.publisher
+            order = pub.map_order()
+            numbers, endpoints, addresses, _ = pub.sources(order)
+            rows = [[self.slices[number].key, e, a] for number, e, a in zip(numbers, endpoints, addresses)]
+            ports.append([port, state.target, rows])
+        return [self.local_traffic_policy, ports]
+
+    @classmethod
+    def load(cls, service_key: str, image: list, state) -> "AddressBook":
+        book = cls(service_key, state)
+        local, ports = image
+        book.local_traffic_policy = bool(local)
+        for port, target, rows in ports:
+            port_state = book.ports[port] = PortState(book.core, target)
+            pub = port_state.publisher
+            for key, e, a in rows:
+                es = state.slices[key]
+                number = book._number(key)
+                book.slices[number] = es
+                cols = es.endpoints
+                pub.put_one(book.identities, book.zones, cols.n, cols.data, linkerd.resolve_port(es.ports, target),
+                            book.table.find(es.namespace), book.table.find(es.address_type), number, e, a,
+                            book.slices)
+        return book
