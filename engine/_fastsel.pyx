@@ -1,112 +1,1443 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled kernels for endpoint selection; engine/_fastsel_py.py is the twin
-with the same functions, results and errors (see its docstring for the
-layouts: CSR hints, hint masks, row lists)."""
-from cpython.array cimport array, clone, resize
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled core: the string table, endpoint columns, identities and the
+port publishers' fold, selection and diff, over C arrays.
 
-cdef array _INT_TEMPLATE = array("i")
-cdef array _MASK_TEMPLATE = array("Q")
-cdef enum:
-    MASK_BITS = 64  # hint ids below this live in the row's mask
+engine/_fastsel_py.py is the twin with the same classes, functions, results
+and errors; its docstring describes the layouts both share, and each
+algorithm here follows it step for step.  What differs is storage only: C
+arrays instead of lists, an open-addressing hash of 128-bit identity keys
+instead of a dict of tuples, a string table that keeps UTF-8 bytes in one
+buffer instead of one Python string per entry.
+"""
+from cpython.array cimport array as int_array, clone
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, qsort, realloc
+from libc.string cimport memcmp, memcpy, memset
+
+from array import array
+
+from .errors import RecordError
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t* size) except NULL
+
+RESERVED_STRINGS = ("", "IPv4", "IPv6", "FQDN", "Pod", "ExternalWorkload")
+S_EMPTY, S_IPV4, S_IPV6, S_FQDN, S_POD, S_EXTERNAL_WORKLOAD = range(len(RESERVED_STRINGS))
+DEF C_IPV4 = 1
+DEF C_IPV6 = 2
+DEF C_POD = 4
+DEF C_EXTERNAL_WORKLOAD = 5
+
+FIXED_COLUMNS = 7
+COND, NODE, ZONE, HOSTNAME, TARGET_KIND, TARGET_NAMESPACE, TARGET_NAME = range(FIXED_COLUMNS)
+ADDRESS_LISTS, ZONE_HINT_LISTS, NODE_HINT_LISTS = range(3)
+DEF FIXED = 7
+DEF C_NODE = 1
+DEF C_HOSTNAME = 3
+DEF C_TARGET_KIND = 4
+DEF C_TARGET_NAMESPACE = 5
+DEF C_TARGET_NAME = 6
+NOT_READY = 1
+
+ABSENT, NO_TARGET, POD_ROW, EXTERNAL_ROW = 0, 1, 2, 3
+DEF K_ABSENT = 0
+DEF K_NO_TARGET = 1
+DEF K_POD = 2
+DEF K_EXTERNAL = 3
+
+MASK_BITS = 64
+DEF C_MASK_BITS = 64
+F_NONE, F_ALL, F_LOCAL, F_NODE_HINT, F_ZONE = range(5)
+DEF CF_NONE = 0
+DEF CF_ALL = 1
+DEF CF_LOCAL = 2
+DEF CF_NODE_HINT = 3
+DEF CF_ZONE = 4
+HOST_ANY = -2
+HOST_UNKNOWN = -3
+DEF C_HOST_ANY = -2
+
+cdef object _TRISTATE = {None: 0, False: 1, True: 2}
+cdef int_array _INTS = array("i")
 
 
-cdef Py_ssize_t _check_csr(const int[:] offsets, const int[:] ids) except -1:
-    """Validate the whole CSR layout before any row is read: with bounds
-    checks off, a bad offset must never reach an index into ``ids``."""
-    cdef Py_ssize_t n = offsets.shape[0] - 1, i
-    if n < 0:
-        raise ValueError("offsets must hold at least one entry")
-    if offsets[0] != 0 or offsets[n] != ids.shape[0]:
-        raise ValueError("offsets must start at 0 and end at len(ids)")
+cdef int_array _ints(const int32_t* values, Py_ssize_t count):
+    """An ``array('i')`` holding a copy of ``count`` C ints."""
+    cdef int_array out = clone(_INTS, count, zero=False)
+    if count:
+        memcpy(out.data.as_voidptr, values, count * sizeof(int32_t))
+    return out
+
+
+cdef void* _grow_array(void* p, Py_ssize_t items, Py_ssize_t size) except NULL:
+    cdef void* q = realloc(p, items * size if items > 0 else 1)
+    if q == NULL:
+        raise MemoryError()
+    return q
+
+
+cdef inline uint64_t _mix(uint64_t x) nogil:
+    """A 64-bit finaliser (splitmix64): spreads the bits of a key over the hash."""
+    x ^= x >> 30
+    x *= 0xbf58476d1ce4e5b9ULL
+    x ^= x >> 27
+    x *= 0x94d049bb133111ebULL
+    x ^= x >> 31
+    return x
+
+
+cdef inline uint64_t _hash_bytes(const char* p, Py_ssize_t n) nogil:
+    cdef uint64_t h = 0xcbf29ce484222325ULL
+    cdef Py_ssize_t i
     for i in range(n):
-        if offsets[i + 1] < offsets[i]:
-            raise ValueError("offsets must not decrease")
-    return n
+        h = (h ^ <uint8_t>p[i]) * 0x100000001b3ULL
+    return _mix(h)
 
 
-def hint_match(const int[:] offsets, const int[:] ids, int wanted):
-    cdef Py_ssize_t n = _check_csr(offsets, ids)
-    cdef array rows = clone(_INT_TEMPLATE, n, zero=False)
-    cdef int[:] out = rows
-    cdef Py_ssize_t i, j, count = 0, unhinted = 0
-    cdef int start, end
-    for i in range(n):
-        start = offsets[i]
-        end = offsets[i + 1]
-        if start == end:
-            unhinted += 1
-            continue
-        for j in range(start, end):
-            if ids[j] == wanted:
-                out[count] = <int>i
-                count += 1
-                break
-    resize(rows, count)
-    return rows, unhinted
+# ---------------------------------------------------------------------------
+# Strings
 
 
-def hint_masks(const int[:] offsets, const int[:] ids, int n_ids):
-    cdef Py_ssize_t n = _check_csr(offsets, ids)
-    if n_ids < 0:
-        raise ValueError("n_ids must not be negative")
-    cdef array masks = clone(_MASK_TEMPLATE, n, zero=True)
-    cdef array counts = clone(_INT_TEMPLATE, n_ids, zero=True)
-    cdef unsigned long long[:] mask_out = masks
-    cdef int[:] count_out = counts
-    cdef Py_ssize_t i, j, k, unhinted = 0
-    cdef int start, end, z
-    cdef unsigned long long mask, bit
-    cdef bint seen
-    for i in range(n):
-        start = offsets[i]
-        end = offsets[i + 1]
-        if start == end:
-            unhinted += 1
-            continue
-        mask = 0
-        for j in range(start, end):
-            z = ids[j]
-            if z < 0 or z >= n_ids:
-                raise ValueError("hint ids must lie in 0..n_ids-1")
-            if z < MASK_BITS:
-                bit = (<unsigned long long>1) << z
-                if not (mask & bit):
-                    mask |= bit
-                    count_out[z] += 1
+cdef class StringTable:
+    """Strings interned to ids 0, 1, 2, ... in the order first seen, held as
+    UTF-8 bytes in one buffer."""
+
+    cdef char* _buf
+    cdef Py_ssize_t _used, _cap
+    cdef int64_t* _offs  # string i is _buf[_offs[i]:_offs[i + 1]]
+    cdef uint64_t* _hashes
+    cdef Py_ssize_t _count, _count_cap
+    cdef int32_t* _slots  # open addressing: id + 1, 0 empty
+    cdef Py_ssize_t _mask
+
+    def __cinit__(self):
+        self._cap = 1 << 12
+        self._buf = <char*>_grow_array(NULL, self._cap, 1)
+        self._count_cap = 64
+        self._offs = <int64_t*>_grow_array(NULL, self._count_cap + 1, sizeof(int64_t))
+        self._hashes = <uint64_t*>_grow_array(NULL, self._count_cap, sizeof(uint64_t))
+        self._offs[0] = 0
+        self._mask = 127
+        self._slots = <int32_t*>_grow_array(NULL, self._mask + 1, sizeof(int32_t))
+        memset(self._slots, 0, (self._mask + 1) * sizeof(int32_t))
+
+    def __init__(self):
+        for s in RESERVED_STRINGS:
+            self.intern(s)
+
+    def __dealloc__(self):
+        free(self._buf)
+        free(self._offs)
+        free(self._hashes)
+        free(self._slots)
+
+    def __len__(self):
+        return self._count
+
+    def __getitem__(self, Py_ssize_t sid):
+        if not 0 <= sid < self._count:
+            raise IndexError(f"string id {sid} is not in the table")
+        return PyUnicode_DecodeUTF8(self._buf + self._offs[sid], self._offs[sid + 1] - self._offs[sid], NULL)
+
+    cdef inline const char* _ptr(self, Py_ssize_t sid, Py_ssize_t* size) noexcept:
+        size[0] = self._offs[sid + 1] - self._offs[sid]
+        return self._buf + self._offs[sid]
+
+    cdef Py_ssize_t _lookup(self, const char* p, Py_ssize_t n, uint64_t h) noexcept:
+        """The id of these bytes, or -1; uses the slot chain of ``h``."""
+        cdef Py_ssize_t i = h & self._mask
+        cdef int32_t slot
+        while True:
+            slot = self._slots[i]
+            if slot == 0:
+                return -1
+            slot -= 1
+            if self._hashes[slot] == h and self._offs[slot + 1] - self._offs[slot] == n \
+                    and memcmp(self._buf + self._offs[slot], p, n) == 0:
+                return slot
+            i = (i + 1) & self._mask
+
+    cdef void _place(self, Py_ssize_t sid) noexcept:
+        cdef Py_ssize_t i = self._hashes[sid] & self._mask
+        while self._slots[i] != 0:
+            i = (i + 1) & self._mask
+        self._slots[i] = <int32_t>(sid + 1)
+
+    cdef int _rehash(self, Py_ssize_t slots) except -1:
+        free(self._slots)
+        self._mask = slots - 1
+        self._slots = <int32_t*>_grow_array(NULL, slots, sizeof(int32_t))
+        memset(self._slots, 0, slots * sizeof(int32_t))
+        cdef Py_ssize_t sid
+        for sid in range(self._count):
+            self._place(sid)
+        return 0
+
+    cdef Py_ssize_t _append(self, const char* p, Py_ssize_t n, uint64_t h) except -1:
+        if self._count >= 0x7FFFFFF0:
+            raise OverflowError("the string table is full")
+        while self._used + n > self._cap:
+            self._cap *= 2
+            self._buf = <char*>_grow_array(self._buf, self._cap, 1)
+        if self._count + 1 > self._count_cap:
+            self._count_cap *= 2
+            self._offs = <int64_t*>_grow_array(self._offs, self._count_cap + 1, sizeof(int64_t))
+            self._hashes = <uint64_t*>_grow_array(self._hashes, self._count_cap, sizeof(uint64_t))
+        memcpy(self._buf + self._used, p, n)
+        self._used += n
+        cdef Py_ssize_t sid = self._count
+        self._hashes[sid] = h
+        self._count += 1
+        self._offs[self._count] = self._used
+        if 2 * self._count > self._mask:
+            self._rehash(2 * (self._mask + 1))
+        else:
+            self._place(sid)
+        return sid
+
+    cdef Py_ssize_t _intern(self, object s) except -2:
+        if type(s) is not str:
+            raise TypeError(f"expected a string, found {type(s).__name__}")
+        cdef Py_ssize_t n
+        cdef const char* p
+        try:
+            p = PyUnicode_AsUTF8AndSize(s, &n)
+        except UnicodeEncodeError:
+            raise RecordError(f"string {s[:40]!r} is not valid Unicode (a lone surrogate?)") from None
+        cdef uint64_t h = _hash_bytes(p, n)
+        cdef Py_ssize_t found = self._lookup(p, n, h)
+        if found >= 0:
+            return found
+        return self._append(p, n, h)
+
+    def intern(self, s):
+        return self._intern(s)
+
+    def find(self, s):
+        """The id of ``s``, or -1 if it was never interned."""
+        if type(s) is not str:
+            return -1
+        cdef Py_ssize_t n
+        cdef const char* p
+        try:
+            p = PyUnicode_AsUTF8AndSize(s, &n)
+        except UnicodeEncodeError:
+            return -1
+        return self._lookup(p, n, _hash_bytes(p, n))
+
+    def tail(self, Py_ssize_t start):
+        """The strings from id ``start`` on: their UTF-8 bytes back to back,
+        and their byte lengths as uint32."""
+        if start < 0:
+            start = 0
+        if start > self._count:
+            start = self._count
+        cdef Py_ssize_t count = self._count - start, i
+        blob = PyBytes_FromStringAndSize(self._buf + self._offs[start], self._offs[self._count] - self._offs[start])
+        lengths = PyBytes_FromStringAndSize(NULL, 4 * count)
+        cdef uint32_t* out = <uint32_t*>PyBytes_AS_STRING(lengths)
+        for i in range(count):
+            out[i] = <uint32_t>(self._offs[start + i + 1] - self._offs[start + i])
+        return blob, lengths
+
+    def extend(self, Py_ssize_t first, bytes blob, bytes lengths):
+        """Strings ``first``, ``first + 1``, ... are those encoded (as ``tail``
+        encodes them): append the ones past the end of the table, and check
+        that the ones already in it are the same."""
+        cdef Py_ssize_t nbytes = PyBytes_GET_SIZE(lengths)
+        if nbytes % 4:
+            raise RecordError(f"string lengths take {nbytes} bytes, not a whole number of uint32")
+        cdef Py_ssize_t count = nbytes // 4, i, pos = 0, total = 0, sid, size, found, j
+        cdef const uint32_t* sizes = <const uint32_t*>PyBytes_AS_STRING(lengths)
+        cdef const char* p = PyBytes_AS_STRING(blob)
+        cdef uint64_t h
+        for i in range(count):
+            total += sizes[i]
+        if total != PyBytes_GET_SIZE(blob):
+            raise RecordError(f"string lengths add up to {total} bytes, the strings hold {PyBytes_GET_SIZE(blob)}")
+        if not 0 <= first <= self._count:
+            raise RecordError(f"strings from id {first} do not follow the table's {self._count}")
+        # Check everything before adding anything: a bad record adds nothing.
+        cdef Py_ssize_t start = self._count
+        for i in range(count):
+            size = sizes[i]
+            try:
+                text = PyUnicode_DecodeUTF8(p + pos, size, NULL)
+            except UnicodeDecodeError:
+                raise RecordError(f"string at byte {pos} is not valid UTF-8") from None
+            sid = first + i
+            h = _hash_bytes(p + pos, size)
+            if sid < start:
+                if self._offs[sid + 1] - self._offs[sid] != size or memcmp(self._buf + self._offs[sid], p + pos, size):
+                    raise RecordError(f"string {sid} is {text[:40]!r} here but {self[sid][:40]!r} in the table")
             else:
-                seen = False
-                for k in range(start, j):
-                    if ids[k] == z:
-                        seen = True
-                        break
-                if not seen:
-                    count_out[z] += 1
-        mask_out[i] = mask
-    return masks, counts, unhinted
+                found = self._lookup(p + pos, size, h)
+                if found < 0:
+                    # Not in the table: maybe twice in this record.
+                    for j in range(max(first, start), sid):
+                        if sizes[j - first] == size and self._dup(p, sizes, first, j, pos, size):
+                            found = j
+                            break
+                if found >= 0:
+                    raise RecordError(f"string {text[:40]!r} is already in the string table")
+            pos += size
+        pos = 0
+        for i in range(count):
+            size = sizes[i]
+            if first + i >= start:
+                self._append(p + pos, size, _hash_bytes(p + pos, size))
+            pos += size
+
+    cdef bint _dup(self, const char* p, const uint32_t* sizes, Py_ssize_t first, Py_ssize_t j,
+                   Py_ssize_t pos, Py_ssize_t size) noexcept:
+        cdef Py_ssize_t k, at = 0
+        for k in range(j - first):
+            at += sizes[k]
+        return memcmp(p + at, p + pos, size) == 0
+
+    def truncate(self, Py_ssize_t size):
+        """Forget the strings from id ``size`` on (what an append that failed added)."""
+        if not len(RESERVED_STRINGS) <= size <= self._count:
+            raise ValueError(f"cannot truncate {self._count} strings to {size}")
+        self._count = size
+        self._used = self._offs[size]
+        self._rehash(self._mask + 1)
+
+    def adopt(self, strings, Py_ssize_t n, bytes data):
+        """``data``, endpoint columns whose ids index ``strings``, with the
+        ids made this table's (what is new is interned in ``strings`` order)."""
+        if strings is self:
+            return data
+        cdef Py_ssize_t count = len(strings), i
+        cdef int32_t* ids = <int32_t*>_grow_array(NULL, count, sizeof(int32_t))
+        try:
+            for i in range(count):
+                ids[i] = <int32_t>self._intern(strings[i])
+            out = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+            _remap(<int32_t*>PyBytes_AS_STRING(out), n, PyBytes_GET_SIZE(data) // 4, ids)
+        finally:
+            free(ids)
+        return out
 
 
-def mask_rows(const unsigned long long[:] masks, int bit):
-    if bit < 0 or bit >= MASK_BITS:
-        raise ValueError("bit must lie in 0..63")
-    cdef Py_ssize_t n = masks.shape[0], i, count = 0
-    cdef unsigned long long flag = (<unsigned long long>1) << bit
-    cdef array rows = clone(_INT_TEMPLATE, n, zero=False)
-    cdef int[:] out = rows
+cdef void _remap(int32_t* words, Py_ssize_t n, Py_ssize_t total, const int32_t* ids) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n, FIXED * n):
+        if words[i] >= 0:
+            words[i] = ids[words[i]]
+    for i in range(FIXED * n + 3 * (n + 1), total):
+        words[i] = ids[words[i]]
+
+
+# ---------------------------------------------------------------------------
+# Endpoint columns
+
+
+cdef inline Py_ssize_t _lists_start(Py_ssize_t n) noexcept:
+    return FIXED * n + 3 * (n + 1)
+
+
+cdef inline Py_ssize_t _offsets(Py_ssize_t n, int which) noexcept:
+    return FIXED * n + which * (n + 1)
+
+
+cdef inline const int32_t* _words(bytes data) noexcept:
+    return <const int32_t*>PyBytes_AS_STRING(data)
+
+
+def columns_from_rows(rows):
+    """Endpoint columns from endpoint rows laid out as in the version-1 log
+    record (see the twin): ``(strings, n, data)``; RecordError naming the
+    endpoint and field on a wrong shape or type."""
+    if type(rows) not in (list, tuple):
+        raise RecordError(f"endpoints: expected a list, found {type(rows).__name__}")
+    cdef dict strings = {}
+    cdef Py_ssize_t n = len(rows), i, lists_len = 0, total, pos
+    cdef list groups = [[], [], []]
+    fixed = array("i", bytes(4 * FIXED * n))
+    cdef int32_t[:] f = fixed
+    cdef object row
     for i in range(n):
-        if masks[i] & flag:
-            out[count] = <int>i
-            count += 1
-    resize(rows, count)
-    return rows
+        row = rows[i]
+        if type(row) not in (list, tuple) or len(row) != 12:
+            raise RecordError(f"endpoint {i}: expected a list of 12 fields")
+        (addresses, ready, serving, terminating, node, zone, hostname,
+         kind, namespace, name, for_zones, for_nodes) = row
+        (<list>groups[0]).append(_id_list(strings, addresses, i, "addresses"))
+        f[i] = (_tristate(ready, i, "ready") | _tristate(serving, i, "serving") << 2
+                | _tristate(terminating, i, "terminating") << 4)
+        f[n + i] = _sid(strings, node, i, "nodeName")
+        f[2 * n + i] = _sid(strings, zone, i, "zone")
+        f[3 * n + i] = _sid(strings, hostname, i, "hostname")
+        f[4 * n + i] = _sid(strings, kind, i, "targetRef.kind")
+        f[5 * n + i] = _sid(strings, namespace, i, "targetRef.namespace")
+        f[6 * n + i] = _sid(strings, name, i, "targetRef.name")
+        (<list>groups[1]).append(_id_list(strings, for_zones, i, "hints.forZones"))
+        (<list>groups[2]).append(_id_list(strings, for_nodes, i, "hints.forNodes"))
+    for group in groups:
+        for ids in group:
+            lists_len += len(ids)
+    total = FIXED * n + 3 * (n + 1) + lists_len
+    data = PyBytes_FromStringAndSize(NULL, 4 * total)
+    cdef int32_t* out = <int32_t*>PyBytes_AS_STRING(data)
+    for i in range(FIXED * n):
+        out[i] = f[i]
+    cdef Py_ssize_t base = FIXED * n, at = _lists_start(n), w, g
+    cdef list ids_list
+    for g in range(3):
+        out[base] = at - _lists_start(n)
+        base += 1
+        for ids_list in groups[g]:
+            for w in ids_list:
+                out[at] = <int32_t>w
+                at += 1
+            out[base] = at - _lists_start(n)
+            base += 1
+    return tuple(strings), n, data
 
 
-def equal_rows(const int[:] column, int wanted):
-    cdef Py_ssize_t n = column.shape[0], i, count = 0
-    cdef array rows = clone(_INT_TEMPLATE, n, zero=False)
-    cdef int[:] out = rows
+cdef int32_t _sid(dict strings, object value, Py_ssize_t i, str what) except? -2:
+    if value is None:
+        return -1
+    if type(value) is not str:
+        raise RecordError(f"endpoint {i}: {what}: expected a string, found {type(value).__name__}")
+    found = strings.get(value)
+    if found is None:
+        try:
+            (<str>value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordError(f"string {value[:40]!r} is not valid Unicode (a lone surrogate?)") from None
+        found = strings[value] = len(strings)
+    return found
+
+
+cdef int _tristate(object value, Py_ssize_t i, str what) except -1:
+    if value is not None and type(value) is not bool:
+        raise RecordError(f"endpoint {i}: {what}: expected a boolean, found {type(value).__name__}")
+    return _TRISTATE[value]
+
+
+cdef list _id_list(dict strings, object values, Py_ssize_t i, str what):
+    if type(values) not in (list, tuple):
+        raise RecordError(f"endpoint {i}: {what}: expected a list, found {type(values).__name__}")
+    cdef list found = []
+    for value in values:
+        if value is None:
+            raise RecordError(f"endpoint {i}: {what}: expected a string, found NoneType")
+        found.append(_sid(strings, value, i, what))
+    return found
+
+
+def check_columns(Py_ssize_t n, bytes data, Py_ssize_t limit):
+    """Raise RecordError unless ``data`` is a whole layout of ``n``
+    endpoints whose string ids lie below ``limit``."""
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+    if n < 0 or size % 4:
+        raise RecordError("endpoint columns: not whole int32 words")
+    cdef const int32_t* words = _words(data)
+    cdef Py_ssize_t count = size // 4, start = _lists_start(n), i, base, previous = 0
+    cdef int32_t cond
+    cdef int which, shift
+    if count < start:
+        raise RecordError(f"endpoint columns: {count} words cannot hold {n} endpoints")
     for i in range(n):
-        if column[i] == wanted:
-            out[count] = <int>i
-            count += 1
-    resize(rows, count)
-    return rows
+        cond = words[i]
+        if cond & ~0x3F:
+            raise RecordError(f"endpoint columns: endpoint {i} has an invalid condition word {cond}")
+        for shift in range(0, 6, 2):
+            if (cond >> shift) & 3 == 3:
+                raise RecordError(f"endpoint columns: endpoint {i} has an invalid condition word {cond}")
+    for i in range(n, FIXED * n):
+        if not -1 <= words[i] < limit:
+            raise RecordError(f"endpoint columns: string id {words[i]} out of range")
+    for which in range(3):
+        base = _offsets(n, which)
+        if words[base] != previous:
+            raise RecordError("endpoint columns: offset arrays do not follow each other")
+        for i in range(n):
+            if words[base + i + 1] < words[base + i]:
+                raise RecordError("endpoint columns: offsets decrease")
+        previous = words[base + n]
+    if start + previous != count:
+        raise RecordError(f"endpoint columns: offsets end at {previous}, the lists hold {count - start}")
+    for i in range(start, count):
+        if not 0 <= words[i] < limit:
+            raise RecordError(f"endpoint columns: string id {words[i]} out of range")
+
+
+cdef tuple _span(const int32_t* words, Py_ssize_t n, int which, Py_ssize_t e):
+    cdef Py_ssize_t base = _offsets(n, which), lists = _lists_start(n), j
+    return tuple([words[lists + j] for j in range(words[base + e], words[base + e + 1])])
+
+
+def endpoint_fields(Py_ssize_t n, bytes data, Py_ssize_t i):
+    """Endpoint ``i`` as ``(condition word, node, zone, hostname, target
+    kind, target namespace, target name, addresses, zone hints, node
+    hints)``, the last three as tuples of ids."""
+    cdef const int32_t* w = _words(data)
+    return (w[i], w[n + i], w[2 * n + i], w[3 * n + i], w[4 * n + i], w[5 * n + i], w[6 * n + i],
+            _span(w, n, 0, i), _span(w, n, 1, i), _span(w, n, 2, i))
+
+
+# ---------------------------------------------------------------------------
+# Identities
+
+
+cdef inline int _kind(const int32_t* words, Py_ssize_t n, Py_ssize_t e) noexcept:
+    if words[e] & 3 == 1:  # ready explicitly false
+        return K_ABSENT
+    cdef int32_t target = words[C_TARGET_KIND * n + e]
+    if target == -1:
+        return K_NO_TARGET
+    if target == C_POD:
+        return K_POD
+    if target == C_EXTERNAL_WORKLOAD:
+        return K_EXTERNAL
+    return K_ABSENT
+
+
+cdef inline uint32_t _nonneg(int32_t v) noexcept:
+    return <uint32_t>(v if v > 0 else 0)
+
+
+cdef inline void _identity(int kind, const int32_t* words, Py_ssize_t n, Py_ssize_t e, int32_t address,
+                           int32_t port, int32_t namespace, int32_t family, uint64_t* hi, uint64_t* lo) noexcept:
+    """Linkerd's identity of one address (see the twin's ``_identity``) as
+    two words: the kind in the top bits, then the ids that make it."""
+    if kind == K_POD:
+        hi[0] = (<uint64_t>K_POD << 62) | _nonneg(words[C_TARGET_NAMESPACE * n + e])
+        lo[0] = (<uint64_t>_nonneg(words[C_TARGET_NAME * n + e]) << 32) | <uint32_t>family
+    elif kind == K_EXTERNAL:
+        hi[0] = (<uint64_t>K_EXTERNAL << 62) | <uint32_t>namespace
+        lo[0] = _nonneg(words[C_TARGET_NAME * n + e])
+    else:
+        hi[0] = (<uint64_t>K_NO_TARGET << 62) | _nonneg(words[C_HOSTNAME * n + e])
+        lo[0] = (<uint64_t><uint32_t>port << 32) | <uint32_t>address
+
+
+cdef class Identities:
+    """Identity keys interned to rows, counted by the publishers holding them."""
+
+    cdef uint64_t* _hi
+    cdef uint64_t* _lo
+    cdef int32_t* _refs
+    cdef uint8_t* _used  # 1 while the row names an identity
+    cdef Py_ssize_t _count, _cap
+    cdef int32_t* _slots  # open addressing: row + 1, 0 empty
+    cdef Py_ssize_t _mask, _filled
+    cdef int32_t* _free
+    cdef Py_ssize_t _free_len, _free_cap
+    cdef int32_t* _unheld
+    cdef Py_ssize_t _unheld_len, _unheld_cap
+
+    def __cinit__(self):
+        self._cap = 16
+        self._hi = <uint64_t*>_grow_array(NULL, self._cap, sizeof(uint64_t))
+        self._lo = <uint64_t*>_grow_array(NULL, self._cap, sizeof(uint64_t))
+        self._refs = <int32_t*>_grow_array(NULL, self._cap, sizeof(int32_t))
+        self._used = <uint8_t*>_grow_array(NULL, self._cap, 1)
+        self._mask = 31
+        self._slots = <int32_t*>_grow_array(NULL, self._mask + 1, sizeof(int32_t))
+        memset(self._slots, 0, (self._mask + 1) * sizeof(int32_t))
+        self._free_cap = self._unheld_cap = 16
+        self._free = <int32_t*>_grow_array(NULL, self._free_cap, sizeof(int32_t))
+        self._unheld = <int32_t*>_grow_array(NULL, self._unheld_cap, sizeof(int32_t))
+
+    def __dealloc__(self):
+        free(self._hi)
+        free(self._lo)
+        free(self._refs)
+        free(self._used)
+        free(self._slots)
+        free(self._free)
+        free(self._unheld)
+
+    def __len__(self):
+        """Rows ever allocated (held or free)."""
+        return self._count
+
+    cdef inline Py_ssize_t _slot_of(self, uint64_t hi, uint64_t lo) noexcept:
+        return _mix(hi ^ _mix(lo)) & self._mask
+
+    cdef Py_ssize_t find(self, uint64_t hi, uint64_t lo) noexcept:
+        cdef Py_ssize_t i = self._slot_of(hi, lo)
+        cdef int32_t slot
+        while True:
+            slot = self._slots[i]
+            if slot == 0:
+                return -1
+            if self._hi[slot - 1] == hi and self._lo[slot - 1] == lo:
+                return slot - 1
+            i = (i + 1) & self._mask
+
+    cdef int _rehash(self, Py_ssize_t slots) except -1:
+        free(self._slots)
+        self._mask = slots - 1
+        self._slots = <int32_t*>_grow_array(NULL, slots, sizeof(int32_t))
+        memset(self._slots, 0, slots * sizeof(int32_t))
+        cdef Py_ssize_t row, i
+        for row in range(self._count):
+            if self._used[row]:
+                i = self._slot_of(self._hi[row], self._lo[row])
+                while self._slots[i] != 0:
+                    i = (i + 1) & self._mask
+                self._slots[i] = <int32_t>(row + 1)
+        return 0
+
+    cdef Py_ssize_t acquire(self, uint64_t hi, uint64_t lo) except -1:
+        cdef Py_ssize_t row = self.find(hi, lo), i
+        if row < 0:
+            if self._free_len:
+                self._free_len -= 1
+                row = self._free[self._free_len]
+            else:
+                if self._count == self._cap:
+                    self._cap *= 2
+                    self._hi = <uint64_t*>_grow_array(self._hi, self._cap, sizeof(uint64_t))
+                    self._lo = <uint64_t*>_grow_array(self._lo, self._cap, sizeof(uint64_t))
+                    self._refs = <int32_t*>_grow_array(self._refs, self._cap, sizeof(int32_t))
+                    self._used = <uint8_t*>_grow_array(self._used, self._cap, 1)
+                row = self._count
+                self._count += 1
+                self._refs[row] = 0
+            self._hi[row] = hi
+            self._lo[row] = lo
+            self._used[row] = 1
+            self._filled += 1
+            if 2 * self._filled > self._mask:
+                self._rehash(2 * (self._mask + 1))
+            else:
+                i = self._slot_of(hi, lo)
+                while self._slots[i] != 0:
+                    i = (i + 1) & self._mask
+                self._slots[i] = <int32_t>(row + 1)
+        self._refs[row] += 1
+        return row
+
+    cdef int release(self, Py_ssize_t row) except -1:
+        self._refs[row] -= 1
+        if self._refs[row] == 0:
+            if self._unheld_len == self._unheld_cap:
+                self._unheld_cap *= 2
+                self._unheld = <int32_t*>_grow_array(self._unheld, self._unheld_cap, sizeof(int32_t))
+            self._unheld[self._unheld_len] = <int32_t>row
+            self._unheld_len += 1
+        return 0
+
+    cdef void _remove(self, Py_ssize_t row) noexcept:
+        """Take the row's key out of the hash (backward-shift deletion, so no
+        tombstones are left behind)."""
+        cdef Py_ssize_t i = self._slot_of(self._hi[row], self._lo[row]), j, home
+        while self._slots[i] != row + 1:
+            i = (i + 1) & self._mask
+        j = i
+        while True:
+            self._slots[i] = 0
+            while True:
+                j = (j + 1) & self._mask
+                if self._slots[j] == 0:
+                    return
+                home = self._slot_of(self._hi[self._slots[j] - 1], self._lo[self._slots[j] - 1])
+                # Move the entry at j back to i unless its home lies cyclically in (i, j].
+                if (j > i and (home <= i or home > j)) or (j < i and home <= i and home > j):
+                    break
+            self._slots[i] = self._slots[j]
+            i = j
+
+    def settle(self):
+        """Free the rows no publisher holds any more, in the order they were
+        let go (see the twin)."""
+        cdef Py_ssize_t k, row
+        for k in range(self._unheld_len):
+            row = self._unheld[k]
+            if self._refs[row] == 0 and self._used[row]:
+                self._remove(row)
+                self._used[row] = 0
+                self._filled -= 1
+                if self._free_len == self._free_cap:
+                    self._free_cap *= 2
+                    self._free = <int32_t*>_grow_array(self._free, self._free_cap, sizeof(int32_t))
+                self._free[self._free_len] = <int32_t>row
+                self._free_len += 1
+        self._unheld_len = 0
+
+    cdef Py_ssize_t pod_sibling(self, Py_ssize_t row, int32_t family) noexcept:
+        """The row of the same pod's identity in address family ``family``, or -1."""
+        if row >= self._count or not self._used[row] or (self._hi[row] >> 62) != K_POD:
+            return -1
+        return self.find(self._hi[row], (self._lo[row] & 0xFFFFFFFF00000000ULL) | <uint32_t>family)
+
+
+# ---------------------------------------------------------------------------
+# Zones of one service
+
+
+cdef class ZoneMap:
+    """A service's zone names (string ids) interned to small ids, in the order first seen."""
+
+    cdef int32_t* _sids
+    cdef Py_ssize_t _count, _cap
+
+    def __cinit__(self):
+        self._cap = 8
+        self._sids = <int32_t*>_grow_array(NULL, self._cap, sizeof(int32_t))
+
+    def __dealloc__(self):
+        free(self._sids)
+
+    def __len__(self):
+        return self._count
+
+    cdef Py_ssize_t _find(self, int32_t sid) noexcept:
+        cdef Py_ssize_t i
+        for i in range(self._count):  # a service sees few zones
+            if self._sids[i] == sid:
+                return i
+        return -1
+
+    cdef Py_ssize_t _local(self, int32_t sid) except -1:
+        cdef Py_ssize_t found = self._find(sid)
+        if found < 0:
+            if self._count == self._cap:
+                self._cap *= 2
+                self._sids = <int32_t*>_grow_array(self._sids, self._cap, sizeof(int32_t))
+            found = self._count
+            self._sids[found] = sid
+            self._count += 1
+        return found
+
+    def local(self, int32_t sid):
+        return self._local(sid)
+
+    def find(self, int32_t sid):
+        return self._find(sid)
+
+
+# ---------------------------------------------------------------------------
+# Publishers
+
+
+ctypedef struct Before:
+    int32_t row
+    int32_t present
+    int32_t address, port, node, hostname, node_hint
+    uint64_t zone_mask
+    int32_t hints_at, hints_len  # the old source's zone hints, sorted, in the log's pool
+
+
+cdef class Publisher:
+    """One port publisher's address map as row columns (see the twin)."""
+
+    cdef uint8_t* _kind
+    cdef int32_t* _family
+    cdef int32_t* _port
+    cdef int32_t* _address
+    cdef int32_t* _node
+    cdef int32_t* _hostname
+    cdef int32_t* _node_hint
+    cdef uint64_t* _zone_mask
+    cdef int64_t* _order
+    cdef int32_t* _src_slice
+    cdef int32_t* _src_endpoint
+    cdef int32_t* _src_address
+    cdef int32_t* _logged  # row -> its index in the log + 1; 0: this write has not touched it
+    cdef Py_ssize_t _cap
+    cdef dict _wide_zones  # row -> all its zone ids, for rows with one >= MASK_BITS
+    cdef dict _wide_nodes  # row -> all its node hints, for rows with several
+    cdef int32_t* _zone_counts
+    cdef Py_ssize_t _zones_cap
+    cdef readonly Py_ssize_t size, unhinted, node_unhinted
+    cdef readonly int64_t next_order
+    # The write log: what each touched row held before, and the old zone
+    # hints (sorted) in a pool; rows with wide zones or nodes keep those too.
+    cdef Before* _log
+    cdef Py_ssize_t _log_len, _log_cap
+    cdef dict _log_wide  # log index -> (zone ids, node hints) before
+    cdef int32_t* _pool
+    cdef Py_ssize_t _pool_len, _pool_cap
+    # The slice the last source look-up found: rows of one write mostly share it.
+    cdef object _src_obj
+    cdef bytes _src_data
+    cdef const int32_t* _src_words
+    cdef Py_ssize_t _src_n
+
+    def __cinit__(self):
+        self._wide_zones = {}
+        self._wide_nodes = {}
+        self._zones_cap = 8
+        self._zone_counts = <int32_t*>_grow_array(NULL, self._zones_cap, sizeof(int32_t))
+        memset(self._zone_counts, 0, self._zones_cap * sizeof(int32_t))
+        self._log_cap = 16
+        self._log = <Before*>_grow_array(NULL, self._log_cap, sizeof(Before))
+        self._log_wide = {}
+        self._pool_cap = 64
+        self._pool = <int32_t*>_grow_array(NULL, self._pool_cap, sizeof(int32_t))
+        self._grow(1)
+
+    def __dealloc__(self):
+        free(self._kind)
+        free(self._family)
+        free(self._port)
+        free(self._address)
+        free(self._node)
+        free(self._hostname)
+        free(self._node_hint)
+        free(self._zone_mask)
+        free(self._order)
+        free(self._src_slice)
+        free(self._src_endpoint)
+        free(self._src_address)
+        free(self._logged)
+        free(self._zone_counts)
+        free(self._log)
+        free(self._pool)
+
+    cdef int _grow(self, Py_ssize_t rows) except -1:
+        cdef Py_ssize_t old = self._cap, extra = rows - old, new, r
+        if extra <= 0:
+            return 0
+        if extra < old // 2:
+            extra = old // 2  # amortised: grow by half
+        if extra < 16:
+            extra = 16
+        new = old + extra
+        self._kind = <uint8_t*>_grow_array(self._kind, new, 1)
+        self._family = <int32_t*>_grow_array(self._family, new, sizeof(int32_t))
+        self._port = <int32_t*>_grow_array(self._port, new, sizeof(int32_t))
+        self._address = <int32_t*>_grow_array(self._address, new, sizeof(int32_t))
+        self._node = <int32_t*>_grow_array(self._node, new, sizeof(int32_t))
+        self._hostname = <int32_t*>_grow_array(self._hostname, new, sizeof(int32_t))
+        self._node_hint = <int32_t*>_grow_array(self._node_hint, new, sizeof(int32_t))
+        self._zone_mask = <uint64_t*>_grow_array(self._zone_mask, new, sizeof(uint64_t))
+        self._order = <int64_t*>_grow_array(self._order, new, sizeof(int64_t))
+        self._src_slice = <int32_t*>_grow_array(self._src_slice, new, sizeof(int32_t))
+        self._src_endpoint = <int32_t*>_grow_array(self._src_endpoint, new, sizeof(int32_t))
+        self._src_address = <int32_t*>_grow_array(self._src_address, new, sizeof(int32_t))
+        self._logged = <int32_t*>_grow_array(self._logged, new, sizeof(int32_t))
+        for r in range(old, new):
+            self._kind[r] = K_ABSENT
+            self._family[r] = -1
+            self._port[r] = 0
+            self._address[r] = -1
+            self._node[r] = -1
+            self._hostname[r] = -1
+            self._node_hint[r] = -1
+            self._zone_mask[r] = 0
+            self._order[r] = 0
+            self._src_slice[r] = -1
+            self._src_endpoint[r] = 0
+            self._src_address[r] = 0
+            self._logged[r] = 0
+        self._cap = new
+        return 0
+
+    # -- reading rows ----------------------------------------------------------
+
+    def capacity(self):
+        return self._cap
+
+    cdef inline bint _holds(self, Py_ssize_t row) noexcept:
+        return 0 <= row < self._cap and self._kind[row] != K_ABSENT
+
+    def holds(self, Py_ssize_t row):
+        return self._holds(row)
+
+    def rows(self):
+        """Every held row, ascending."""
+        cdef int_array out = clone(_INTS, self.size, zero=False)
+        cdef Py_ssize_t r, count = 0
+        for r in range(self._cap):
+            if self._kind[r]:
+                out.data.as_ints[count] = <int32_t>r
+                count += 1
+        return out
+
+    def row(self, Py_ssize_t r):
+        """``(kind, family, port, address, node, hostname, slice, endpoint, address index)``."""
+        return (self._kind[r], self._family[r], self._port[r], self._address[r], self._node[r], self._hostname[r],
+                self._src_slice[r], self._src_endpoint[r], self._src_address[r])
+
+    cdef tuple _zone_ids(self, Py_ssize_t r):
+        if self._wide_zones:
+            wide = self._wide_zones.get(r)
+            if wide is not None:
+                return wide
+        cdef uint64_t mask = self._zone_mask[r]
+        cdef int z
+        return tuple([z for z in range(64) if (mask >> z) & 1])
+
+    def zone_ids(self, Py_ssize_t r):
+        return self._zone_ids(r)
+
+    cdef tuple _node_hints(self, Py_ssize_t r):
+        if self._wide_nodes:
+            wide = self._wide_nodes.get(r)
+            if wide is not None:
+                return wide
+        return () if self._node_hint[r] < 0 else (self._node_hint[r],)
+
+    def node_hints(self, Py_ssize_t r):
+        return self._node_hints(r)
+
+    def zone_count(self, Py_ssize_t zone):
+        return self._zone_counts[zone] if 0 <= zone < self._zones_cap else 0
+
+    # -- writing ---------------------------------------------------------------
+
+    def begin(self):
+        """Start a write: the log will hold what this write touches."""
+        cdef Py_ssize_t k
+        for k in range(self._log_len):
+            self._logged[self._log[k].row] = 0
+        self._log_len = 0
+        self._pool_len = 0
+        if self._log_wide:
+            self._log_wide = {}
+        self._src_obj = None
+        self._src_data = None
+
+    def take_back(self, Identities ids, Py_ssize_t n, bytes data, int32_t port, int32_t namespace,
+                  int32_t family, list sources):
+        """Drop every identity the slice (its previous version) gave that this map holds."""
+        cdef const int32_t* words = _words(data)
+        cdef Py_ssize_t lists = _lists_start(n), base = _offsets(n, 0), e, a, row
+        cdef int kind
+        cdef uint64_t hi, lo
+        for e in range(n):
+            kind = _kind(words, n, e)
+            if kind == K_ABSENT:
+                continue
+            for a in range(words[base + e + 1] - words[base + e]):
+                _identity(kind, words, n, e, words[lists + words[base + e] + a], port, namespace, family, &hi, &lo)
+                row = ids.find(hi, lo)
+                if row >= 0 and self._holds(row):
+                    self._touch(row, sources)
+                    self._count(row, -1)
+                    self._kind[row] = K_ABSENT
+                    self.size -= 1
+                    ids.release(row)
+
+    def put(self, Identities ids, ZoneMap zones, Py_ssize_t n, bytes data, int32_t port, int32_t namespace,
+            int32_t family, int32_t slice_number, list sources):
+        """Write what the slice gives; a held identity is overwritten in place
+        (it keeps its place in map order), a new one goes to the end."""
+        cdef const int32_t* words = _words(data)
+        cdef Py_ssize_t lists = _lists_start(n), base = _offsets(n, 0), e, a
+        cdef int kind
+        cdef int32_t address
+        cdef uint64_t hi, lo
+        for e in range(n):
+            kind = _kind(words, n, e)
+            if kind == K_ABSENT:
+                continue
+            for a in range(words[base + e + 1] - words[base + e]):
+                address = words[lists + words[base + e] + a]
+                _identity(kind, words, n, e, address, port, namespace, family, &hi, &lo)
+                self._write(ids, zones, words, n, e, a, kind, address, hi, lo, port, family, slice_number, sources)
+
+    def put_one(self, Identities ids, ZoneMap zones, Py_ssize_t n, bytes data, int32_t port, int32_t namespace,
+                int32_t family, int32_t slice_number, Py_ssize_t e, Py_ssize_t a, list sources):
+        """Write address ``a`` of endpoint ``e`` alone (loading a snapshot's rows in map order)."""
+        cdef const int32_t* words = _words(data)
+        cdef int kind = _kind(words, n, e) if 0 <= e < n else K_ABSENT
+        cdef Py_ssize_t base = _offsets(n, 0)
+        if kind == K_ABSENT or not 0 <= a < words[base + e + 1] - words[base + e]:
+            raise RecordError(f"snapshot row: endpoint {e} address {a} gives no row")
+        cdef int32_t address = words[_lists_start(n) + words[base + e] + a]
+        cdef uint64_t hi, lo
+        _identity(kind, words, n, e, address, port, namespace, family, &hi, &lo)
+        self._write(ids, zones, words, n, e, a, kind, address, hi, lo, port, family, slice_number, sources)
+
+    cdef int _write(self, Identities ids, ZoneMap zones, const int32_t* words, Py_ssize_t n, Py_ssize_t e,
+                    Py_ssize_t a, int kind, int32_t address, uint64_t hi, uint64_t lo, int32_t port, int32_t family,
+                    int32_t slice_number, list sources) except -1:
+        cdef Py_ssize_t row = ids.acquire(hi, lo)
+        self._touch(row, sources)
+        if self._holds(row):
+            ids.release(row)  # the acquire above was a look-up: this map already counted it
+            self._count(row, -1)
+        else:
+            self._grow(row + 1)
+            self._order[row] = self.next_order
+            self.next_order += 1
+            self.size += 1
+        self._kind[row] = <uint8_t>kind
+        self._family[row] = family if kind == K_POD else -1
+        self._port[row] = port
+        self._address[row] = address
+        self._node[row] = words[C_NODE * n + e]
+        self._hostname[row] = words[C_HOSTNAME * n + e]
+        self._src_slice[row] = slice_number
+        self._src_endpoint[row] = <int32_t>e
+        self._src_address[row] = <int32_t>a
+        cdef Py_ssize_t lists = _lists_start(n), zb = _offsets(n, 1), nb = _offsets(n, 2), j, z
+        cdef Py_ssize_t z_start = lists + words[zb + e], z_end = lists + words[zb + e + 1]
+        cdef Py_ssize_t n_start = lists + words[nb + e], n_end = lists + words[nb + e + 1]
+        cdef uint64_t mask = 0
+        cdef bint wide = False
+        for j in range(z_start, z_end):
+            z = zones._local(words[j])
+            if z < C_MASK_BITS:
+                mask |= (<uint64_t>1) << z
+            else:
+                wide = True
+        self._zone_mask[row] = mask
+        if wide:
+            self._wide_zones[row] = tuple([zones._local(words[j]) for j in range(z_start, z_end)])
+        elif self._wide_zones:
+            self._wide_zones.pop(row, None)
+        self._node_hint[row] = words[n_start] if n_end > n_start else -1
+        if n_end - n_start > 1:
+            self._wide_nodes[row] = tuple([words[j] for j in range(n_start, n_end)])
+        elif self._wide_nodes:
+            self._wide_nodes.pop(row, None)
+        self._count(row, 1)
+        return 0
+
+    def clear(self, Identities ids, list sources):
+        """Drop every row (a Service deleted): each goes in the log."""
+        cdef Py_ssize_t r
+        for r in range(self._cap):
+            if self._kind[r]:
+                self._touch(r, sources)
+                self._count(r, -1)
+                self._kind[r] = K_ABSENT
+                ids.release(r)
+        self.size = 0
+
+    cdef int _count(self, Py_ssize_t row, int step) except -1:
+        """Add (or with -1 take back) the row's share of the zone and unhinted counts."""
+        cdef uint64_t mask = self._zone_mask[row]
+        cdef int z
+        wide = self._wide_zones.get(row) if self._wide_zones else None
+        if wide is not None:
+            for z in set(wide):
+                self._add_zone_count(z, step)
+        elif mask == 0:
+            self.unhinted += step
+        else:
+            for z in range(64):
+                if (mask >> z) & 1:
+                    self._add_zone_count(z, step)
+        if self._node_hint[row] < 0:
+            self.node_unhinted += step
+        return 0
+
+    cdef inline int _add_zone_count(self, Py_ssize_t z, int step) except -1:
+        cdef Py_ssize_t old = self._zones_cap, new = old
+        if z >= old:
+            while new <= z:
+                new *= 2
+            self._zone_counts = <int32_t*>_grow_array(self._zone_counts, new, sizeof(int32_t))
+            memset(self._zone_counts + old, 0, (new - old) * sizeof(int32_t))
+            self._zones_cap = new
+        self._zone_counts[z] += step
+        return 0
+
+    cdef int _source(self, list sources, Py_ssize_t number) except -1:
+        """Point _src_words and _src_n at slice ``number``'s columns."""
+        es = sources[number]
+        if es is not self._src_obj:
+            cols = es.endpoints
+            self._src_data = cols.data
+            self._src_words = _words(self._src_data)
+            self._src_n = cols.n
+            self._src_obj = es
+        return 0
+
+    cdef int _touch(self, Py_ssize_t row, list sources) except -1:
+        """Note the row's content before its first change in this write."""
+        self._grow(row + 1)
+        if self._logged[row]:
+            return 0
+        if self._log_len == self._log_cap:
+            self._log_cap *= 2
+            self._log = <Before*>_grow_array(self._log, self._log_cap, sizeof(Before))
+        cdef Py_ssize_t k = self._log_len
+        cdef Before* b = &self._log[k]
+        self._log_len += 1
+        self._logged[row] = <int32_t>self._log_len
+        b.row = <int32_t>row
+        b.hints_at = <int32_t>self._pool_len
+        b.hints_len = 0
+        if not self._holds(row):
+            b.present = 0
+            b.address = -1
+            b.port = 0
+            b.node = -1
+            b.hostname = -1
+            b.node_hint = -1
+            b.zone_mask = 0
+            return 0
+        b.present = 1
+        b.address = self._address[row]
+        b.port = self._port[row]
+        b.node = self._node[row]
+        b.hostname = self._hostname[row]
+        b.node_hint = self._node_hint[row]
+        b.zone_mask = self._zone_mask[row]
+        if (self._wide_zones and row in self._wide_zones) or (self._wide_nodes and row in self._wide_nodes):
+            self._log_wide[k] = (self._zone_ids(row), self._node_hints(row))
+        self._source(sources, self._src_slice[row])
+        count = self._sorted_hints(self._src_words, self._src_n, self._src_endpoint[row])
+        self._log[k].hints_len = count  # (the pool grew; the log did not move)
+        return 0
+
+    cdef int32_t _sorted_hints(self, const int32_t* words, Py_ssize_t n, Py_ssize_t e) except -1:
+        """Append endpoint ``e``'s zone hints to the pool, sorted; returns how many."""
+        cdef Py_ssize_t lists = _lists_start(n), zb = _offsets(n, 1)
+        cdef Py_ssize_t start = lists + words[zb + e], count = words[zb + e + 1] - words[zb + e], j, k
+        while self._pool_len + count > self._pool_cap:
+            self._pool_cap *= 2
+            self._pool = <int32_t*>_grow_array(self._pool, self._pool_cap, sizeof(int32_t))
+        cdef int32_t* out = self._pool + self._pool_len
+        cdef int32_t v
+        for j in range(count):  # insertion sort: a handful of hints
+            v = words[start + j]
+            k = j
+            while k > 0 and out[k - 1] > v:
+                out[k] = out[k - 1]
+                k -= 1
+            out[k] = v
+        self._pool_len += count
+        return <int32_t>count
+
+    # -- what a write changed --------------------------------------------------
+
+    def log_rows(self):
+        """The rows the last write touched, in first-touch order."""
+        cdef int_array out = clone(_INTS, self._log_len, zero=False)
+        cdef Py_ssize_t k
+        for k in range(self._log_len):
+            out.data.as_ints[k] = self._log[k].row
+        return out
+
+    cdef bint _changed(self, Py_ssize_t row, list sources) except -1:
+        if row >= self._cap or not self._logged[row]:
+            return False
+        cdef Before b = self._log[self._logged[row] - 1]
+        cdef bint held = self._holds(row)
+        if b.present != held:
+            return True
+        if not held:
+            return False
+        if b.address != self._address[row] or b.port != self._port[row]:
+            return True
+        self._source(sources, self._src_slice[row])
+        cdef Py_ssize_t at = self._pool_len
+        cdef int32_t count = self._sorted_hints(self._src_words, self._src_n, self._src_endpoint[row])
+        cdef bint differ = count != b.hints_len or (
+            count > 0 and memcmp(self._pool + b.hints_at, self._pool + at, count * sizeof(int32_t)) != 0)
+        self._pool_len = at
+        return differ
+
+    def changed(self, Py_ssize_t row, list sources):
+        """Whether the last write changed what a client sees of the row:
+        present or not, address, port, or its (sorted) zone hints."""
+        return self._changed(row, sources)
+
+    def touched(self):
+        """What the last write's rows named, before and after: (zone ids,
+        nodes, node hints, hostnames), for dropping the cached selections
+        that depend on them."""
+        cdef set zones = set(), nodes = set(), hint_nodes = set(), hosts = set()
+        cdef Py_ssize_t k, row
+        cdef Before* b
+        cdef uint64_t masks = 0
+        cdef int z
+        for k in range(self._log_len):
+            b = &self._log[k]
+            row = b.row
+            if b.present:
+                wide = self._log_wide.get(k) if self._log_wide else None
+                if wide is not None:
+                    zones.update(wide[0])
+                    hint_nodes.update(wide[1])
+                else:
+                    masks |= b.zone_mask
+                    if b.node_hint >= 0:
+                        hint_nodes.add(b.node_hint)
+                nodes.add(b.node)
+                hosts.add(b.hostname)
+            if self._holds(row):
+                if self._wide_zones and row in self._wide_zones:
+                    zones.update(self._wide_zones[row])
+                else:
+                    masks |= self._zone_mask[row]
+                if self._wide_nodes and row in self._wide_nodes:
+                    hint_nodes.update(self._wide_nodes[row])
+                elif self._node_hint[row] >= 0:
+                    hint_nodes.add(self._node_hint[row])
+                nodes.add(self._node[row])
+                hosts.add(self._hostname[row])
+        for z in range(64):
+            if (masks >> z) & 1:
+                zones.add(z)
+        nodes.discard(-1)
+        hosts.discard(-1)
+        return sorted(zones), sorted(nodes), sorted(hint_nodes), sorted(hosts)
+
+    # -- selecting -------------------------------------------------------------
+
+    cdef bint _passes(self, Py_ssize_t row, int kind, int32_t arg, int32_t host) except -1:
+        """Whether a held row survives the hostname step and filter ``kind``."""
+        if not self._holds(row) or (host != C_HOST_ANY and self._hostname[row] != host):
+            return False
+        if kind == CF_ALL:
+            return True
+        if kind == CF_LOCAL:
+            return arg >= 0 and self._kind[row] == K_POD and self._node[row] == arg
+        if kind == CF_NODE_HINT:
+            if arg < 0:
+                return False
+            if self._node_hint[row] == arg:
+                return True
+            if self._wide_nodes:
+                wide = self._wide_nodes.get(row)
+                return wide is not None and arg in wide
+            return False
+        if kind == CF_ZONE:
+            if 0 <= arg < C_MASK_BITS:
+                return (self._zone_mask[row] >> arg) & 1
+            if arg < 0 or not self._wide_zones:
+                return False
+            wide = self._wide_zones.get(row)
+            return wide is not None and arg in wide
+        return False
+
+    def passes(self, Py_ssize_t row, int kind, int32_t arg, int32_t host):
+        return self._passes(row, kind, arg, host)
+
+    cdef bint _member(self, Identities ids, Py_ssize_t row, int kind, int32_t arg, int32_t host,
+                      bint ipv6) except -1:
+        if not self._passes(row, kind, arg, host):
+            return False
+        cdef int32_t family = self._family[row]
+        cdef Py_ssize_t sibling
+        if family == C_IPV6:
+            return ipv6
+        if family == C_IPV4 and ipv6:
+            sibling = ids.pod_sibling(row, C_IPV6)
+            return sibling < 0 or not self._passes(sibling, kind, arg, host)
+        return True
+
+    def member(self, Identities ids, Py_ssize_t row, int kind, int32_t arg, int32_t host, bint ipv6):
+        """``row in select(...)``, for one row."""
+        return self._member(ids, row, kind, arg, host, ipv6)
+
+    def select(self, Identities ids, int kind, int32_t arg, int32_t host, bint ipv6):
+        """Rows a filter keeps, then Linkerd's address-family step, ascending."""
+        cdef Py_ssize_t r, count = 0
+        cdef int32_t* kept = <int32_t*>_grow_array(NULL, self._cap, sizeof(int32_t))
+        try:
+            for r in range(self._cap):
+                if self._passes(r, kind, arg, host):
+                    kept[count] = <int32_t>r
+                    count += 1
+            return self._family_step(ids, kept, count, kind, arg, host, ipv6)
+        finally:
+            free(kept)
+
+    cdef object _family_step(self, Identities ids, const int32_t* rows, Py_ssize_t count, int kind, int32_t arg,
+                             int32_t host, bint ipv6):
+        """Without IPv6, Pod IPv6 addresses are dropped; with it, a pod that
+        has both families among the filter's rows keeps only its IPv6 one."""
+        cdef int32_t* out = <int32_t*>_grow_array(NULL, count, sizeof(int32_t))
+        cdef Py_ssize_t i, kept = 0, sibling
+        cdef int32_t family, r
+        try:
+            for i in range(count):
+                r = rows[i]
+                family = self._family[r]
+                if family == C_IPV6 and not ipv6:
+                    continue
+                if family == C_IPV4 and ipv6:
+                    sibling = ids.pod_sibling(r, C_IPV6)
+                    if sibling >= 0 and self._passes(sibling, kind, arg, host):
+                        continue
+                out[kept] = r
+                kept += 1
+            return _ints(out, kept)
+        finally:
+            free(out)
+
+    def facts(self, rows):
+        """(rows, rows without a zone hint, rows without a node hint) among ``rows``."""
+        cdef Py_ssize_t unhinted = 0, node_unhinted = 0, r
+        for r in rows:
+            if self._zone_mask[r] == 0 and not (self._wide_zones and r in self._wide_zones):
+                unhinted += 1
+            if self._node_hint[r] < 0:
+                node_unhinted += 1
+        return len(rows), unhinted, node_unhinted
+
+    def host_rows(self, int32_t host):
+        out = array("i")
+        cdef Py_ssize_t r
+        for r in range(self._cap):
+            if self._kind[r] and self._hostname[r] == host:
+                out.append(r)
+        return out
+
+    def count_passing(self, rows, int kind, int32_t arg):
+        cdef Py_ssize_t count = 0, r
+        for r in rows:
+            if self._passes(r, kind, arg, C_HOST_ANY):
+                count += 1
+        return count
+
+    def diff(self, Identities ids, bytearray member, int kind, int32_t arg, int32_t host, bint ipv6,
+             bint full, bint logged, list sources):
+        """Bring a subscription's membership up to date (see the twin):
+        ``(added or changed rows, removed rows)``."""
+        if len(member) < self._cap:
+            member.extend(bytes(self._cap - len(member)))
+        cdef unsigned char* m = member
+        added, removed = array("i"), array("i")
+        cdef Py_ssize_t k, row, sibling, total = len(member)
+        if full:
+            for row in range(total):
+                self._diff_row(ids, m, row, kind, arg, host, ipv6, logged, sources, added, removed)
+        elif logged:
+            for k in range(self._log_len):
+                self._diff_row(ids, m, self._log[k].row, kind, arg, host, ipv6, logged, sources, added, removed)
+            if ipv6:
+                for k in range(self._log_len):
+                    sibling = ids.pod_sibling(self._log[k].row, C_IPV4)
+                    if sibling >= 0 and not self._logged[sibling]:
+                        self._diff_row(ids, m, sibling, kind, arg, host, ipv6, logged, sources, added, removed)
+        return added, removed
+
+    cdef int _diff_row(self, Identities ids, unsigned char* member, Py_ssize_t row, int kind, int32_t arg,
+                       int32_t host, bint ipv6, bint logged, list sources, added, removed) except -1:
+        cdef bint old = member[row], new = self._member(ids, row, kind, arg, host, ipv6)
+        if old and not new:
+            removed.append(row)
+        elif new and (not old or (logged and self._changed(row, sources))):
+            added.append(row)
+        member[row] = new
+        return 0
+
+    def sources(self, rows):
+        """Where ``rows`` come from: (slice numbers, endpoints, addresses, ports)."""
+        cdef Py_ssize_t count = len(rows), i
+        cdef int_array a = clone(_INTS, count, zero=False), b = clone(_INTS, count, zero=False)
+        cdef int_array c = clone(_INTS, count, zero=False), d = clone(_INTS, count, zero=False)
+        cdef int_array r = rows if isinstance(rows, array) else array("i", rows)
+        cdef int32_t row
+        for i in range(count):
+            row = r.data.as_ints[i]
+            a.data.as_ints[i] = self._src_slice[row]
+            b.data.as_ints[i] = self._src_endpoint[row]
+            c.data.as_ints[i] = self._src_address[row]
+            d.data.as_ints[i] = self._port[row]
+        return a, b, c, d
+
+    # -- order -----------------------------------------------------------------
+
+    def sort(self, StringTable table, rows):
+        """``rows`` by (address, port, map order): how selections are listed."""
+        cdef Py_ssize_t count = len(rows), i, size
+        cdef SortKey* keys = <SortKey*>_grow_array(NULL, count, sizeof(SortKey))
+        cdef int_array r = rows if isinstance(rows, array) else array("i", rows)
+        cdef const char* p
+        cdef int32_t row
+        global _sort_table
+        try:
+            for i in range(count):
+                row = r.data.as_ints[i]
+                keys[i].row = row
+                keys[i].address = self._address[row]
+                keys[i].port = self._port[row]
+                keys[i].order = self._order[row]
+                p = table._ptr(keys[i].address, &size)
+                keys[i].k0 = _prefix(p, size, 0)
+                keys[i].k1 = _prefix(p, size, 8)
+                keys[i].length = <int32_t>size
+            _sort_table = table
+            qsort(keys, count, sizeof(SortKey), _compare_keys)
+            _sort_table = None
+            out = clone(_INTS, count, zero=False)
+            for i in range(count):
+                out.data.as_ints[i] = keys[i].row
+            return out
+        finally:
+            free(keys)
+
+    def map_order(self):
+        """Every held row in map order (the order a snapshot lists them)."""
+        cdef Py_ssize_t i, count = self.size
+        cdef int_array held = self.rows()
+        cdef OrderKey* keys = <OrderKey*>_grow_array(NULL, count, sizeof(OrderKey))
+        try:
+            for i in range(count):
+                keys[i].row = held.data.as_ints[i]
+                keys[i].order = self._order[keys[i].row]
+            qsort(keys, count, sizeof(OrderKey), _compare_order)
+            for i in range(count):
+                held.data.as_ints[i] = keys[i].row
+            return held
+        finally:
+            free(keys)
+
+
+ctypedef struct SortKey:
+    uint64_t k0, k1  # the address's first 16 UTF-8 bytes, big-endian, zero-padded
+    int32_t length, address, port, row
+    int64_t order
+
+
+ctypedef struct OrderKey:
+    int64_t order
+    int32_t row
+
+
+cdef StringTable _sort_table = None  # the table the comparison reads long addresses from
+
+
+cdef inline uint64_t _prefix(const char* p, Py_ssize_t size, Py_ssize_t at) noexcept:
+    cdef uint64_t v = 0
+    cdef Py_ssize_t i
+    for i in range(at, at + 8):
+        v = (v << 8) | (<uint8_t>p[i] if i < size else 0)
+    return v
+
+
+cdef int _compare_keys(const void* x, const void* y) noexcept nogil:
+    cdef const SortKey* a = <const SortKey*>x
+    cdef const SortKey* b = <const SortKey*>y
+    cdef int c
+    if a.k0 != b.k0:
+        return -1 if a.k0 < b.k0 else 1
+    if a.k1 != b.k1:
+        return -1 if a.k1 < b.k1 else 1
+    if a.address != b.address:
+        with gil:
+            c = _compare_strings(a.address, b.address)
+        if c:
+            return c
+    if a.port != b.port:
+        return -1 if a.port < b.port else 1
+    if a.order != b.order:
+        return -1 if a.order < b.order else 1
+    return 0
+
+
+cdef int _compare_strings(int32_t x, int32_t y) noexcept:
+    """Full comparison of two table strings whose padded prefixes are equal:
+    byte order of UTF-8 is code point order, and a prefix sorts first."""
+    cdef Py_ssize_t nx, ny
+    cdef const char* px = _sort_table._ptr(x, &nx)
+    cdef const char* py = _sort_table._ptr(y, &ny)
+    cdef int c = memcmp(px, py, nx if nx < ny else ny)
+    if c:
+        return -1 if c < 0 else 1
+    return -1 if nx < ny else (1 if nx > ny else 0)
+
+
+cdef int _compare_order(const void* x, const void* y) noexcept nogil:
+    cdef const OrderKey* a = <const OrderKey*>x
+    cdef const OrderKey* b = <const OrderKey*>y
+    return -1 if a.order < b.order else (1 if a.order > b.order else 0)

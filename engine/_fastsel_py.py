@@ -698,7 +698,7 @@ class Publisher:
         if kind == F_NODE_HINT:
             return arg in self.node_hints(row)
         if kind == F_ZONE:
-            if arg < MASK_BITS:
+            if 0 <= arg < MASK_BITS:
                 return bool(self.zone_mask[row] >> arg & 1)
             return arg in self.wide_zones.get(row, ())
         return False
