@@ -238,7 +238,6 @@ class Engine:
 
     def fold(self, event: Event, seq: int) -> Change:
         """Apply one event to the state, then bring the index and subscribers up to date."""
-        event = self.state.adopt(event)
         change = self.state.apply(event, seq)
         if change:
             self.index.apply(event, change)

@@ -82,7 +82,8 @@ class RecordCodec:
             return event
         cols = event.endpoints
         data = self.table.adopt(cols.strings, cols.n, cols.data)
-        return attrs.evolve(event, endpoints=EndpointColumns(self.table, cols.n, data))
+        return SliceUpserted(event.namespace, event.name, event.service, event.address_type, event.ports,
+                             EndpointColumns(self.table, cols.n, data))
 
     def to_log(self, event: Event) -> tuple[Event, list]:
         """``event`` adopted, and its record as the log stores it (carrying

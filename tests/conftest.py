@@ -1,18 +1,42 @@
-"""Shared test helpers.  The whole suite runs once per kernel implementation:
-CI runs it with ENGINE_NO_EXTENSIONS unset (compiled) and set to 1 (pure)."""
+"""Shared test helpers.  CI runs the suite once with ENGINE_NO_EXTENSIONS
+unset and once with it set to 1.  In the first run the core tests (index,
+policies, subscriptions, snapshots) also run over both implementations of
+the core, through the ``implementation`` fixture; in the second, only the
+pure one is there to run."""
 import os
 from pathlib import Path
 
 import pytest
 
+from engine import kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
 
-def pytest_report_header(config):
-    from engine import kernels
+def _implementations() -> list[str]:
+    if os.environ.get("ENGINE_NO_EXTENSIONS") == "1":
+        return ["pure"]
+    try:
+        kernels.for_implementation("compiled")
+    except ImportError:
+        return ["pure"]  # test_kernels says so: the compiled core should have loaded
+    return ["compiled", "pure"]
 
-    return f"topology-engine kernels: {kernels.IMPLEMENTATION} (ENGINE_NO_EXTENSIONS={os.environ.get('ENGINE_NO_EXTENSIONS', '')})"
+
+IMPLEMENTATIONS = _implementations()
+
+
+def pytest_report_header(config):
+    return (f"topology-engine core: {kernels.IMPLEMENTATION} "
+            f"(ENGINE_NO_EXTENSIONS={os.environ.get('ENGINE_NO_EXTENSIONS', '')}); "
+            f"core tests over: {', '.join(IMPLEMENTATIONS)}")
+
+
+@pytest.fixture(scope="session", params=IMPLEMENTATIONS)
+def implementation(request) -> str:
+    """The core implementation an engine under test runs on."""
+    return request.param
 
 
 @pytest.fixture

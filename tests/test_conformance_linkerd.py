@@ -23,12 +23,12 @@ def endpoints_of(items):
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
-def test_case_through_api(path):
+def test_case_through_api(path, implementation):
     case = load(path)
     ipv6 = case["options"]["ipv6"]
     watches = {w["id"]: w for w in case.get("watches", [])}
     received = {wid: [] for wid in watches}
-    eng = Engine()
+    eng = Engine(implementation=implementation)
     for number, step in enumerate(case["steps"]):
         before = {wid: len(updates) for wid, updates in received.items()}
         eng.ingest(step.get("apply", []), source=f"{path.name} step {number}")

@@ -26,17 +26,18 @@ def answers(engine):
 
 @settings(max_examples=60, deadline=None)
 @given(events=st.lists(event_st, min_size=1, max_size=15), data=st.data())
-def test_snapshot_plus_tail_equals_full_replay(events, data):
+def test_snapshot_plus_tail_equals_full_replay(events, data, implementation):
     cut = data.draw(st.integers(0, len(events)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log"
-        with Engine.open(path, create=True, write=True, sync=False) as writer:
+        with Engine.open(path, create=True, write=True, sync=False, implementation=implementation) as writer:
             writer.apply_all(events[:cut])
             if cut:
                 writer.snapshot()
             writer.apply_all(events[cut:])
             live = image(writer)
-        with Engine.open(path) as from_snapshot, Engine.open(path, use_snapshot=False) as full:
+        with Engine.open(path, implementation=implementation) as from_snapshot, \
+                Engine.open(path, use_snapshot=False, implementation=implementation) as full:
             assert image(from_snapshot) == image(full) == live
             assert answers(from_snapshot) == answers(full)
 

@@ -89,7 +89,7 @@ def answers(eng, zones):
 
 def reloaded(eng):
     """The same engine with its index rebuilt from the index's own dump (the bulk path)."""
-    copy = Engine()
+    copy = Engine(implementation=eng.implementation)
     copy.state = eng.state
     copy.index = ZoneIndex(eng.state)
     copy.index.load(eng.index.dump())
@@ -114,18 +114,18 @@ def rendered(found):
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), many_zones=st.booleans())
-def test_incremental_index_equals_rebuild_and_reference_after_every_event(data, many_zones):
+def test_incremental_index_equals_rebuild_and_reference_after_every_event(data, many_zones, implementation):
     zones = MANY_ZONES if many_zones else FEW_ZONES
     events = data.draw(st.lists(events_st(zones), min_size=1, max_size=10))
     if many_zones:
         events.insert(0, every_zone_slice(zones))
-    eng = Engine()
+    eng = Engine(implementation=implementation)
     model = LinkerdModel()
     for count, event in enumerate(events, 1):
         eng.apply(event)
         model.apply(event)
         got = answers(eng, zones)  # the second half of these comes from caches kept across events
-        fresh = Engine()
+        fresh = Engine(implementation=implementation)
         fresh.apply_all(events[:count])
         assert got == answers(fresh, zones)
         assert got == answers(reloaded(eng), zones)
@@ -145,8 +145,8 @@ def slice_of(name, *endpoints):
     return SliceUpserted("ns", name, "web", ports=(SlicePort("http", 8080),), endpoints=endpoints)
 
 
-def zoned_engine():
-    eng = Engine()
+def zoned_engine(implementation):
+    eng = Engine(implementation=implementation)
     eng.apply_all([
         ServiceUpserted("ns", "web", (ServicePort("http", 80),)),
         slice_of("a", pod("10.0.0.1", "a1", ["za"]), pod("10.0.0.2", "a2", ["za"])),
@@ -155,8 +155,8 @@ def zoned_engine():
     return eng
 
 
-def test_a_change_in_one_zone_keeps_the_other_zones_cached_selection():
-    eng = zoned_engine()
+def test_a_change_in_one_zone_keeps_the_other_zones_cached_selection(implementation):
+    eng = zoned_engine(implementation)
     in_b = eng.endpoints("ns/web", 80, zone="zb")
     in_a = eng.endpoints("ns/web", 80, zone="za")
     eng.apply(slice_of("a", pod("10.0.0.1", "a1", ["za"])))
@@ -166,8 +166,8 @@ def test_a_change_in_one_zone_keeps_the_other_zones_cached_selection():
     assert [e.address for e in after.endpoints] == ["10.0.0.1"]
 
 
-def test_first_unhinted_endpoint_flips_every_zone_to_all():
-    eng = zoned_engine()
+def test_first_unhinted_endpoint_flips_every_zone_to_all(implementation):
+    eng = zoned_engine(implementation)
     assert eng.endpoints("ns/web", 80, zone="zb").rule == "zone-hints"
     eng.apply(slice_of("c", pod("10.0.2.1", "c1", [])))
     sel = eng.endpoints("ns/web", 80, zone="zb")
@@ -176,16 +176,16 @@ def test_first_unhinted_endpoint_flips_every_zone_to_all():
     assert [e.address for e in eng.endpoints("ns/web", 80, zone="zb").endpoints] == ["10.0.1.1"]
 
 
-def test_zone_losing_its_last_endpoint_falls_back_to_all():
-    eng = zoned_engine()
+def test_zone_losing_its_last_endpoint_falls_back_to_all(implementation):
+    eng = zoned_engine(implementation)
     assert eng.endpoints("ns/web", 80, zone="zb").rule == "zone-hints"
     eng.apply(SliceDeleted("ns", "b"))
     sel = eng.endpoints("ns/web", 80, zone="zb")
     assert sel.rule == "no-zone-match" and len(sel.endpoints) == 2
 
 
-def test_identity_rows_are_reused_after_churn_and_counts_stay_exact():
-    eng = zoned_engine()
+def test_identity_rows_are_reused_after_churn_and_counts_stay_exact(implementation):
+    eng = zoned_engine(implementation)
     for generation in range(20):
         eng.apply(slice_of("a", *(pod(f"10.0.{generation}.{i}", f"a-{generation}-{i}", ["za"]) for i in range(3))))
     book = eng.index.book("ns/web")
@@ -199,8 +199,8 @@ def test_identity_rows_are_reused_after_churn_and_counts_stay_exact():
     assert len(book.identities) <= 8  # freed rows were reused, not appended
 
 
-def test_index_select_matches_policy_select_and_is_cached():
-    eng = zoned_engine()
+def test_index_select_matches_policy_select_and_is_cached(implementation):
+    eng = zoned_engine(implementation)
     client = linkerd.Client(zone="za")
     rule, endpoints, count = eng.index.select("ns/web", 80, client)
     sel = eng.endpoints("ns/web", 80, zone="za")
@@ -209,9 +209,9 @@ def test_index_select_matches_policy_select_and_is_cached():
     assert eng.index.select("ns/missing", 80, client) == ("no-endpoints", (), 0)
 
 
-def test_more_than_64_zones_and_many_hints_per_endpoint():
+def test_more_than_64_zones_and_many_hints_per_endpoint(implementation):
     zones = MANY_ZONES
-    eng = Engine()
+    eng = Engine(implementation=implementation)
     eng.apply_all([every_zone_slice(zones),
                    slice_of("wide", pod("10.9.0.1", "w1", zones[60:68]), pod("10.9.0.2", "w2", zones[70:72]))])
     for zone in (zones[62], zones[66], zones[71]):

@@ -1,164 +1,206 @@
-"""The kernels: the compiled module really loaded, and it agrees with its twin."""
+"""The core's two implementations: the compiled module really loaded, and it
+agrees with its pure-Python twin, result for result and error for error,
+on its own (string table, endpoint columns) and folded into whole engines."""
 import os
-from array import array
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import _fastsel_py, kernels
+from engine import Engine, RecordError, _fastsel_py, kernels
+
+from conftest import IMPLEMENTATIONS
+from test_index import FEW_ZONES, MANY_ZONES, answers, events_st, every_zone_slice
 
 
-def test_compiled_kernels_loaded_unless_pure_requested():
+def test_compiled_core_loaded_unless_pure_requested():
     if os.environ.get("ENGINE_NO_EXTENSIONS") == "1":
         assert kernels.IMPLEMENTATION == "pure"
-        assert kernels.hint_match is _fastsel_py.hint_match
-        assert kernels.hint_masks is _fastsel_py.hint_masks
+        assert kernels.Publisher is _fastsel_py.Publisher
     else:
         # An editable install builds engine/_fastsel*.so in place; running the
         # suite without it would silently test only the pure twin.
         assert kernels.IMPLEMENTATION == "compiled", "engine._fastsel did not load: build it (pip install -e .)"
+        assert kernels.Publisher is not _fastsel_py.Publisher
 
 
-def _implementations():
-    impls = [_fastsel_py]
+CORES = [kernels.for_implementation(name) for name in IMPLEMENTATIONS]
+twins = pytest.mark.skipif(len(CORES) < 2, reason="only the pure core is available in this run")
+
+
+def _outcome(fn, *args):
+    """What a call gives: its result, or the error class and message."""
     try:
-        from engine import _fastsel
-    except ImportError:
-        if os.environ.get("ENGINE_NO_EXTENSIONS") != "1":
-            raise
-    else:
-        impls.append(_fastsel)
-    return impls
+        return "ok", fn(*args)
+    except (RecordError, ValueError, TypeError, IndexError) as exc:
+        return type(exc).__name__, str(exc)
 
 
-IMPLS = _implementations()
-
-
-def _csr(rows):
-    offsets, flat = array("i", [0]), array("i")
-    for ids in rows:
-        flat.extend(ids)
-        offsets.append(len(flat))
-    return offsets, flat
-
-
-@pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
-def test_hint_match_basic(impl):
-    offsets, flat = _csr([[1], [], [2, 1], [2], [1, 1]])
-    rows, unhinted = impl.hint_match(offsets, flat, 1)
-    assert list(rows) == [0, 2, 4]
-    assert unhinted == 1
-    rows, unhinted = impl.hint_match(offsets, flat, 7)
-    assert list(rows) == [] and unhinted == 1
-
-
-@pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
-def test_hint_match_empty(impl):
-    rows, unhinted = impl.hint_match(array("i", [0]), array("i"), 0)
-    assert list(rows) == [] and unhinted == 0
-
-
-@pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
-@pytest.mark.parametrize(
-    "offsets, flat, message",
-    [
-        ([], [], "at least one entry"),
-        ([1, 2], [0, 0], "start at 0"),
-        ([0, 3], [0], "end at len"),
-        ([0, 2, 1, 2], [0, 0], "must not decrease"),
-    ],
-)
-def test_hint_match_rejects_bad_csr_alike(impl, offsets, flat, message):
-    with pytest.raises(ValueError, match=message):
-        impl.hint_match(array("i", offsets), array("i", flat), 0)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    rows=st.lists(st.lists(st.integers(0, 80), max_size=8), max_size=60),
-    wanted=st.integers(-1, 81),
-)
-def test_compiled_equals_pure(rows, wanted):
-    offsets, flat = _csr(rows)
-    results = [impl.hint_match(offsets, flat, wanted) for impl in IMPLS]
-    expected_rows = [i for i, ids in enumerate(rows) if wanted in ids]
-    for found_rows, unhinted in results:
-        assert list(found_rows) == expected_rows
-        assert unhinted == sum(1 for ids in rows if not ids)
+def _same(outcomes):
+    assert all(o == outcomes[0] for o in outcomes), outcomes
+    return outcomes[0]
 
 
 # ---------------------------------------------------------------------------
-# Index kernels: hint masks and counts, row membership, selection diffs
+# Endpoint columns
 
-def _plain_masks(rows, n_ids):
-    masks = [sum(1 << z for z in set(ids) if z < 64) for ids in rows]
-    counts = [sum(1 for ids in rows if z in ids) for z in range(n_ids)]
-    return masks, counts, sum(1 for ids in rows if not ids)
-
-
-def _same(results):
-    """Every implementation's result, as plain lists, is the same."""
-    plain = [tuple(list(part) if not isinstance(part, int) else part for part in r) if isinstance(r, tuple)
-             else list(r) for r in results]
-    assert all(p == plain[0] for p in plain)
-    return plain[0]
+names = st.sampled_from(["", "a", "zone-a", "node-1", "10.0.0.1", "é", "Pod", "ExternalWorkload", "x" * 40])
+optional_names = st.none() | names
+good_rows = st.lists(st.tuples(
+    st.lists(names, max_size=3), st.sampled_from([None, True, False]), st.sampled_from([None, True, False]),
+    st.sampled_from([None, True, False]), optional_names, optional_names, optional_names, optional_names,
+    optional_names, optional_names, st.lists(names, max_size=9), st.lists(names, max_size=3),
+).map(list), max_size=12)
+# Wrong types anywhere in a row: what a damaged version-1 record can hold.
+any_value = st.none() | st.booleans() | st.integers(-3, 3) | names | st.lists(st.none() | names | st.integers(), max_size=2)
+bad_rows = st.lists(st.lists(any_value, min_size=11, max_size=13), min_size=1, max_size=3)
 
 
-EDGE_ROWS = [
-    [],  # no endpoint
-    [[]],  # one unhinted endpoint
-    [[3]],  # one hinted endpoint
-    [[0, 63, 64, 79]],  # both sides of the mask boundary
-    [list(range(i, i + 8)) for i in range(0, 72, 9)],  # 8 hints per endpoint, ids past 64
-    [[70, 70, 5, 5], [], [64]],  # repeats count once
-]
-
-
-@pytest.mark.parametrize("rows", EDGE_ROWS)
-def test_hint_masks_edges(rows):
-    offsets, flat = _csr(rows)
-    masks, counts, unhinted = _same([impl.hint_masks(offsets, flat, 80) for impl in IMPLS])
-    assert (masks, counts, unhinted) == tuple(_plain_masks(rows, 80))
+@twins
+@settings(max_examples=200, deadline=None)
+@given(rows=good_rows | bad_rows | st.integers() | st.text(max_size=3))
+def test_columns_from_rows_compiled_equals_pure(rows):
+    kind, result = _same([_outcome(core.columns_from_rows, rows) for core in CORES])
+    if kind == "ok":
+        strings, n, data = result
+        assert n == len(rows)
+        for core in CORES:
+            core.check_columns(n, data, len(strings))
+            assert [core.endpoint_fields(n, data, i) for i in range(n)] == \
+                [CORES[0].endpoint_fields(n, data, i) for i in range(n)]
 
 
 @settings(max_examples=150, deadline=None)
-@given(rows=st.lists(st.lists(st.integers(0, 99), max_size=8), max_size=60), bit=st.integers(0, 63))
-def test_hint_masks_and_mask_rows_compiled_equals_pure(rows, bit):
-    offsets, flat = _csr(rows)
-    masks, counts, unhinted = _same([impl.hint_masks(offsets, flat, 100) for impl in IMPLS])
-    assert (masks, counts, unhinted) == tuple(_plain_masks(rows, 100))
-    found = _same([impl.mask_rows(array("Q", masks), bit) for impl in IMPLS])
-    assert found == [i for i, ids in enumerate(rows) if bit in ids]
+@given(rows=good_rows)
+def test_endpoint_fields_read_back_what_the_rows_said(rows):
+    for core in CORES:
+        strings, n, data = core.columns_from_rows(rows)
+        for i, row in enumerate(rows):
+            cond, node, zone, host, kind, namespace, name, addresses, zones, nodes = core.endpoint_fields(n, data, i)
+            tristate = (None, False, True)
+            assert [tristate[cond & 3], tristate[cond >> 2 & 3], tristate[cond >> 4 & 3]] == row[1:4]
+            assert [None if s < 0 else strings[s] for s in (node, zone, host, kind, namespace, name)] == row[4:10]
+            assert [strings[s] for s in addresses] == row[0]
+            assert [strings[s] for s in zones] == row[10] and [strings[s] for s in nodes] == row[11]
 
 
-@settings(max_examples=100, deadline=None)
-@given(column=st.lists(st.integers(-1, 5), max_size=80), wanted=st.integers(-2, 6))
-def test_equal_rows_compiled_equals_pure(column, wanted):
-    found = _same([impl.equal_rows(array("i", column), wanted) for impl in IMPLS])
-    assert found == [i for i, value in enumerate(column) if value == wanted]
+@twins
+@settings(max_examples=200, deadline=None)
+@given(rows=good_rows.filter(bool), edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(-5, 70)),
+                                                  min_size=1, max_size=3), cut=st.integers(0, 8))
+def test_check_columns_compiled_equals_pure_on_damaged_layouts(rows, edits, cut):
+    strings, n, data = CORES[0].columns_from_rows(rows)
+    words = bytearray(data)
+    for at, value in edits:
+        i = at % (len(words) // 4)
+        words[4 * i:4 * i + 4] = value.to_bytes(4, "little", signed=True)
+    damaged = bytes(words[:len(words) - cut])
+    for limit in (len(strings), len(strings) + 3):
+        _same([_outcome(core.check_columns, n, damaged, limit) for core in CORES])
 
 
-@pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
-def test_index_kernels_reject_bad_input_alike(impl):
-    with pytest.raises(ValueError, match="lie in 0..n_ids-1"):
-        impl.hint_masks(array("i", [0, 1]), array("i", [5]), 5)
-    with pytest.raises(ValueError, match="must not decrease"):
-        impl.hint_masks(array("i", [0, 2, 1, 2]), array("i", [0, 0]), 1)
-    with pytest.raises(ValueError, match="at least one entry"):
-        impl.hint_masks(array("i"), array("i"), 1)
-    with pytest.raises(ValueError, match="must not be negative"):
-        impl.hint_masks(array("i", [0]), array("i"), -1)
-    for bit in (-1, 64):
-        with pytest.raises(ValueError, match="bit must lie in 0..63"):
-            impl.mask_rows(array("Q", [1]), bit)
+@pytest.mark.parametrize("core", CORES, ids=IMPLEMENTATIONS)
+def test_offsets_past_the_lists_are_rejected_before_any_read(core):
+    strings, n, data = core.columns_from_rows([[["10.0.0.1"], None, None, None, None, None, None, None, None, None,
+                                                ["z"], []]])
+    words = bytearray(data)
+    words[4 * 7:4 * 8] = (1000).to_bytes(4, "little", signed=True)  # the first address offset
+    with pytest.raises(RecordError, match="offset"):
+        core.check_columns(n, bytes(words), len(strings))
 
 
-@pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
-def test_offsets_past_the_ids_are_rejected_before_any_read(impl):
-    # Row 0 claims ids[0:10] of 3: the layout is refused up front, never read.
-    offsets, flat = array("i", [0, 10, 3]), array("i", [1, 2, 3])
-    with pytest.raises(ValueError, match="must not decrease"):
-        impl.hint_match(offsets, flat, 1)
-    with pytest.raises(ValueError, match="must not decrease"):
-        impl.hint_masks(offsets, flat, 4)
+# ---------------------------------------------------------------------------
+# The string table
+
+operations = st.lists(st.one_of(
+    st.tuples(st.just("intern"), names | st.text(max_size=4)),
+    st.tuples(st.just("find"), names),
+    st.tuples(st.just("truncate"), st.integers(0, 12)),
+    st.tuples(st.just("extend"), st.integers(0, 14), st.lists(names | st.text(max_size=3), max_size=4)),
+    st.tuples(st.just("adopt"), good_rows),
+), max_size=25)
+
+
+def _apply(table, op):
+    if op[0] == "intern":
+        return table.intern(op[1])
+    if op[0] == "find":
+        return table.find(op[1])
+    if op[0] == "truncate":
+        return table.truncate(op[1])
+    if op[0] == "extend":
+        encoded = [s.encode("utf-8", "surrogatepass") for s in op[2]]
+        lengths = b"".join(len(e).to_bytes(4, "little") for e in encoded)
+        return table.extend(op[1], b"".join(encoded), lengths)
+    strings, n, data = CORES[0].columns_from_rows(op[1])
+    return table.adopt(strings, n, data)
+
+
+@twins
+@settings(max_examples=200, deadline=None)
+@given(ops=operations)
+def test_string_table_compiled_equals_pure(ops):
+    tables = [core.StringTable() for core in CORES]
+    for op in ops:
+        _same([_outcome(_apply, table, op) for table in tables])
+        _same([(len(t), [t[i] for i in range(len(t))], t.tail(3)) for t in tables])
+
+
+@pytest.mark.parametrize("core", CORES, ids=IMPLEMENTATIONS)
+def test_string_table_round_trip_and_refusals(core):
+    table = core.StringTable()
+    assert [table[i] for i in range(len(table))] == list(core.RESERVED_STRINGS)
+    ids = [table.intern(s) for s in ("zone-a", "é", "zone-a", "")]
+    assert ids == [6, 7, 6, 0] and table.find("é") == 7 and table.find("nope") == -1
+    copy = core.StringTable()
+    copy.extend(6, *table.tail(6))
+    assert [copy[i] for i in range(len(copy))] == [table[i] for i in range(len(table))]
+    copy.extend(6, *table.tail(6))  # read twice: checked, not added again
+    assert len(copy) == len(table)
+    with pytest.raises(RecordError, match="in the table"):
+        copy.extend(6, b"zone-b", (6).to_bytes(4, "little"))
+    with pytest.raises(RecordError, match="do not follow"):
+        copy.extend(20, b"", b"")
+    with pytest.raises(RecordError, match="not valid UTF-8"):
+        copy.extend(8, b"\xff", (1).to_bytes(4, "little"))
+    with pytest.raises(RecordError, match="already in the string table"):
+        copy.extend(8, b"aa", (1).to_bytes(4, "little") * 2)
+    with pytest.raises(RecordError, match="lone surrogate"):
+        table.intern("\ud800")
+    assert len(copy) == 8
+
+
+# ---------------------------------------------------------------------------
+# Whole engines, one per implementation, fed the same events
+
+def _streams(eng, updates):
+    def record(key):
+        return lambda update: updates.append((key, update.op, update.endpoints))
+
+    for node in ("n0", "n1", "ghost"):
+        eng.subscribe("ns/web", 80, node=node, on_update=record(node))
+    eng.subscribe("ns/web", 80, node="n2", ipv6=True, on_update=record("n2-v6"))
+    eng.subscribe("ns/web", 80, node="n3", policy="linkerd+nodes", on_update=record("n3-nodes"))
+    eng.subscribe("ns/web", 81, node="n1", on_update=record("n1-undeclared"))
+
+
+@twins
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), many_zones=st.booleans())
+def test_compiled_engine_equals_pure_engine_after_every_event(data, many_zones):
+    zones = MANY_ZONES if many_zones else FEW_ZONES
+    events = data.draw(st.lists(events_st(zones), min_size=1, max_size=10))
+    if many_zones:
+        events.insert(0, every_zone_slice(zones))
+    engines = [Engine(implementation=name) for name in IMPLEMENTATIONS]
+    streams: list[list] = [[] for _ in engines]
+    for eng, updates in zip(engines, streams):
+        _streams(eng, updates)
+    for event in events:
+        for eng in engines:
+            eng.apply(event)
+        _same([answers(eng, zones) for eng in engines])
+        _same([msgpack.packb([eng.state.dump(), eng.index.dump()]) for eng in engines])
+        _same(streams)
+

@@ -155,8 +155,8 @@ event_st = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(events=st.lists(event_st, min_size=1, max_size=12))
-def test_engine_matches_reference_after_every_event(events):
-    eng = Engine()
+def test_engine_matches_reference_after_every_event(events, implementation):
+    eng = Engine(implementation=implementation)
     model = LinkerdModel()
     for event in events:
         eng.apply(event)

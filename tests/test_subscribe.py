@@ -49,8 +49,8 @@ WATCHES = [dict(node="n0"), dict(node="n1", hostname="h0"), dict(node="ghost"), 
 
 @settings(max_examples=150, deadline=None)
 @given(before=st.lists(event_st, max_size=5), after=st.lists(event_st, min_size=1, max_size=12))
-def test_stream_applied_in_order_equals_current_selection(before, after):
-    eng = Engine()
+def test_stream_applied_in_order_equals_current_selection(before, after, implementation):
+    eng = Engine(implementation=implementation)
     eng.apply_all(before)
     recorders = []
     for watch in WATCHES:
@@ -71,8 +71,8 @@ def cluster():
                                            endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2")])]
 
 
-def test_same_filter_key_shares_one_group_and_updates_carry_seq():
-    eng = Engine()
+def test_same_filter_key_shares_one_group_and_updates_carry_seq(implementation):
+    eng = Engine(implementation=implementation)
     eng.ingest(cluster())
     a, b = Recorder(), Recorder()
     eng.subscribe("ns/web", 80, node="n1", on_update=a)
@@ -84,8 +84,8 @@ def test_same_filter_key_shares_one_group_and_updates_carry_seq():
     assert [(u.op, u.seq) for u in a.updates] == [(u.op, u.seq) for u in b.updates]
 
 
-def test_failing_callback_is_dropped_and_others_keep_receiving():
-    eng = Engine()
+def test_failing_callback_is_dropped_and_others_keep_receiving(implementation):
+    eng = Engine(implementation=implementation)
     eng.ingest(cluster())
     good = Recorder()
 
@@ -102,8 +102,8 @@ def test_failing_callback_is_dropped_and_others_keep_receiving():
     assert good.view() == ["10.0.0.4:8080"]
 
 
-def test_cancel_stops_updates_and_drops_the_group():
-    eng = Engine()
+def test_cancel_stops_updates_and_drops_the_group(implementation):
+    eng = Engine(implementation=implementation)
     eng.ingest(cluster())
     rec = Recorder()
     handle = eng.subscribe("ns/web", 80, node="n1", on_update=rec)
@@ -112,15 +112,15 @@ def test_cancel_stops_updates_and_drops_the_group():
     assert len(rec.updates) == 1 and eng.subscriptions.group_count == 0
 
 
-def test_subscriptions_follow_linkerd_policies_only():
-    eng = Engine()
+def test_subscriptions_follow_linkerd_policies_only(implementation):
+    eng = Engine(implementation=implementation)
     with pytest.raises(Exception, match="kube-proxy"):
         eng.subscribe("ns/web", 80, node="n1", policy="kube-proxy", on_update=print)
 
 
-def test_async_updates_and_overflow():
+def test_async_updates_and_overflow(implementation):
     async def scenario():
-        eng = Engine()
+        eng = Engine(implementation=implementation)
         eng.ingest(cluster())
         stream = eng.updates("ns/web", 80, node="n1", max_queue=2)
         first = await stream.__anext__()

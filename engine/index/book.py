@@ -62,23 +62,29 @@ class PortState:
         self.answers = {}
         self.answer_deps = {}
 
-    def written_by(self, touched: tuple, mode_before: tuple[bool, bool, bool]) -> None:
+    def written_by(self, mode_before: tuple[bool, bool, bool]) -> None:
         """After a write: drop the values of the rows it touched, and the
         cached selections it may have changed (all of them when the mode
         flipped, else those reading a zone, node or hostname a touched row
         named, before or after)."""
+        pub = self.publisher
         values = self.values
-        for row in self.publisher.log_rows():
-            values.pop(row, None)
+        if values:
+            for row in pub.log_rows():
+                values.pop(row, None)
         if mode_before != self.mode():
             self.forget_answers()
             return
-        zones, nodes, hint_nodes, hosts = touched
-        answers, deps = self.answers, self.answer_deps
-        stale = [ALL, *(("zone", z) for z in zones), *(("node", n) for n in nodes),
-                 *(("hint-node", n) for n in hint_nodes), *(("host", h) for h in hosts)]
+        deps = self.answer_deps
+        if not deps:
+            return
+        # Few answers are cached, a write names many nodes: look at the answers' side.
+        zones, nodes, hint_nodes, hosts = (set(names) for names in pub.touched())
+        named = {"zone": zones, "node": nodes, "hint-node": hint_nodes, "host": hosts}
+        stale = [dep for dep in deps if dep == ALL or dep[1] in named[dep[0]]]
+        answers = self.answers
         for dep in stale:
-            for key in deps.pop(dep, ()):
+            for key in deps.pop(dep):
                 answers.pop(key, None)
 
 
@@ -196,7 +202,7 @@ class AddressBook:
         return state.mode()
 
     def _end(self, state: PortState, mode_before: tuple[bool, bool, bool]) -> None:
-        state.written_by(state.publisher.touched(), mode_before)
+        state.written_by(mode_before)
 
     def _take_back(self, state: PortState, es: SliceUpserted) -> None:
         port = linkerd.resolve_port(es.ports, state.target)
