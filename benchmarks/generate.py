@@ -150,6 +150,35 @@ class Cluster:
         svc.pod_serial += 1
         return Pod(f"{svc.name}-{svc.pod_serial:x}-{self.suffix()}", self.next_ip(), self.place(zone))
 
+    def add_nodes(self, zone_count: int, count: int, emit: Callable[[dict], None]) -> None:
+        """``count`` nodes over ``zone_count`` zones that differ in node count and
+        machine size, emitting an ADDED watch event per node."""
+        rng = self.rng
+        self.zones = [f"zone-{chr(ord('a') + i)}" for i in range(zone_count)]
+        zone_share = [rng.uniform(0.5, 1.5) for _ in self.zones]
+        zone_cpu = [rng.choice(((4000, 8000), (8000, 16000), (16000, 32000), (4000, 32000))) for _ in self.zones]
+        cumulative = 0
+        for i in range(count):
+            z = rng.choices(range(zone_count), weights=zone_share)[0]
+            node = Node(f"node-{i:05d}", self.zones[z], rng.choice(zone_cpu[z]))
+            self.nodes.append(node)
+            cumulative += node.cpu_millis
+            self.node_weights.append(cumulative)
+            emit(_watch("ADDED", self.node_object(node)))
+
+    def add_service(self, namespace: str, name: str, kind: str, size: int, emit: Callable[[dict], None]) -> Service:
+        """A service of ``size`` pods placed by CPU, in slices of ``SLICE_SIZE``,
+        emitting ADDED watch events for the Service and its slices."""
+        svc = Service(namespace, name, kind, [], hints_on=True)
+        pods = [self.new_pod(svc) for _ in range(size)]
+        svc.slices = [Slice(f"{svc.name}-{self.suffix()}", pods[i:i + SLICE_SIZE]) for i in range(0, size, SLICE_SIZE)]
+        self.services.append(svc)
+        emit(_watch("ADDED", self.service_object(svc)))
+        hinted = self.hinted(svc)
+        for es in svc.slices:
+            emit(_watch("ADDED", self.slice_object(svc, es, hinted)))
+        return svc
+
     def place(self, zone: Optional[str] = None) -> Node:
         """A schedulable ready node, chosen in proportion to its CPU (big nodes take more pods)."""
         while True:
@@ -241,19 +270,7 @@ def build(scale: Scale, seed: int, emit: Callable[[dict], None]) -> Cluster:
     """Create the cluster, emitting an ADDED watch event per object."""
     cluster = Cluster(scale, seed)
     rng = cluster.rng
-    zone_count = rng.randint(3, 5)
-    cluster.zones = [f"zone-{chr(ord('a') + i)}" for i in range(zone_count)]
-    # Uneven zones: different node counts and different machine sizes.
-    zone_share = [rng.uniform(0.5, 1.5) for _ in cluster.zones]
-    zone_cpu = [rng.choice(((4000, 8000), (8000, 16000), (16000, 32000), (4000, 32000))) for _ in cluster.zones]
-    cumulative = 0
-    for i in range(scale.nodes):
-        z = rng.choices(range(zone_count), weights=zone_share)[0]
-        node = Node(f"node-{i:05d}", cluster.zones[z], rng.choice(zone_cpu[z]))
-        cluster.nodes.append(node)
-        cumulative += node.cpu_millis
-        cluster.node_weights.append(cumulative)
-        emit(_watch("ADDED", cluster.node_object(node)))
+    cluster.add_nodes(rng.randint(3, 5), scale.nodes, emit)
     namespaces = [f"team-{i:03d}" for i in range(scale.namespaces)]
     big = set(scale.big_services)
     for index, size in enumerate(_service_sizes(scale, rng)):
@@ -261,15 +278,7 @@ def build(scale: Scale, seed: int, emit: Callable[[dict], None]) -> Cluster:
             kind = UNHINTED if size == min(big) and len(big) > 1 else HINTED
         else:
             kind = rng.choices((HINTED, UNHINTED, LOCAL), weights=(55, 35, 10))[0]
-        svc = Service(rng.choice(namespaces), f"svc-{index:05d}", kind, [], hints_on=True)
-        pods = [cluster.new_pod(svc) for _ in range(size)]
-        svc.slices = [Slice(f"{svc.name}-{cluster.suffix()}", pods[i:i + SLICE_SIZE])
-                      for i in range(0, size, SLICE_SIZE)]
-        cluster.services.append(svc)
-        emit(_watch("ADDED", cluster.service_object(svc)))
-        hinted = cluster.hinted(svc)
-        for es in svc.slices:
-            emit(_watch("ADDED", cluster.slice_object(svc, es, hinted)))
+        cluster.add_service(rng.choice(namespaces), f"svc-{index:05d}", kind, size, emit)
     return cluster
 
 
