@@ -1,0 +1,3 @@
+module topology-engine/benchmarks/golinkerd
+
+go 1.19
