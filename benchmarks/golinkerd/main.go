@@ -254,8 +254,13 @@ func run(in *input) (map[string]interface{}, error) {
 		return nil, fmt.Errorf("no updates to time")
 	}
 	p := &publisher{portName: in.PortName, addresses: make(addressSet), slices: make(map[string]*endpointSlice)}
+	// The initial state, as the publisher holds it once every slice is added
+	// (without a copy of the set per slice: that is setup, not timed).
 	for i := range in.Slices {
-		p.write(&in.Slices[i])
+		for k, v := range p.toAddresses(&in.Slices[i]) {
+			p.addresses[k] = v
+		}
+		p.slices[sliceKey(&in.Slices[i])] = &in.Slices[i]
 	}
 	for _, zone := range in.Zones {
 		g := &group{zone: zone}
