@@ -20,7 +20,7 @@ from typing import IO, Callable, Iterable, Iterator, Optional
 import attrs
 
 from . import kube
-from .errors import LogError, LookupFailed, RecordError
+from .errors import InputError, LogError, LookupFailed, RecordError
 from .log import EventLog, list_segments
 from .snapshot import list_snapshots, load_snapshot, write_snapshot
 from . import kernels
@@ -249,29 +249,29 @@ class Engine:
                 self.subscriptions.publish(change, seq)
         return change
 
-    def ingest(self, objects: Iterable[dict], *, skip_invalid: bool = False,
-               source: str = "objects") -> IngestReport:
+    def ingest(self, objects, *, skip_invalid: bool = False, source: str = "objects") -> IngestReport:
         """Turn Kubernetes objects (or watch events) into events and append them.
 
-        All or nothing: an invalid object raises InputError before anything
-        is appended, unless ``skip_invalid`` leaves it out.
+        ``objects``: one object (a dict), JSON or YAML text (bytes or str,
+        such as a watch stream's lines, decoded without building dicts), or
+        an iterable of either.  All or nothing: an invalid object raises
+        InputError before anything is appended, unless ``skip_invalid``
+        leaves it out.
         """
         stats = kube.ReadStats()
-        documents = ((f"{source}[{index}]", obj) for index, obj in enumerate(objects))
-        events = list(kube.documents_to_events(documents, stats, skip_invalid=skip_invalid))
-        return self._append_report(stats, events)
-
-    def ingest_streams(self, sources: Iterable[tuple[str, IO[str]]], *,
-                       skip_invalid: bool = False) -> IngestReport:
-        """Read every source completely, then append: bad input appends nothing."""
-        stats = kube.ReadStats()
-        events: list[Event] = []
         with _cyclic_gc_paused():
-            for name, stream in sources:
-                events.extend(kube.iter_events(stream, name, stats, skip_invalid=skip_invalid))
+            events = list(kube.read_objects(objects, source, stats, skip_invalid=skip_invalid))
         return self._append_report(stats, events)
 
-    def ingest_live(self, stream: IO[str], source: str, *, skip_invalid: bool = False,
+    def ingest_streams(self, sources: Iterable[tuple[str, IO]], *,
+                       skip_invalid: bool = False) -> IngestReport:
+        """Read every source (binary or text stream) completely, then append:
+        bad input appends nothing."""
+        stats = kube.ReadStats()
+        events = _read_sources(sources, stats, skip_invalid)
+        return self._append_report(stats, events)
+
+    def ingest_live(self, stream: IO, source: str, *, skip_invalid: bool = False,
                     flush_seconds: float = 0.2,
                     on_commit: Optional[Callable[[IngestReport], None]] = None) -> IngestReport:
         """Append events as a stream delivers them (``kubectl --watch | ingest -``).
@@ -283,56 +283,20 @@ class Engine:
         """
         stats = kube.ReadStats()
         report = IngestReport(stats)
-        pending: list[Event] = []
-        arrivals: queue.Queue = queue.Queue(maxsize=INGEST_BATCH)
-        done = object()
-
-        def read() -> None:
-            # The stream blocks while kubectl waits for changes: read it in a
-            # thread so that the timer below can commit in the meantime.
-            try:
-                for event in kube.iter_events(stream, source, stats, skip_invalid=skip_invalid):
-                    arrivals.put(event)
-                arrivals.put(done)
-            except BaseException as exc:  # handed to the committing thread, raised there
-                arrivals.put(exc)
-
-        def commit() -> None:
-            if pending:
-                first = self.state.seq + 1
-                self.apply_all(pending)
-                report.first_seq = report.first_seq or first
-                report.last_seq = self.state.seq
-                report.appended += len(pending)
-                pending.clear()
-                if on_commit is not None:
-                    on_commit(report)
-
-        reader = threading.Thread(target=read, name="ingest-reader", daemon=True)
-        reader.start()
-        deadline = None
-        try:
-            while True:
-                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-                try:
-                    item = arrivals.get(timeout=timeout)
-                except queue.Empty:
-                    commit()
-                    deadline = None
-                    continue
-                if item is done:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                pending.append(item)
-                if deadline is None:
-                    deadline = time.monotonic() + flush_seconds
-                if len(pending) >= INGEST_BATCH:
-                    commit()
-                    deadline = None
-        finally:
-            commit()
+        for batch in _live_batches(kube.iter_events(stream, source, stats, skip_invalid=skip_invalid),
+                                   flush_seconds):
+            self._commit(batch, report, on_commit)
         return report
+
+    def _commit(self, batch: list[Event], report: IngestReport,
+                on_commit: Optional[Callable[[IngestReport], None]]) -> None:
+        first = self.state.seq + 1
+        self.apply_all(batch)
+        report.first_seq = report.first_seq or first
+        report.last_seq = self.state.seq
+        report.appended += len(batch)
+        if on_commit is not None:
+            on_commit(report)
 
     def _append_report(self, stats: kube.ReadStats, events: list[Event]) -> IngestReport:
         first = self.state.seq + 1
@@ -459,3 +423,106 @@ def compact(path: str | os.PathLike) -> CompactReport:
             engine.snapshot()
         removed = engine.log.compact(cut)
     return CompactReport(removed, cut, newest)
+
+
+def _read_sources(sources: Iterable[tuple[str, IO]], stats: kube.ReadStats, skip_invalid: bool) -> list[Event]:
+    events: list[Event] = []
+    with _cyclic_gc_paused():
+        for name, stream in sources:
+            events.extend(kube.iter_events(stream, name, stats, skip_invalid=skip_invalid))
+    return events
+
+
+def _live_batches(events: Iterator[Event], flush_seconds: float) -> Iterator[list[Event]]:
+    """Batches of ``events`` as they arrive: each at most ``flush_seconds``
+    after its first event (also while the source is quiet) and at most
+    ``INGEST_BATCH`` long.  An error from the source is raised after the
+    events before it were yielded."""
+    arrivals: queue.Queue = queue.Queue(maxsize=INGEST_BATCH)
+    done = object()
+
+    def read() -> None:
+        # The source blocks while kubectl waits for changes: read it in a
+        # thread so that the timer below can flush in the meantime.
+        try:
+            for event in events:
+                arrivals.put(event)
+            arrivals.put(done)
+        except BaseException as exc:  # handed to the consuming thread, raised there
+            arrivals.put(exc)
+
+    threading.Thread(target=read, name="ingest-reader", daemon=True).start()
+    pending: list[Event] = []
+    deadline = None
+    try:
+        while True:
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                item = arrivals.get(timeout=timeout)
+            except queue.Empty:
+                batch, pending, deadline = pending, [], None
+                yield batch
+                continue
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            pending.append(item)
+            if deadline is None:
+                deadline = time.monotonic() + flush_seconds
+            if len(pending) >= INGEST_BATCH:
+                batch, pending, deadline = pending, [], None
+                yield batch
+    except GeneratorExit:
+        raise
+    except BaseException:
+        # An invalid object or an interrupt: what arrived before it is kept.
+        if pending:
+            batch, pending = pending, []
+            yield batch
+        raise
+    if pending:
+        yield pending
+
+
+def ingest_files(path: str | os.PathLike, names: Iterable[str], *, sync: bool = True,
+                 skip_invalid: bool = False) -> IngestReport:
+    """Read and validate every file, then append to the log at ``path``
+    (created if missing).  Bad input opens, creates and changes nothing."""
+    stats = kube.ReadStats()
+    streams = []
+    try:
+        for name in names:
+            try:
+                streams.append((name, open(name, "rb")))
+            except OSError as exc:
+                raise InputError(f"{name}: cannot read: {exc.strerror}") from None
+        events = _read_sources(streams, stats, skip_invalid)
+    finally:
+        for _, stream in streams:
+            stream.close()
+    with Engine.open(path, create=True, write=True, sync=sync) as engine:
+        return engine._append_report(stats, events)
+
+
+def ingest_live(path: str | os.PathLike, stream: IO, source: str, *, sync: bool = True,
+                skip_invalid: bool = False, flush_seconds: float = 0.2,
+                on_commit: Optional[Callable[[IngestReport], None]] = None) -> IngestReport:
+    """``Engine.ingest_live`` into the log at ``path``, opened (and created
+    if missing) when the first batch is ready: input that is bad from the
+    start opens, creates and changes nothing."""
+    stats = kube.ReadStats()
+    report = IngestReport(stats)
+    engine: Optional[Engine] = None
+    try:
+        for batch in _live_batches(kube.iter_events(stream, source, stats, skip_invalid=skip_invalid),
+                                   flush_seconds):
+            if engine is None:
+                engine = Engine.open(path, create=True, write=True, sync=sync)
+            engine._commit(batch, report, on_commit)
+        if engine is None:  # good input without a single event: the log exists afterwards all the same
+            engine = Engine.open(path, create=True, write=True, sync=sync)
+    finally:
+        if engine is not None:
+            engine.close()
+    return report

@@ -14,7 +14,7 @@ from typing import IO, Optional, Sequence
 
 from . import explain, hintcheck, kernels, log, render, whatif
 from .chart import write_chart
-from .api import Engine, IngestReport, compact
+from .api import Engine, IngestReport, compact, ingest_files, ingest_live
 from .errors import EngineError
 from .policies import DEFAULT_POLICY, POLICIES, rule_text
 from .subscribe import Update
@@ -63,23 +63,15 @@ def sequence_number(text: str) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, out: IO[str]) -> int:
-    with Engine.open(args.log, create=True, write=True, sync=not args.no_sync) as engine:
-        if args.files == ["-"]:
-            report = engine.ingest_live(sys.stdin, "<stdin>", skip_invalid=args.skip_invalid)
-        else:
-            if "-" in args.files:
-                raise EngineError("'-' (standard input) cannot be mixed with files")
-            streams = []
-            try:
-                for name in args.files:
-                    try:
-                        streams.append((name, open(name, encoding="utf-8")))
-                    except OSError as exc:
-                        raise EngineError(f"{name}: cannot read: {exc.strerror}") from None
-                report = engine.ingest_streams(streams, skip_invalid=args.skip_invalid)
-            finally:
-                for _, stream in streams:
-                    stream.close()
+    # The input is read (and, from files, validated) before the log is
+    # opened: bad input creates and changes nothing.
+    if args.files == ["-"]:
+        report = ingest_live(args.log, sys.stdin.buffer, "<stdin>", sync=not args.no_sync,
+                             skip_invalid=args.skip_invalid)
+    else:
+        if "-" in args.files:
+            raise EngineError("'-' (standard input) cannot be mixed with files")
+        report = ingest_files(args.log, args.files, sync=not args.no_sync, skip_invalid=args.skip_invalid)
     _print_ingest(report, out)
     return 0
 

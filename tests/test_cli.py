@@ -32,7 +32,7 @@ def log_bytes(path: Path) -> dict:
 @pytest.fixture
 def log(tmp_path, capsys):
     source = tmp_path / "cluster.json"
-    source.write_text(json.dumps({"kind": "List", "items": CLUSTER}))
+    source.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": CLUSTER}))
     code, out, _ = run(capsys, "ingest", tmp_path / "log", source)
     assert code == 0 and "appended: 4 events (seq 1..4)" in out
     return tmp_path / "log"
@@ -85,10 +85,10 @@ def test_batch_answers_every_line_and_flags_errors(log, tmp_path, capsys):
 
 
 BAD_INPUTS = [
-    ('{"kind": "Service", "metadata": {"name": "s", "namespace": "ns"}, "spec": {"ports": [{"port": "eighty"}]}}',
+    ('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ns"}, "spec": {"ports": [{"port": "eighty"}]}}',
      "spec.ports[0].port: expected an integer, found string"),
-    ('{"kind": "List", "items": [', "truncated JSON"),
-    ('{"type": "UPDATED", "object": {"kind": "Node", "metadata": {"name": "x"}}}', "unknown watch event type"),
+    ('{"apiVersion": "v1", "kind": "List", "items": [', "truncated JSON"),
+    ('{"type": "UPDATED", "object": {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}}}', "unknown watch event type"),
     ("kind: Node\nmetadata:\n  name: [oops\n", "malformed YAML"),
 ]
 
@@ -107,8 +107,8 @@ def test_bad_input_appends_nothing(log, tmp_path, capsys, text, message):
 
 def test_skip_invalid_appends_the_valid_objects(log, tmp_path, capsys):
     mixed = tmp_path / "mixed.json"
-    mixed.write_text(json.dumps({"kind": "List", "items": [
-        {"kind": "Node", "metadata": {"name": "x"}, "status": {"allocatable": {"cpu": "lots"}}},
+    mixed.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}, "status": {"allocatable": {"cpu": "lots"}}},
         node("n3", "zone-c")]}))
     code, out, _ = run(capsys, "ingest", log, mixed, "--skip-invalid")
     assert code == 0 and "skipped invalid objects: 1" in out and "appended: 1 events (seq 5..5)" in out
@@ -116,9 +116,65 @@ def test_skip_invalid_appends_the_valid_objects(log, tmp_path, capsys):
 
 def test_missing_file_and_missing_log(tmp_path, capsys):
     code, _, err = run(capsys, "ingest", tmp_path / "log", tmp_path / "absent.json")
-    assert code == 1 and "absent.json: cannot read" in err
+    assert code == 1 and "absent.json: cannot read" in err and not (tmp_path / "log").exists()
     code, _, err = run(capsys, "endpoints", tmp_path / "nolog", "ns/web:80", "--node", "n1")
     assert code == 1 and "nolog" in err
+
+
+HOSTILE = [
+    b"random \xff\xfe bytes that are not UTF-8 \x80",
+    b'{"apiVersion": "v1", "kind": "Node", "metadata": {}}',
+    b"{}",
+    b"[" * 200_000,
+    b'{"apiVersion": "v1", "kind": "List", "items": [',
+]
+
+
+def use_stdin(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("data", HOSTILE, ids=["bytes", "no-name", "not-an-object", "deep", "truncated"])
+def test_failed_ingest_creates_nothing(tmp_path, capsys, monkeypatch, data):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(data)
+    target = tmp_path / "log"
+    code, out, err = run(capsys, "ingest", target, bad)
+    assert code == 1 and out == "" and err.count("\n") == 1 and err.startswith(f"topology-engine: {bad}")
+    use_stdin(monkeypatch, data)
+    code, out, err = run(capsys, "ingest", target, "-")
+    assert code == 1 and err.count("\n") == 1 and err.startswith("topology-engine: <stdin>")
+    assert not target.exists()
+
+
+def test_failed_stdin_ingest_changes_no_log(log, capsys, monkeypatch):
+    before = log_bytes(log)
+    use_stdin(monkeypatch, HOSTILE[1])
+    code, _, err = run(capsys, "ingest", log, "-")
+    assert code == 1 and "metadata.name: required field is missing" in err
+    assert log_bytes(log) == before
+
+
+def test_a_powershell_file_is_read(tmp_path, capsys):
+    """PowerShell's `>` writes UTF-16 with a byte-order mark and CRLF line ends."""
+    source = tmp_path / "cluster.json"
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": CLUSTER}, indent=2).replace("\n", "\r\n")
+    source.write_bytes(text.encode("utf-16"))
+    code, out, _ = run(capsys, "ingest", tmp_path / "log", source)
+    assert code == 0 and "read: 1 EndpointSlice, 2 Node, 1 Service" in out
+
+
+def test_empty_stdin_leaves_an_empty_log(tmp_path, capsys, monkeypatch):
+    use_stdin(monkeypatch, b"")
+    code, out, _ = run(capsys, "ingest", tmp_path / "log", "-")
+    assert code == 0 and "appended: 0 events" in out and (tmp_path / "log").is_dir()
+
+
+def test_random_bytes_on_a_real_stdin_are_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "engine", "ingest", str(tmp_path / "log"), "-"],
+                            input=bytes(range(256)) * 4, capture_output=True)
+    assert result.returncode == 1 and result.stderr.count(b"\n") == 1 and b"Traceback" not in result.stderr
+    assert b"byte" in result.stderr and not (tmp_path / "log").exists()
 
 
 def test_replay_summary_and_watch(log, capsys):

@@ -411,15 +411,19 @@ def _client_node(case: dict) -> str:
 def _objects(case: dict) -> list[dict]:
     client = _client_node(case)
     labels = dict((case["node"]["labels"] or {}), **{"kubernetes.io/hostname": client})
-    node = {"kind": "Node", "metadata": {"name": client, "labels": labels},
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": client, "labels": labels},
             "status": {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}}
     fields = case["service"]
-    spec = {"type": fields["type"], "internalTrafficPolicy": fields["internal_traffic_policy"],
-            "externalTrafficPolicy": fields["external_traffic_policy"],
-            "ports": [{"name": "", "port": 80, "protocol": "TCP", "nodePort": fields["node_port"]}]}
+    port = {"name": "", "port": 80, "protocol": "TCP"}
+    spec = {"type": fields["type"], "internalTrafficPolicy": fields["internal_traffic_policy"], "ports": [port]}
+    if fields["type"] != "ClusterIP":
+        port["nodePort"] = fields["node_port"]
     if fields["external_addresses"]:
         spec["externalIPs"] = ["192.0.2.10"]
-    service = {"kind": "Service", "metadata": {"name": SVC, "namespace": NS}, "spec": spec}
+    if fields["type"] in ("NodePort", "LoadBalancer") or fields["external_addresses"]:
+        # The API server takes a policy for externally accessible Services only.
+        spec["externalTrafficPolicy"] = fields["external_traffic_policy"]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": SVC, "namespace": NS}, "spec": spec}
     endpoints = [
         {"addresses": [e["address"]], "nodeName": client if e["is_local"] else "remote-node",
          "conditions": {"ready": e["ready"], "serving": e["serving"], "terminating": e["terminating"]},
@@ -440,7 +444,7 @@ def test_conformance_through_the_command_line(case, tmp_path, capsys):
     from engine.cli import main
 
     source = tmp_path / "objects.json"
-    source.write_text(json.dumps({"kind": "List", "items": _objects(case)}))
+    source.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": _objects(case)}))
     assert main(["ingest", str(tmp_path / "log"), str(source)]) == 0
     capsys.readouterr()
     assert main(["endpoints", str(tmp_path / "log"), f"{NS}/{SVC}:80", "--node", _client_node(case),
