@@ -1,15 +1,36 @@
-"""ingest: kubectl watch JSON to the event log, objects per second.
+"""ingest: kubectl JSON to the event log.
 
-The engine reads the generated watch streams (initial state, then churn),
-validates every object, turns it into an event, appends it to a fresh log
-(fsync per batch, the CLI's default) and folds it.  Its peer is the cost of
-only parsing the same JSON lines.
+* The generated cluster's watch streams (initial state, then churn): read,
+  validate, turn into events, append to a fresh log (fsync per batch, the
+  CLI's default) and fold.  Peer: only parsing the same JSON lines.
+* A watch stream of large slices (60 services, 600 slices of 100 endpoints
+  with two ports, three rounds of rewrites): ``topology-engine ingest LOG
+  FILE --no-sync`` end to end, and reading it into events alone.  Peers in
+  the same run: ``json.loads`` of the same lines, and msgspec's typed decode
+  of them (the floor of the reading).
+* One 100-endpoint slice dict through ``kube.read_objects`` to its event, in
+  microseconds, with its parts: msgspec's typed conversion, the row
+  conversion (``kube.slice_rows``) and ``SliceUpserted.from_rows``; the API
+  rules are the rest.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import json
+import random
+import time
+from pathlib import Path
 
+import msgspec
+
+from engine import kube
 from engine.api import Engine
+from engine.cli import main as cli
+from engine.events import SliceUpserted
+from engine.kube import schema
+from engine.kube.convert import slice_parts
 
 from . import Context, result, timed
 
@@ -58,4 +79,159 @@ def run(ctx: Context) -> list[dict]:
         result(SUITE, "peer: json.loads of the same lines", parse_rate, "objects/s"),
         result(SUITE, "ingest / JSON parse", 100 * engine_rate / parse_rate, "%"),
         result(SUITE, "kubectl JSON -> log, total", seconds, "s", higher_is_better=False),
+        *watch_stream(ctx),
+        *one_slice(ctx),
+    ]
+
+
+ZONES = ("zone-a", "zone-b", "zone-c")
+
+
+def _slice(service: int, index: int, round_: int, endpoints: int, nodes: int, rng: random.Random) -> dict:
+    eps = []
+    for i in range(endpoints):
+        n = rng.randrange(nodes)
+        eps.append({
+            "addresses": [f"10.{service % 200 + 1}.{index * 20 + i // 200 + round_}.{i % 200 + 1}"],
+            "conditions": {"ready": True, "serving": True, "terminating": False},
+            "nodeName": f"node-{n}", "zone": ZONES[n % 3],
+            "targetRef": {"kind": "Pod", "namespace": "shop", "name": f"svc-{service}-{index}-{i}-r{round_}"},
+            "hints": {"forZones": [{"name": ZONES[n % 3]}]},
+        })
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": f"svc-{service}-{index:05d}", "namespace": "shop",
+                     "labels": {"kubernetes.io/service-name": f"svc-{service}",
+                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "grpc", "port": 9090, "protocol": "TCP"}],
+        "endpoints": eps,
+    }
+
+
+def write_watch_stream(path: Path, services: int, slices_per_service: int, endpoints: int, rounds: int,
+                       nodes: int = 90, seed: int = 1) -> int:
+    """A kubectl watch stream (one event per line): nodes, services with two
+    ports, then ``rounds`` rewrites of every slice.  Returns its line count."""
+    rng = random.Random(seed)
+    lines = []
+    for n in range(nodes):
+        lines.append({"type": "ADDED", "object": {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": f"node-{n}", "labels": {"topology.kubernetes.io/zone": ZONES[n % 3]}},
+            "status": {"allocatable": {"cpu": "8"}, "conditions": [{"type": "Ready", "status": "True"}]}}})
+    for s in range(services):
+        lines.append({"type": "ADDED", "object": {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": f"svc-{s}", "namespace": "shop",
+                         "annotations": {"service.kubernetes.io/topology-mode": "Auto"}},
+            "spec": {"type": "ClusterIP", "internalTrafficPolicy": "Cluster",
+                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+                               {"name": "grpc", "port": 9090, "targetPort": 9090, "protocol": "TCP"}]}}})
+    for r in range(rounds):
+        for s in range(services):
+            for k in range(slices_per_service):
+                lines.append({"type": "ADDED" if r == 0 else "MODIFIED",
+                              "object": _slice(s, k, r, endpoints, nodes, rng)})
+    with open(path, "w") as out:
+        for line in lines:
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
+    return len(lines)
+
+
+def watch_stream(ctx: Context) -> list[dict]:
+    """``ingest LOG FILE --no-sync`` of a stream of large slices, next to json.loads of its lines."""
+    services, rounds = (6, 1) if ctx.quick else (60, 3)
+    scratch = ctx.scratch("ingest-watch")
+    stream = scratch / "watch.jsonl"
+    lines = write_watch_stream(stream, services, 10, 100, rounds)
+    label = f"ingest: watch stream ({services} services, {services * 10} slices x 100 endpoints, {rounds} rounds)"
+    data = stream.read_bytes().splitlines()
+
+    def parse() -> int:
+        for line in data:
+            json.loads(line)
+        return len(data)
+
+    decoder = msgspec.json.Decoder(schema.WatchEvent)
+
+    def decode() -> int:
+        for line in data:
+            decoder.decode(line)
+        return len(data)
+
+    def read() -> int:
+        stats = kube.ReadStats()
+        with open(stream, "rb") as f:
+            return sum(1 for _ in kube.iter_events(f, str(stream), stats))
+
+    def ingest() -> int:
+        log = scratch / f"log-{time.monotonic_ns()}"
+        with contextlib.redirect_stdout(io.StringIO()):
+            return cli(["ingest", str(log), str(stream), "--no-sync"])
+
+    ctx.progress(label, 0, 4)
+    parse_s, parsed = timed(parse)
+    ctx.progress(label, 1, 4)
+    decode_s, _ = timed(decode)
+    ctx.progress(label, 2, 4)
+    read_s, events = timed(read)
+    ctx.progress(label, 3, 4)
+    ingest_s, code = timed(ingest)
+    ctx.progress(label, 4, 4)
+    if code != 0 or events != lines or parsed != lines:
+        raise AssertionError(f"{label}: ingest exit {code}, {events} events and {parsed} parsed of {lines} lines")
+    return [
+        result(SUITE, "watch stream: ingest LOG FILE --no-sync", ingest_s, "s", higher_is_better=False),
+        result(SUITE, "watch stream: peer json.loads of the same lines", parse_s, "s", higher_is_better=False),
+        result(SUITE, "watch stream: ingest --no-sync vs json.loads (json.loads time / ingest time)",
+               parse_s / ingest_s, "x", ">= 0.5"),
+        result(SUITE, "watch stream: reading into events (kube.iter_events) vs json.loads", parse_s / read_s, "x"),
+        result(SUITE, "watch stream: msgspec typed decode alone vs json.loads", parse_s / decode_s, "x"),
+    ]
+
+
+def one_slice(ctx: Context) -> list[dict]:
+    """One 100-endpoint slice dict to validated rows and to its event, and the parts.
+
+    Timed in CPU time of this process (the machine is shared; wall time
+    would count the waits), with the cyclic collector paused, as
+    ``Engine.ingest`` pauses it while reading (left on, its passes land at
+    random in the numbers)."""
+    obj = _slice(0, 0, 0, 100, 90, random.Random(1))
+    repeats = 50 if ctx.quick else 2000
+
+    def per_call(fn) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.process_time()
+            for _ in range(repeats // 5):
+                fn()
+            best = min(best, (time.process_time() - start) / (repeats // 5))
+        return best * 1e6
+
+    api_version = obj["apiVersion"]
+    typed = msgspec.convert(obj, schema.EndpointSlice)
+    parts = slice_parts(typed, api_version, "bench")
+    gc.collect()
+    gc.disable()
+    try:
+        validated = per_call(lambda: slice_parts(msgspec.convert(obj, schema.EndpointSlice), api_version, "bench"))
+        conversion = per_call(lambda: msgspec.convert(obj, schema.EndpointSlice))
+        to_rows = per_call(lambda: kube.slice_rows(typed.endpoints))
+        from_rows = per_call(lambda: SliceUpserted.from_rows(*parts))
+        total = per_call(lambda: list(kube.read_objects(obj, "bench", kube.ReadStats())))
+    finally:
+        gc.enable()
+    name = "one 100-endpoint slice dict"
+    return [
+        result(SUITE, f"{name}: to validated rows (msgspec conversion, API rules, kube.slice_rows)", validated,
+               "us", "<= 100", higher_is_better=False),
+        result(SUITE, f"{name}: of which msgspec typed conversion", conversion, "us", higher_is_better=False),
+        result(SUITE, f"{name}: of which row conversion (kube.slice_rows)", to_rows, "us", higher_is_better=False),
+        result(SUITE, f"{name}: of which API rules (the rest)", max(validated - conversion - to_rows, 0.0), "us",
+               higher_is_better=False),
+        result(SUITE, f"{name}: SliceUpserted.from_rows of those rows", from_rows, "us", higher_is_better=False),
+        result(SUITE, f"{name}: through kube.read_objects to its event, total", total, "us",
+               higher_is_better=False),
     ]

@@ -18,8 +18,6 @@ document or index, then kind and namespace/name) and the field path.
 from __future__ import annotations
 
 import re
-from itertools import chain
-from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import attrs
@@ -499,11 +497,23 @@ def slice_rows(endpoints: list[Endpoint], beta: bool = False) -> list[list]:
 
 
 def _slice_event(endpoint_slice: EndpointSlice, api_version: str, action: str, where: str) -> Event:
+    if action == "delete":
+        namespace, name, _ = _identity(endpoint_slice.metadata, "EndpointSlice", where, True,
+                                       rules.dns1123_subdomain)
+        return SliceDeleted(namespace, name, _service_of(endpoint_slice))
+    return SliceUpserted.from_rows(*slice_parts(endpoint_slice, api_version, where))
+
+
+def _service_of(endpoint_slice: EndpointSlice) -> Optional[str]:
+    return (endpoint_slice.metadata.labels or {}).get(SERVICE_NAME_LABEL) or None
+
+
+def slice_parts(endpoint_slice: EndpointSlice, api_version: str, where: str) -> tuple:
+    """A decoded slice, checked against the API server's rules, as the
+    arguments of ``SliceUpserted.from_rows``: (namespace, name, service,
+    address type, ports, rows)."""
     namespace, name, described = _identity(endpoint_slice.metadata, "EndpointSlice", where, True,
                                            rules.dns1123_subdomain)
-    service = (endpoint_slice.metadata.labels or {}).get(SERVICE_NAME_LABEL) or None
-    if action == "delete":
-        return SliceDeleted(namespace, name, service)
     address_type = endpoint_slice.addressType
     if address_type is None:
         raise InputError(f"{described}: addressType: required field is missing")
@@ -513,7 +523,7 @@ def _slice_event(endpoint_slice: EndpointSlice, api_version: str, action: str, w
     rows = slice_rows(endpoints, beta)
     if rows:
         _check_endpoints(rows, endpoints, address_type, beta, described)
-    return SliceUpserted.from_rows(namespace, name, service, address_type, ports, rows)
+    return namespace, name, _service_of(endpoint_slice), address_type, ports, rows
 
 
 def _slice_ports(ports, described: str) -> tuple[SlicePort, ...]:
@@ -536,20 +546,39 @@ def _slice_ports(ports, described: str) -> tuple[SlicePort, ...]:
     return tuple(out)
 
 
-_ADDRESSES, _NODE, _HOSTNAME, _FOR_ZONES, _FOR_NODES = (itemgetter(i) for i in (0, 4, 6, 10, 11))
 _FAMILY = {"IPv4": 4, "IPv6": 6, "FQDN": None}
 
 
 def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: str, beta: bool,
                      described: str) -> None:
-    """The rules for a slice's endpoints, checked a column at a time (in C
-    where it can be): each distinct node or zone name once, all IPv4
-    addresses in one pass."""
+    """The rules for a slice's endpoints, over its rows: one pass gathers
+    the values, then each distinct node or zone name is checked once and all
+    IPv4 addresses in one call.  Only a failure looks for where it is."""
+    addresses: list[str] = []
+    extend = addresses.extend
+    nodes: set = set()
+    add_node = nodes.add
+    hostnames: set[str] = set()
+    zone_hints: set[str] = set()
+    node_hints: set[str] = set()
+    several_hints = False
+    for row in rows:
+        extend(row[0])
+        add_node(row[4])
+        if row[6] is not None:
+            hostnames.add(row[6])
+        zones, hinted_nodes = row[10], row[11]
+        if zones:
+            zone_hints.update(zones)
+            several_hints = several_hints or len(zones) > 1
+        if hinted_nodes:
+            node_hints.update(hinted_nodes)
+            several_hints = several_hints or len(hinted_nodes) > 1
+    nodes.discard(None)
 
     def fail(index: int, field: str, problem: str) -> InputError:
         return InputError(f"{described}: endpoints[{index}].{field}: {problem}")
 
-    addresses = list(chain.from_iterable(map(_ADDRESSES, rows)))
     if address_type != "IPv4" or not rules.ipv4_addresses_ok(addresses):
         family = _FAMILY[address_type]
         for index, row in enumerate(rows):
@@ -557,25 +586,25 @@ def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: 
                 problem = rules.fqdn(address) if family is None else rules.endpoint_ip(address, family)
                 if problem:
                     raise fail(index, f"addresses[{position}]", f"{_shown(address)!r}: {problem}")
-    for column, field, rule in ((_NODE, "nodeName", rules.dns1123_subdomain),
-                                (_HOSTNAME, "hostname", rules.dns1123_label)):
-        values = set(map(column, rows))
-        values.discard(None)
+    for values, column, field, rule in ((nodes, 4, "nodeName", rules.dns1123_subdomain),
+                                        (hostnames, 6, "hostname", rules.dns1123_label)):
         for value in values:
             problem = rule(value)
             if problem:
-                index = list(map(column, rows)).index(value)
+                index = next(i for i, row in enumerate(rows) if row[column] == value)
                 raise fail(index, field, f"{_shown(value)!r}: {problem}")
-    for column, field, rule in ((_FOR_ZONES, "hints.forZones", rules.label_value),
-                                (_FOR_NODES, "hints.forNodes", rules.dns1123_subdomain)):
-        lists = list(map(column, rows))
-        for value in set(chain.from_iterable(lists)):
+    for values, column, field, rule in ((zone_hints, 10, "hints.forZones", rules.label_value),
+                                        (node_hints, 11, "hints.forNodes", rules.dns1123_subdomain)):
+        for value in values:
             problem = rule(value)
             if problem:
-                index = next(i for i, names in enumerate(lists) if value in names)
-                raise fail(index, f"{field}[{lists[index].index(value)}].name", f"{_shown(value)!r}: {problem}")
-        if max(map(len, lists)) > 1:
-            for index, names in enumerate(lists):
+                index = next(i for i, row in enumerate(rows) if value in row[column])
+                position = rows[index][column].index(value)
+                raise fail(index, f"{field}[{position}].name", f"{_shown(value)!r}: {problem}")
+    if several_hints:
+        for index, row in enumerate(rows):
+            for column, field in ((10, "hints.forZones"), (11, "hints.forNodes")):
+                names = row[column]
                 if len(set(names)) < len(names):
                     duplicate = next(n for n in names if names.count(n) > 1)
                     raise fail(index, field, f"duplicate name {duplicate!r}")
