@@ -375,11 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = commands.add_parser("ingest", help="append Kubernetes objects (JSON, YAML, watch streams) to a log",
-                            description="Read Nodes, Services and EndpointSlices from kubectl output and "
-                                        "append them to LOG as events. Files are all-or-nothing: an invalid "
-                                        "object appends nothing. '-' reads standard input and commits as it "
-                                        "goes, for `kubectl get ... --watch --output-watch-events -o json | "
-                                        f"{PROG} ingest LOG -`.")
+                            description="Read Nodes, Services and EndpointSlices from kubectl output (JSON, "
+                                        "watch streams or YAML; UTF-8, or UTF-16/32 with a byte-order mark), "
+                                        "check them as the API server would, and append them to LOG as events "
+                                        "(LOG is created if missing). Files are all-or-nothing and read before "
+                                        "LOG is opened: bad input creates and changes nothing. '-' reads "
+                                        "standard input and commits as it goes, for `kubectl get ... --watch "
+                                        f"--output-watch-events -o json | {PROG} ingest LOG -`.")
     p.add_argument("log", metavar="LOG")
     p.add_argument("files", metavar="FILE", nargs="+", help="kubectl JSON/YAML output, or - for stdin")
     p.add_argument("--skip-invalid", action="store_true",

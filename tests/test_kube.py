@@ -176,6 +176,15 @@ def test_service_defaults_as_the_api_server_fills_them():
     assert event.ports == ()
 
 
+def test_node_allocatable_defaults_to_capacity():
+    obj = with_field(NODE, "status", {"capacity": {"cpu": "2"}})
+    (event,), _ = read(json.dumps(obj))
+    assert event.cpu_millis == 2000
+    obj = with_field(NODE, "status", {"capacity": {"cpu": "2"}, "allocatable": {"cpu": "1500m"}})
+    (event,), _ = read(json.dumps(obj))
+    assert event.cpu_millis == 1500
+
+
 def test_node_roles_readiness_and_missing_zone():
     (event,), _ = read(json.dumps(node("cp", None, "2", ready=False, control_plane=True)))
     assert event == NodeUpserted("cp", None, 2000, False, True)

@@ -79,6 +79,17 @@ def test_bytes_that_do_not_decode_give_their_offset():
     assert one_line_error(odd).startswith("in: byte 18: not UTF-16-LE text")
 
 
+def test_many_values_on_one_line_and_long_wide_lines():
+    """Concatenated values are cut out of the line without copying what
+    follows; a UTF-16 line is joined once, however many chunks it came in."""
+    one = json.dumps(watch("ADDED", CLUSTER[0]), separators=(",", ":"))
+    events, _ = read((one * 20_000).encode())
+    assert len(events) == 20_000
+    wide = json.dumps({**CLUSTER[0], "note": "\u010a" * 100_000})  # U+010A has a 0x0A byte in UTF-16-LE
+    events, _ = read(codecs.BOM_UTF16_LE + wide.encode("utf-16-le"))
+    assert [type(e) for e in events] == [NodeUpserted]
+
+
 # -- hostile values --------------------------------------------------------------------
 
 DEEP = 200_000

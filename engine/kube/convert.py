@@ -312,15 +312,17 @@ def _node_event(node: Node, action: str, where: str) -> Event:
     labels = node.metadata.labels or {}
     status = node.status or _NO_NODE_STATUS
     cpu_millis = 0
+    # The API server defaults a missing allocatable to the capacity.
+    allocatable = "allocatable" if status.allocatable is not None else "capacity"
     for field, resources in (("allocatable", status.allocatable), ("capacity", status.capacity)):
         for resource, value in (resources or {}).items():
             amount, problem = rules.quantity(value)
             if problem:
                 raise InputError(f"{described}: status.{field}.{resource}: {problem}")
-            if field == "allocatable" and resource == "cpu":
+            if field == allocatable and resource == "cpu":
                 cpu_millis = rules.millis(amount)
                 if cpu_millis > rules.MILLIS_MAX:
-                    raise InputError(f"{described}: status.allocatable.cpu: {value!r} is too large")
+                    raise InputError(f"{described}: status.{field}.cpu: {value!r} is too large")
     ready = False
     for condition in status.conditions or ():
         if condition.type == "Ready":

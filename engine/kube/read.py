@@ -96,7 +96,7 @@ def _transcoded(first: bytes, chunks: Iterator[bytes], encoding: str, bom: int,
     """UTF-16/32 to UTF-8 lines, decoding incrementally so that stdin stays live."""
     decoder = codecs.getincrementaldecoder(encoding)()
     consumed = bom  # bytes of the original stream handed to the decoder so far
-    pending = ""
+    partial: list[str] = []  # the pieces of a line not yet ended
     chunk: Optional[bytes] = first
     while True:
         final = chunk is None
@@ -108,12 +108,16 @@ def _transcoded(first: bytes, chunks: Iterator[bytes], encoding: str, bom: int,
                              f"({exc.reason})") from None
         if not final:
             consumed += len(chunk)
-        *complete, pending = (pending + text).split("\n")
+        *complete, rest = text.split("\n")
         for line in complete:
-            yield (line + "\n").encode("utf-8")
+            partial.append(line)
+            yield ("".join(partial) + "\n").encode("utf-8")
+            partial = []
+        if rest:
+            partial.append(rest)
         if final:
-            if pending:
-                yield pending.encode("utf-8")
+            if partial:
+                yield "".join(partial).encode("utf-8")
             return
         chunk = next(chunks, None)
 
@@ -142,6 +146,7 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
 _AT_BYTE = re.compile(r"\(byte (\d+)\)")
+_SPACE = re.compile(rb"[ \t\r\n]*")
 
 
 def iter_json(lines: Iterator[bytes], first_line: int, source: str,
@@ -198,33 +203,34 @@ def _may_end_value(line: bytes, first: bool) -> bool:
 def _decode_values(value: bytes, line: int, source: str, decode, final: bool):
     """Decode the values in ``value`` (which starts at ``line``): yields
     (result, None, None) per value, then (None, rest, rest_line) if the last
-    one is incomplete and more input may come."""
+    one is incomplete and more input may come.  Values are handed to
+    ``decode`` as views into ``value``: many on one line cost no copying."""
+    view = memoryview(value)
+    start = 0  # where the current value starts in ``value``
     while True:
         location = f"{source}: line {line}"
         try:
-            yield decode(value, location), None, None
+            yield decode(view[start:], location), None, None
             return
         except msgspec.DecodeError as exc:
             message = str(exc)
             trailing = _TRAILING.search(message)
             if trailing is not None:
-                end = int(trailing.group(1)) - 1  # msgspec counts the first trailing byte as read
-                yield decode(value[:end], location), None, None
-                rest = value[end:]
-                line += value.count(b"\n", 0, end)
-                skipped = len(rest) - len(rest.lstrip())
-                line += rest.count(b"\n", 0, skipped)
-                value = rest[skipped:]
-                if not value:
+                end = start + int(trailing.group(1)) - 1  # msgspec counts the first trailing byte as read
+                yield decode(view[start:end], location), None, None
+                following = _SPACE.match(value, end).end()
+                line += value.count(b"\n", start, following)
+                start = following
+                if start == len(value):
                     return
                 continue
             if "truncated" in message:
                 if not final:
-                    yield None, value, line
+                    yield None, value[start:], line
                     return
                 raise InputError(f"{location}: truncated JSON (the input ends inside a value)") from None
             at = _AT_BYTE.search(message)
-            where = line + value.count(b"\n", 0, int(at.group(1))) if at else line
+            where = line + value.count(b"\n", start, start + int(at.group(1))) if at else line
             what = message.split(": ", 1)[-1].split(" (byte")[0]
             raise InputError(f"{source}: line {where}: malformed JSON ({what})") from None
         except RecursionError:
