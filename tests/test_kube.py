@@ -314,6 +314,13 @@ REFUSED = [
 ]
 
 
+REFUSED += [
+    (with_field(NODE, "metadata.name", "n\n1"), "(Node n\\n1): metadata.name"),
+    (with_field(NODE, "status.capacity", {"m\nem": "x"}), "status.capacity.m\\nem: not a quantity"),
+    (with_field(SLICE, "metadata.labels", {"a\nb": "x"}), "metadata.labels: key 'a\\nb'"),
+]
+
+
 @pytest.mark.parametrize("obj, message", REFUSED, ids=[m[:60] for _, m in REFUSED])
 def test_refused_as_the_api_server_refuses(obj, message):
     line = error_of(obj)

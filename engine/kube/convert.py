@@ -180,7 +180,7 @@ class Converter:
         if "kind" not in document and "type" in document and "object" in document:
             watch_type = document["type"]
             if watch_type not in WATCH_TYPES:
-                raise InputError(f"{location}: unknown watch event type {watch_type!r} "
+                raise InputError(f"{location}: unknown watch event type {_quoted(watch_type)} "
                                  f"(expected one of {', '.join(WATCH_TYPES)})")
             if watch_type == "BOOKMARK":
                 self.stats.bookmarks += 1
@@ -218,7 +218,7 @@ class Converter:
             raise InputError(f"{where}: not a Kubernetes object (no {' and no '.join(missing)})")
         modeled = MODELED.get(kind)
         if modeled is None or api_version not in modeled[1]:
-            self.stats.skip(kind if modeled is None else f"{kind} {api_version}")
+            self.stats.skip(_shown(kind) if modeled is None else f"{kind} {_shown(api_version)}")
             return None
         try:
             typed = msgspec.convert(obj, modeled[0])
@@ -279,16 +279,16 @@ def _identity(meta: Optional[ObjectMeta], kind: str, where: str, namespaced: boo
         for key, value in meta.labels.items():
             problem = rules.qualified_name(key)
             if problem:
-                raise InputError(f"{described}: metadata.labels: key {_shown(key)!r}: {problem}")
+                raise InputError(f"{described}: metadata.labels: key {_quoted(key)}: {problem}")
             problem = rules.label_value(value)
             if problem:
-                raise InputError(f"{described}: metadata.labels.{key}: {problem}")
+                raise InputError(f"{described}: metadata.labels.{_shown(key)}: {problem}")
     if meta.annotations:
         size = 0
         for key, value in meta.annotations.items():
             problem = rules.qualified_name(key.lower())
             if problem:
-                raise InputError(f"{described}: metadata.annotations: key {_shown(key)!r}: {problem}")
+                raise InputError(f"{described}: metadata.annotations: key {_quoted(key)}: {problem}")
             size += len(key.encode()) + len(value.encode())
         if size > ANNOTATIONS_MAX_BYTES:
             raise InputError(f"{described}: metadata.annotations: {size:,} bytes exceed the API limit "
@@ -297,6 +297,15 @@ def _identity(meta: Optional[ObjectMeta], kind: str, where: str, namespaced: boo
 
 
 def _shown(text: str, limit: int = 63) -> str:
+    """Input text fit for the one error line: control characters escaped, cut short."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _quoted(value: Any, limit: int = 65) -> str:
+    """An input value quoted for the one error line (``repr`` escapes control characters), cut short."""
+    text = repr(value[:limit + 1] if isinstance(value, str) else value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -318,11 +327,11 @@ def _node_event(node: Node, action: str, where: str) -> Event:
         for resource, value in (resources or {}).items():
             amount, problem = rules.quantity(value)
             if problem:
-                raise InputError(f"{described}: status.{field}.{resource}: {problem}")
+                raise InputError(f"{described}: status.{field}.{_shown(resource)}: {problem}")
             if field == allocatable and resource == "cpu":
                 cpu_millis = rules.millis(amount)
                 if cpu_millis > rules.MILLIS_MAX:
-                    raise InputError(f"{described}: status.{field}.cpu: {value!r} is too large")
+                    raise InputError(f"{described}: status.{field}.cpu: {_quoted(value)} is too large")
     ready = False
     for condition in status.conditions or ():
         if condition.type == "Ready":
@@ -354,7 +363,7 @@ def _service_event(service: Service, action: str, where: str) -> Event:
     mode = annotations.get(TOPOLOGY_MODE_ANNOTATION)
     if hints_mode is not None and mode is not None and hints_mode != mode:
         raise fail(f"metadata.annotations.{TOPOLOGY_MODE_ANNOTATION}",
-                   f"{mode!r} differs from {TOPOLOGY_HINTS_ANNOTATION} {hints_mode!r} (both set: they must agree)")
+                   f"{_quoted(mode)} differs from {TOPOLOGY_HINTS_ANNOTATION} {_quoted(hints_mode)} (both set: they must agree)")
     spec = service.spec or _NO_SERVICE_SPEC
     service_type = spec.type or "ClusterIP"
     cluster_ip = spec.clusterIP or ""
@@ -371,7 +380,7 @@ def _service_event(service: Service, action: str, where: str) -> Event:
     elif cluster_ip and not headless:
         problem = rules.ip_syntax(cluster_ip)
         if problem:
-            raise fail("spec.clusterIP", f"{cluster_ip!r}: {problem}")
+            raise fail("spec.clusterIP", f"{_quoted(cluster_ip)}: {problem}")
 
     ports = _service_ports(spec.ports or (), service_type, fail)
     if not ports and not headless and service_type != "ExternalName":
@@ -380,7 +389,7 @@ def _service_event(service: Service, action: str, where: str) -> Event:
     for index, ip in enumerate(external_ips):
         problem = rules.endpoint_ip(ip)
         if problem:
-            raise fail(f"spec.externalIPs[{index}]", f"{ip!r}: {problem}")
+            raise fail(f"spec.externalIPs[{index}]", f"{_quoted(ip)}: {problem}")
     ingress = ()
     if service.status is not None and service.status.loadBalancer is not None:
         ingress = service.status.loadBalancer.ingress or ()
@@ -389,7 +398,7 @@ def _service_event(service: Service, action: str, where: str) -> Event:
         if entry.ip:
             problem = rules.ip_syntax(entry.ip)
             if problem:
-                raise fail(f"{path}.ip", f"{entry.ip!r}: {problem}")
+                raise fail(f"{path}.ip", f"{_quoted(entry.ip)}: {problem}")
         if entry.hostname:
             problem = rules.dns1123_subdomain(entry.hostname)
             if problem is None and rules.ip_syntax(entry.hostname) is None:
@@ -428,7 +437,7 @@ def _service_ports(ports, service_type: str, fail) -> list[ServicePort]:
             if problem:
                 raise fail(f"{path}.name", problem)
             if name in names:
-                raise fail(f"{path}.name", f"duplicate port name {name!r}")
+                raise fail(f"{path}.name", f"duplicate port name {_quoted(name)}")
             names.add(name)
         elif len(ports) > 1:
             raise fail(f"{path}.name", "required when a Service has more than one port")
@@ -441,7 +450,7 @@ def _service_ports(ports, service_type: str, fail) -> list[ServicePort]:
         elif isinstance(target, str):
             problem = rules.port_name(target)
             if problem:
-                raise fail(f"{path}.targetPort", f"{target!r}: {problem}")
+                raise fail(f"{path}.targetPort", f"{_quoted(target)}: {problem}")
         if port.appProtocol is not None:
             problem = rules.qualified_name(port.appProtocol)
             if problem:
@@ -538,7 +547,7 @@ def _slice_ports(ports, described: str) -> tuple[SlicePort, ...]:
             if problem:
                 raise InputError(f"{described}: ports[{index}].name: {problem}")
         if name in names:
-            raise InputError(f"{described}: ports[{index}].name: duplicate port name {name!r}")
+            raise InputError(f"{described}: ports[{index}].name: duplicate port name {_quoted(name)}")
         names.add(name)
         if port.appProtocol is not None:
             problem = rules.qualified_name(port.appProtocol)
@@ -587,14 +596,14 @@ def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: 
             for position, address in enumerate(row[0]):
                 problem = rules.fqdn(address) if family is None else rules.endpoint_ip(address, family)
                 if problem:
-                    raise fail(index, f"addresses[{position}]", f"{_shown(address)!r}: {problem}")
+                    raise fail(index, f"addresses[{position}]", f"{_quoted(address)}: {problem}")
     for values, column, field, rule in ((nodes, 4, "nodeName", rules.dns1123_subdomain),
                                         (hostnames, 6, "hostname", rules.dns1123_label)):
         for value in values:
             problem = rule(value)
             if problem:
                 index = next(i for i, row in enumerate(rows) if row[column] == value)
-                raise fail(index, field, f"{_shown(value)!r}: {problem}")
+                raise fail(index, field, f"{_quoted(value)}: {problem}")
     for values, column, field, rule in ((zone_hints, 10, "hints.forZones", rules.label_value),
                                         (node_hints, 11, "hints.forNodes", rules.dns1123_subdomain)):
         for value in values:
@@ -602,20 +611,20 @@ def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: 
             if problem:
                 index = next(i for i, row in enumerate(rows) if value in row[column])
                 position = rows[index][column].index(value)
-                raise fail(index, f"{field}[{position}].name", f"{_shown(value)!r}: {problem}")
+                raise fail(index, f"{field}[{position}].name", f"{_quoted(value)}: {problem}")
     if several_hints:
         for index, row in enumerate(rows):
             for column, field in ((10, "hints.forZones"), (11, "hints.forNodes")):
                 names = row[column]
                 if len(set(names)) < len(names):
                     duplicate = next(n for n in names if names.count(n) > 1)
-                    raise fail(index, field, f"duplicate name {duplicate!r}")
+                    raise fail(index, field, f"duplicate name {_quoted(duplicate)}")
     if beta:
         for index, endpoint in enumerate(endpoints):
             for key, value in (endpoint.topology or {}).items():
                 problem = rules.qualified_name(key) or rules.label_value(value)
                 if problem:
-                    raise fail(index, f"topology.{key}", problem)
+                    raise fail(index, f"topology.{_shown(key)}", problem)
 
 
 # -- msgspec's errors as our line ---------------------------------------------------
@@ -709,7 +718,7 @@ def _walk(obj: Any, raw_path: str) -> tuple[str, Any]:
         elif index == "...":
             key = next((k for k, v in value.items() if not isinstance(v, str)), None) \
                 if isinstance(value, dict) else None
-            path += f".{key}" if isinstance(key, str) else "[...]"
+            path += f".{_shown(key)}" if isinstance(key, str) else "[...]"
             value = value.get(key) if key is not None else None
         else:
             path += f"[{index}]"
