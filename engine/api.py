@@ -299,9 +299,10 @@ class Engine:
             on_commit(report)
 
     def _append_report(self, stats: kube.ReadStats, events: list[Event]) -> IngestReport:
-        first = self.state.seq + 1
-        self.apply_all(events)
-        return IngestReport(stats, len(events), first if events else 0, self.state.seq if events else 0)
+        report = IngestReport(stats)
+        if events:
+            self._commit(events, report, None)
+        return report
 
     # -- queries -------------------------------------------------------------
 

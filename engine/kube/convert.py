@@ -571,6 +571,7 @@ def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: 
     add_node = nodes.add
     hostnames: set[str] = set()
     zone_hints: set[str] = set()
+    add_zone = zone_hints.add
     node_hints: set[str] = set()
     several_hints = False
     for row in rows:
@@ -578,13 +579,16 @@ def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: 
         add_node(row[4])
         if row[6] is not None:
             hostnames.add(row[6])
-        zones, hinted_nodes = row[10], row[11]
+        zones = row[10]
         if zones:
-            zone_hints.update(zones)
-            several_hints = several_hints or len(zones) > 1
-        if hinted_nodes:
-            node_hints.update(hinted_nodes)
-            several_hints = several_hints or len(hinted_nodes) > 1
+            if len(zones) == 1:  # the common case, without the general one's work
+                add_zone(zones[0])
+            else:
+                zone_hints.update(zones)
+                several_hints = True
+        if row[11]:
+            node_hints.update(row[11])
+            several_hints = several_hints or len(row[11]) > 1
     nodes.discard(None)
 
     def fail(index: int, field: str, problem: str) -> InputError:
@@ -599,19 +603,19 @@ def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: 
                     raise fail(index, f"addresses[{position}]", f"{_quoted(address)}: {problem}")
     for values, column, field, rule in ((nodes, 4, "nodeName", rules.dns1123_subdomain),
                                         (hostnames, 6, "hostname", rules.dns1123_label)):
-        for value in values:
-            problem = rule(value)
-            if problem:
-                index = next(i for i, row in enumerate(rows) if row[column] == value)
-                raise fail(index, field, f"{_quoted(value)}: {problem}")
+        refused = rules.first_refused(values, rule)
+        if refused:
+            value, problem = refused
+            index = next(i for i, row in enumerate(rows) if row[column] == value)
+            raise fail(index, field, f"{_quoted(value)}: {problem}")
     for values, column, field, rule in ((zone_hints, 10, "hints.forZones", rules.label_value),
                                         (node_hints, 11, "hints.forNodes", rules.dns1123_subdomain)):
-        for value in values:
-            problem = rule(value)
-            if problem:
-                index = next(i for i, row in enumerate(rows) if value in row[column])
-                position = rows[index][column].index(value)
-                raise fail(index, f"{field}[{position}].name", f"{_quoted(value)}: {problem}")
+        refused = rules.first_refused(values, rule)
+        if refused:
+            value, problem = refused
+            index = next(i for i, row in enumerate(rows) if value in row[column])
+            position = rows[index][column].index(value)
+            raise fail(index, f"{field}[{position}].name", f"{_quoted(value)}: {problem}")
     if several_hints:
         for index, row in enumerate(rows):
             for column, field in ((10, "hints.forZones"), (11, "hints.forNodes")):
