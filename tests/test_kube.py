@@ -426,6 +426,10 @@ def test_engine_ingest_one_object_bytes_and_lines():
     assert report.appended == 2 and eng.state.slices == {}
     with pytest.raises(InputError, match=r"^objects\[1\]: line 1 \(Node\): metadata.name"):
         eng.ingest([CLUSTER[0], b'{"apiVersion": "v1", "kind": "Node", "metadata": {}}'])
+    report = eng.ingest(yaml.safe_dump(node("n2", "zone-b")))
+    assert report.appended == 1 and eng.state.nodes["n2"].zone == "zone-b"
+    with pytest.raises(InputError, match="expected objects, or JSON or YAML text; found int"):
+        eng.ingest(5)
 
 
 def test_engine_ingest_of_bytes_equals_ingest_of_dicts():
