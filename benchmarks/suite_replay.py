@@ -17,7 +17,7 @@ from pathlib import Path
 import msgpack
 
 from engine.api import Engine
-from engine.log import FRAME_HEADER_BYTES, HEADER_BYTES, list_segments
+from engine.log import FRAME_HEADER_BYTES, HEADER_BYTES, frame_size, list_segments
 
 from . import Context, result, timed
 
@@ -35,7 +35,7 @@ def raw_decode(log_dir: Path) -> int:
             start = pos + FRAME_HEADER_BYTES
             _, _, records = msgpack.unpackb(data[start:start + length])
             events += len(records)
-            pos = start + length
+            pos += frame_size(length)
     return events
 
 

@@ -21,7 +21,7 @@ import attrs
 
 from . import kube
 from .errors import InputError, LogError, LookupFailed, RecordError
-from .log import EventLog, list_segments
+from .log import EventLog, check_log_dir, list_segments
 from .snapshot import list_snapshots, load_snapshot, write_snapshot
 from . import kernels
 from .events import Event
@@ -77,6 +77,7 @@ class Engine:
         self.subscriptions = Subscriptions(self)
         self.log = log
         self.last_time = 0.0  # when the last folded event was written to the log
+        self.base_seq = 0  # seq of the snapshot the fold started from (0: the first event)
         # Whole answers of endpoints(), per service, dropped when an event
         # touches that service or moves a node: a repeated question costs two
         # dict lookups.  The index below keeps finer-grained caches.
@@ -86,14 +87,19 @@ class Engine:
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, at: Optional[int] = None, write: bool = False,
-             create: bool = False, sync: bool = True, use_snapshot: bool = True,
+             create: bool = False, sync: bool = True, use_snapshot: bool = True, fold: bool = True,
              progress: Optional[Callable[[int, int], None]] = None,
              implementation: str = kernels.IMPLEMENTATION) -> "Engine":
         """Open the log at ``path`` and fold it, up to sequence ``at`` if given.
 
         The newest valid snapshot at or before that point is loaded first and
         only the events after it are replayed; a damaged snapshot is skipped
-        with a warning (the log is the truth).
+        with a warning (the log is the truth).  ``use_snapshot=False`` folds
+        every event the log holds: from the first, or, when the events before
+        the log's first were compacted away, from the oldest snapshot the log
+        continues (``base_seq`` says which).  ``fold=False`` stops before
+        folding, for a caller that subscribes first and then calls
+        ``replay(until=at)``.
         """
         log = EventLog.open(path, create=create, write=write, sync=sync)
         if log.recovered:
@@ -105,19 +111,25 @@ class Engine:
             target = log.last_seq
             if at is not None:
                 if at > log.last_seq:
-                    raise LogError(f"{path}: --at {at} is past the end of the log (last seq {log.last_seq})")
+                    raise LogError(f"{path}: seq {at} is past the end of the log (last seq {log.last_seq})")
                 target = at
-            if use_snapshot:
-                with _cyclic_gc_paused():  # decoding makes millions of lists: see _cyclic_gc_paused
+            with _cyclic_gc_paused():  # decoding makes millions of lists: see _cyclic_gc_paused
+                if use_snapshot:
                     found = load_snapshot(path, max_seq=target)
-                if found is not None:
-                    engine._restore(*found)
-            if log.first_seq > engine.seq + 1 and target > engine.seq:
+                elif log.origin:
+                    found = load_snapshot(path, max_seq=target, min_seq=log.origin, oldest=True)
+                else:
+                    found = None
+            if found is not None:
+                engine._restore(*found)
+            if log.origin > engine.seq and target > engine.seq:
                 raise LogError(
-                    f"{path}: events {engine.seq + 1}..{log.first_seq - 1} were compacted away and no "
-                    f"snapshot covers seq {target}; the log answers from seq {log.first_seq - 1} on"
+                    f"{path}: events {engine.seq + 1}..{log.origin} were compacted away and no "
+                    f"snapshot covers seq {target}; the log answers from seq {log.origin} on"
                 )
-            engine.replay(until=target, progress=progress)
+            engine.base_seq = engine.seq
+            if fold:
+                engine.replay(until=target, progress=progress)
         except BaseException:
             log.close()
             raise
@@ -163,22 +175,35 @@ class Engine:
             return write_snapshot(self.log.path, self.state.seq, self.image())
 
     def image(self) -> dict:
-        """The engine's state and index as a snapshot holds them."""
+        """The engine's state and index as a snapshot holds them (``verify
+        --deep`` compares these)."""
         return {"engine": SNAPSHOT_FORMAT, "state": self.state.dump(), "index": self.index.dump()}
 
-    def _restore(self, seq: int, image: object) -> None:
+    def decode_image(self, image: object) -> Optional[tuple[ClusterState, ZoneIndex]]:
+        """The state and index a snapshot image holds, on this engine's core;
+        None for an image in another format (which this engine does not
+        read); RecordError when the image is damaged."""
         if not isinstance(image, dict) or image.get("engine") != SNAPSHOT_FORMAT:
-            warnings.warn(f"snapshot at seq {seq} has another format; replaying the log instead", stacklevel=3)
-            return
+            return None
         try:
             with _cyclic_gc_paused():
                 state = ClusterState.load(image["state"], self.core)
                 index = ZoneIndex(state)
                 index.load(image["index"])
         except (RecordError, KeyError, IndexError, TypeError, ValueError) as exc:
-            warnings.warn(f"snapshot at seq {seq} does not decode ({exc}); replaying the log instead", stacklevel=3)
+            raise RecordError(f"image does not decode ({exc})") from None
+        return state, index
+
+    def _restore(self, seq: int, image: object) -> None:
+        try:
+            decoded = self.decode_image(image)
+        except RecordError as exc:
+            warnings.warn(f"snapshot at seq {seq}: {exc}; replaying the log instead", stacklevel=3)
             return
-        self.state, self.index = state, index
+        if decoded is None:
+            warnings.warn(f"snapshot at seq {seq} has another format; replaying the log instead", stacklevel=3)
+            return
+        self.state, self.index = decoded
         self._answers.clear()
 
     def __enter__(self) -> "Engine":
@@ -407,6 +432,7 @@ def compact(path: str | os.PathLike) -> CompactReport:
     event on still works, a snapshot is written exactly at the cut if none is
     there yet.
     """
+    check_log_dir(path)
     snapshots = list_snapshots(path)
     if not snapshots:
         raise LogError(f"{path}: nothing to compact: no snapshot yet (run `topology-engine snapshot`)")

@@ -12,7 +12,7 @@ import warnings
 from datetime import datetime, timezone
 from typing import IO, Optional, Sequence
 
-from . import explain, hintcheck, kernels, log, render, whatif
+from . import explain, hintcheck, integrity, kernels, log, render, whatif
 from .chart import write_chart
 from .api import Engine, IngestReport, compact, ingest_files, ingest_live
 from .errors import EngineError
@@ -215,35 +215,74 @@ def cmd_stats(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, out: IO[str]) -> int:
-    report = log.verify(args.log)
+    progress = render.Progress("verify --deep: replay")
+    report = integrity.verify(args.log, deep=args.deep, progress=progress)
+    progress.finish()
     render.table(
-        ("SEGMENT", "BYTES", "FRAMES", "EVENTS", "SEQ"),
-        [(s.name, f"{s.bytes:,}", s.frames, s.events, f"{s.first_seq}..{s.last_seq}" if s.events else "-")
-         for s in report.segments],
+        ("SEGMENT", "VERSION", "BYTES", "FRAMES", "EVENTS", "SEQ"),
+        [(s.name, s.version or "?", f"{s.bytes:,}", s.frames, s.events,
+          f"{s.first_seq}..{s.last_seq}" if s.events else "-") for s in report.log.segments],
         out,
     )
-    for problem in report.problems:
-        kind = "torn tail (cut automatically by the next writer)" if problem.torn_tail else "DAMAGE"
+    for problem in report.log.problems:
+        kind = "torn tail (cut by the next writer)" if problem.torn_tail else "DAMAGE"
         out.write(f"{kind}: {problem}\n")
-    verdict = "ok" if report.ok else "damaged: see `topology-engine repair`"
-    out.write(f"{report.events:,} events in {report.frames:,} frames; {verdict}\n")
+    if report.snapshots:
+        out.write("\n")
+        render.table(("SNAPSHOT", "BYTES", "CHECK"),
+                     [(s.file, f"{s.bytes:,}", _snapshot_verdict(s)) for s in report.snapshots], out)
+    snapshots = len(report.snapshots)
+    damaged = sum(s.problem is not None for s in report.snapshots)
+    verdict = "ok" if report.ok else "damaged: see `topology-engine repair`" if not report.log.ok else (
+        f"{damaged} damaged snapshot(s): queries replay the log instead (remove them, then `snapshot`)")
+    out.write(f"{report.log.events:,} events in {report.log.frames:,} frames, "
+              f"{snapshots} snapshot{'s' if snapshots != 1 else ''}; {verdict}\n")
     return 0 if report.ok else 1
 
 
+def _snapshot_verdict(check: integrity.SnapshotCheck) -> str:
+    if check.problem is not None:
+        return f"DAMAGE: {check.problem}"
+    if check.note is not None:
+        return f"ok ({check.note})"
+    return "ok, equals a replay to its seq" if check.matches_replay else "ok"
+
+
 def cmd_repair(args: argparse.Namespace, out: IO[str]) -> int:
-    report = log.repair(args.log, truncate=args.truncate)
-    if report.cut_segment is None:
+    dropped = integrity.DroppedEvents(args.log)
+    report = log.repair(args.log, truncate=args.truncate, on_frame=dropped)
+    if not report.ranges:
         out.write("nothing to repair\n")
         return 0
-    action = "cut" if report.truncated else "would cut"
-    out.write(f"{action} {report.bytes_cut:,} bytes from {report.cut_segment} at offset {report.cut_offset}"
-              f" ({report.events_cut} intact events after the damage are lost with it)\n")
-    if report.segments_removed:
-        out.write(f"{'removed' if report.truncated else 'would remove'} segments: "
-                  f"{', '.join(report.segments_removed)}\n")
-    out.write(f"the log {'now ends' if report.truncated else 'would end'} at seq {report.last_seq}\n")
-    if not report.truncated:
-        out.write("nothing changed: run again with --truncate to cut\n")
+    for problem in report.problems:
+        kind = "torn tail" if problem.torn_tail else "damage"
+        out.write(f"{kind}: {problem}\n")
+    would = "" if report.truncated else "would "
+    out.write(f"{would}cut {report.bytes_cut:,} bytes:\n")
+    for cut in report.ranges:
+        what = "the whole segment" if cut.whole else f"bytes {cut.start:,}..{cut.end:,}"
+        out.write(f"  {cut.segment}: {what} ({cut.end - cut.start:,} bytes)\n")
+    if report.seqs_cut is not None:
+        first, last = report.seqs_cut
+        out.write(f"  holding {report.events_cut:,} intact events (seq {first}..{last}), "
+                  f"besides what the damaged frames held\n")
+        if dropped.services:
+            out.write(f"  services they touch: {', '.join(sorted(dropped.services))}\n")
+        if dropped.nodes:
+            out.write(f"  nodes they touch: {', '.join(sorted(dropped.nodes))}\n")
+        if dropped.unreadable:
+            out.write(f"  records that are not events: {dropped.unreadable}\n")
+    else:
+        out.write("  holding no intact event (a damaged frame's events cannot be read)\n")
+    if report.snapshots_set_aside:
+        out.write(f"{'set' if report.truncated else 'would set'} aside snapshots past the new end: "
+                  f"{', '.join(report.snapshots_set_aside)}\n")
+    if report.truncated:
+        out.write(f"the cut bytes are kept in {', '.join(report.side_files)}\n")
+        out.write(f"the log now ends at seq {report.last_seq}\n")
+    else:
+        out.write(f"the log would end at seq {report.last_seq}\n")
+        out.write("nothing changed: run again with --truncate to cut (the cut bytes are kept beside the log)\n")
     return 0
 
 
@@ -274,8 +313,7 @@ def cmd_follow(args: argparse.Namespace, out: IO[str]) -> int:
 def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     started = time.perf_counter()
     progress = render.Progress("replay")
-    with log.EventLog.open(args.log) as event_log:
-        engine = Engine(event_log)
+    with Engine.open(args.log, at=args.until, use_snapshot=False, fold=False) as engine:
         for service, port, node in args.watch:
             engine.subscribe(service, port, node=node, ipv6=args.ipv6,
                              on_update=lambda u: _write_update(u, engine.last_time, args.json, out))
@@ -286,7 +324,9 @@ def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     elapsed = time.perf_counter() - started
     state = engine.state
     total = sum(applied.values())
-    out.write(f"replayed {total:,} events (seq 1..{state.seq}) in {elapsed:.3f} s"
+    base = (f" from the snapshot at seq {engine.base_seq} (the events before it were compacted away)"
+            if engine.base_seq else "")
+    out.write(f"replayed {total:,} events (seq {engine.base_seq + 1}..{state.seq}){base} in {elapsed:.3f} s"
               f" ({total / max(elapsed, 1e-9):,.0f} events/s, kernels: {kernels.IMPLEMENTATION})\n")
     for kind, count in sorted(applied.items()):
         out.write(f"  {kind:16} {count:,}\n")
@@ -411,12 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_endpoints)
 
     p = commands.add_parser("replay", help="fold the whole log; summarise it, or show what clients received",
-                            description="Fold the log from its first event (never from a snapshot). Without "
-                                        "--watch, print what was applied, the resulting cluster and the rate. "
-                                        "With --watch, print every Add/Remove each watched client received, "
-                                        "in event order.")
+                            description="Fold the log from its first event (never from a snapshot, except "
+                                        "after `compact`: then from the compaction snapshot, since the events "
+                                        "before it are gone). Without --watch, print what was applied, the "
+                                        "resulting cluster and the rate. With --watch, print every Add/Remove "
+                                        "each watched client received, in event order.")
     p.add_argument("log", metavar="LOG")
-    p.add_argument("--until", type=sequence_number, metavar="SEQ", help="stop after event SEQ")
+    p.add_argument("--until", type=sequence_number, metavar="SEQ",
+                   help="stop after event SEQ (an error past the end of the log)")
     p.add_argument("--watch", type=watch_spec, action="append", default=[], metavar="NAMESPACE/NAME:PORT@NODE",
                    help="a client to follow (repeatable): its updates are printed as the log is folded")
     p.add_argument("--ipv6", action="store_true", help="Linkerd's --enable-ipv6 for the watched clients")
@@ -453,16 +495,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(run=cmd_stats)
 
-    p = commands.add_parser("verify", help="check every frame of a log (exit 1 on damage)",
+    p = commands.add_parser("verify", help="check every frame and snapshot of a log (exit 1 on damage)",
                             description="Read every segment and frame, checking headers, checksums and "
-                                        "sequence numbers. Changes nothing. Exit 0 when the log is sound "
-                                        "(a torn tail left by a crash is cut by the next writer), 1 on damage.")
+                                        "sequence numbers, and every snapshot: header, checksum and that its "
+                                        "image decodes. Changes nothing. Exit 0 when the log is sound (a torn "
+                                        "tail left by a crash is cut by the next writer), 1 on damage.")
     p.add_argument("log", metavar="LOG")
+    p.add_argument("--deep", action="store_true",
+                   help="also fold the log and compare the state at each snapshot's seq with the snapshot")
     p.set_defaults(run=cmd_verify)
 
     p = commands.add_parser("repair", help="cut a damaged log at its first problem",
-                            description="Show where the log would be cut: at its first damaged frame, with "
-                                        "everything after it. Nothing changes without --truncate.")
+                            description="Show what a cut at the log's first problem (damage or a torn tail) "
+                                        "would drop: the byte ranges, the intact events among them, their seq "
+                                        "range and the services they touch. Nothing changes without --truncate; "
+                                        "with it, the cut bytes are first kept beside the segments "
+                                        "(SEGMENT.cut-OFFSET) and snapshots past the new end are renamed "
+                                        "SNAPSHOT.stale.")
     p.add_argument("log", metavar="LOG")
     p.add_argument("--truncate", action="store_true", help="really cut (takes the writer lock)")
     p.set_defaults(run=cmd_repair)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Optional
 import attrs
 import msgpack
 
+from .durable import fsync_dir, write_file
 from .errors import LogError
 
 MAGIC = b"TOPOSNAP"
@@ -34,6 +34,7 @@ CHECKSUM_CRC32 = 1
 _HEADER = struct.Struct("<8sHBBQQ")
 _CRC = struct.Struct("<I")
 _NAME_RE = re.compile(r"^snapshot-(\d{20})\.snap$")
+STALE_SUFFIX = ".stale"
 
 
 @attrs.frozen
@@ -71,26 +72,7 @@ def write_snapshot(log_dir, seq: int, blob: object) -> Path:
     header = _HEADER.pack(MAGIC, FORMAT_VERSION, CHECKSUM_CRC32, 0, seq, len(payload))
     crc = zlib.crc32(payload, zlib.crc32(header))
     final = directory / snapshot_name(seq)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".snapshot-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(_CRC.pack(crc))
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_file(final, [header, _CRC.pack(crc), payload])
     return final
 
 
@@ -127,18 +109,34 @@ def read_snapshot(path) -> tuple[int, object]:
     return seq, blob
 
 
-def load_snapshot(log_dir, max_seq: Optional[int] = None) -> Optional[tuple[int, object]]:
-    """The newest valid snapshot with seq <= ``max_seq``, as ``(seq, blob)``, or None.
+def load_snapshot(log_dir, max_seq: Optional[int] = None, *, min_seq: int = 0,
+                  oldest: bool = False) -> Optional[tuple[int, object]]:
+    """The newest (or, with ``oldest``, the oldest) valid snapshot with seq in
+    [``min_seq``, ``max_seq``], as ``(seq, blob)``, or None.
 
     Damaged snapshots are skipped with a warning naming the file.  Pass the
-    log's ``last_seq`` as ``max_seq`` so that a snapshot ahead of a log cut by
-    repair is not used.
+    log's ``last_seq`` as ``max_seq`` so that a snapshot ahead of the log is
+    never used.
     """
-    for info in reversed(list_snapshots(log_dir)):
-        if max_seq is not None and info.seq > max_seq:
-            continue
+    candidates = [s for s in list_snapshots(log_dir) if s.seq >= min_seq and (max_seq is None or s.seq <= max_seq)]
+    for info in candidates if oldest else reversed(candidates):
         try:
             return read_snapshot(info.path)
         except (LogError, OSError) as exc:
             warnings.warn(f"skipping damaged snapshot: {exc}", stacklevel=2)
     return None
+
+
+def set_aside_snapshots_after(log_dir, seq: int) -> list[Path]:
+    """Rename the snapshots past ``seq`` to ``NAME.stale``: they describe
+    events the log no longer holds, and loading one after new events took
+    those sequence numbers would answer from another history."""
+    moved = []
+    for info in list_snapshots(log_dir):
+        if info.seq > seq:
+            target = info.path.with_name(info.path.name + STALE_SUFFIX)
+            os.replace(info.path, target)
+            moved.append(target)
+    if moved:
+        fsync_dir(Path(log_dir))
+    return moved

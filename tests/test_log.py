@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -15,12 +17,17 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import LogCorruption, LogError
 from engine.log import (
+    FORMAT_VERSION,
     HEADER_BYTES,
+    SECTOR_BYTES,
     EventLog,
     afollow,
+    check_log_dir,
     compact,
     encode_frame,
     follow,
@@ -28,6 +35,7 @@ from engine.log import (
     repair,
     stats,
     verify,
+    wrap_payload,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +44,6 @@ CRASH_WRITER = Path(__file__).with_name("crash_writer.py")
 
 def records(first: int, count: int, tag: str = "r") -> list[list]:
     return [[first + i, tag] for i in range(count)]
-
-
-def frame_with_payload(payload: bytes) -> bytes:
-    """A frame whose checksum is right whatever the payload says."""
-    length = struct.pack("<I", len(payload))
-    return length + struct.pack("<I", zlib.crc32(payload, zlib.crc32(length))) + payload
 
 
 def read_all(path) -> list[tuple[int, float, list]]:
@@ -79,11 +81,39 @@ def test_default_time_is_now(tmp_path):
     assert before <= stamp <= after
 
 
-def test_open_missing_log_fails_clearly(tmp_path):
-    with pytest.raises(LogError, match="no such log directory"):
-        EventLog.open(tmp_path / "absent")
-    with pytest.raises(LogError, match="no segment files"):
-        EventLog.open(tmp_path)
+def test_paths_that_are_not_logs_are_refused_and_left_alone(tmp_path):
+    regular = tmp_path / "file"
+    regular.write_text("not a log")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("keep me")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for path, create, message in [
+        (tmp_path / "absent", False, "absent: no such log directory"),
+        (regular, False, "file is not a log directory"),
+        (regular, True, "file is not a log directory"),
+        (busy, False, "not a log: .*busy \\(a directory without log segments\\)"),
+        (busy, True, "not a log: .*busy"),
+        (empty, False, "not a log: .*empty \\(an empty directory\\)"),
+    ]:
+        for write in (False, True):
+            with pytest.raises(LogError, match=message):
+                EventLog.open(path, create=create, write=write)
+        with pytest.raises(LogError, match=message):
+            check_log_dir(path, create=create)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert regular.read_text() == "not a log" and (busy / "notes.txt").read_text() == "keep me"
+    # Where a log may be made: nowhere yet, an empty directory, or what an
+    # interrupted creation leaves (the lock and a segment temp file).
+    assert check_log_dir(tmp_path / "absent" / "deeper", create=True) is False
+    assert check_log_dir(empty, create=True) is False
+    (empty / "LOCK").write_text("")
+    (empty / "00000000000000000001.log.tmp").write_bytes(b"TOPO")
+    with EventLog.open(empty, create=True, write=True) as log:
+        assert log.append(records(1, 1)) == 1
+    assert check_log_dir(empty) is True and not (empty / "00000000000000000001.log.tmp").exists()
 
 
 def test_reader_cannot_append_and_unencodable_record_is_refused(tmp_path):
@@ -218,23 +248,21 @@ def test_truncation_at_every_offset(tmp_path):
     assert read_all(tmp_path) == original
 
 
-def test_every_single_bit_flip_is_caught(tmp_path):
+def test_every_single_bit_flip_is_damage_never_a_torn_tail(tmp_path):
     original = small_log(tmp_path)
-    allowed = batch_prefixes(original)
     saved = save(tmp_path)
-    counts = {"error": 0, "prefix": 0}
     for name, data in saved.items():
         for bit in range(len(data) * 8):
             flipped = bytearray(data)
             flipped[bit // 8] ^= 1 << (bit % 8)
             (tmp_path / name).write_bytes(bytes(flipped))
-            counts[assert_prefix_or_clear_error(tmp_path, allowed, write=False, damaged=name)] += 1
+            for write in (False, True):
+                with pytest.raises(LogError, match=name):
+                    with EventLog.open(tmp_path, write=write) as log:
+                        list(log.read())
+            assert not verify(tmp_path).ok, f"bit {bit} of {name}"
+            assert (tmp_path / name).read_bytes() == bytes(flipped)  # the writer cut nothing
         restore(tmp_path, saved)
-    # Exactly the flips inside the last frame pass for a torn tail.
-    last_seq, last_time, _ = original[-1]
-    last_frame = encode_frame(last_seq - 2, last_time, [r for _, _, r in original[-3:]])
-    assert counts["prefix"] == 8 * len(last_frame)
-    assert counts["error"] == 8 * sum(map(len, saved.values())) - counts["prefix"]
     assert read_all(tmp_path) == original
 
 
@@ -250,14 +278,14 @@ def corrupt_middle_frame(path: Path) -> tuple[Path, int]:
     data = bytearray(segment.read_bytes())
     frame_len = len(encode_frame(1, 0.0, records(1, 2)))
     offset = HEADER_BYTES + 2 * frame_len  # third frame
-    data[offset + 12] ^= 0xFF
+    data[offset + 12] ^= 0xFF  # in its payload
     segment.write_bytes(bytes(data))
     return segment, offset
 
 
 def test_mid_log_corruption_fails_open_with_segment_and_offset(tmp_path):
     segment, offset = corrupt_middle_frame(tmp_path)
-    with pytest.raises(LogCorruption, match=rf"{segment.name}:{offset}: bad frame \(checksum mismatch\)"):
+    with pytest.raises(LogCorruption, match=rf"{segment.name}:{offset}: damaged frame \(checksum mismatch\)"):
         EventLog.open(tmp_path, write=True)
 
 
@@ -268,21 +296,25 @@ def test_verify_and_repair(tmp_path):
     assert [(p.segment, p.offset, p.torn_tail) for p in report.problems] == [(segment.name, offset, False)]
     assert (report.frames, report.events, report.first_seq, report.last_seq) == (4, 8, 1, 10)
 
-    before = segment.read_bytes()
-    dry = repair(tmp_path, truncate=False)
-    assert segment.read_bytes() == before
-    assert (dry.cut_segment, dry.cut_offset, dry.events_cut, dry.last_seq, dry.truncated) == (
-        segment.name, offset, 4, 4, False,
-    )
+    before, names = segment.read_bytes(), sorted(os.listdir(tmp_path))
+    seen = []
+    dry = repair(tmp_path, truncate=False, on_frame=lambda first, batch, cut: cut and seen.append((first, batch)))
+    assert segment.read_bytes() == before and sorted(os.listdir(tmp_path)) == names
+    assert [(r.segment, r.start, r.end, r.whole) for r in dry.ranges] == [(segment.name, offset, len(before), False)]
+    assert (dry.events_cut, dry.seqs_cut, dry.last_seq, dry.truncated, dry.side_files) == (4, (7, 10), 4, False, [])
+    assert seen == [(7, records(7, 2)), (9, records(9, 2))]  # the intact frames after the damaged one
     assert dry.bytes_cut == len(before) - offset
 
     done = repair(tmp_path, truncate=True)
     assert done.truncated and done.last_seq == 4
+    side = tmp_path / f"{segment.name}.cut-{offset}"
+    assert done.side_files == [side.name] and side.read_bytes() == before[offset:]
+    assert segment.read_bytes() == before[:offset]
     assert verify(tmp_path).problems == []
     with EventLog.open(tmp_path, write=True) as log:
         assert [seq for seq, _, _ in log.read()] == [1, 2, 3, 4]
         assert log.append(records(5, 1)) == 5
-    assert repair(tmp_path, truncate=True).cut_segment is None
+    assert repair(tmp_path, truncate=True).ranges == []
 
 
 def test_torn_tail_is_cut_by_writer_and_ignored_by_reader(tmp_path):
@@ -310,11 +342,14 @@ def test_damaged_header_is_a_clear_error_and_repair_keeps_the_position(tmp_path)
         for _ in range(4):
             log.append(records(log.last_seq + 1, 2))
     segments = list_segments(tmp_path)
-    segments[-1].path.write_bytes(b"NOTALOG!" + segments[-1].path.read_bytes()[8:])
+    damaged = b"NOTALOG!" + segments[-1].path.read_bytes()[8:]
+    segments[-1].path.write_bytes(damaged)
     with pytest.raises(LogCorruption, match=rf"{segments[-1].name}: not a log segment"):
         EventLog.open(tmp_path)
     report = repair(tmp_path, truncate=True)
-    assert report.segments_removed == [segments[-1].name] and report.last_seq == segments[-1].first_seq - 1
+    assert [(r.segment, r.whole) for r in report.ranges] == [(segments[-1].name, True)]
+    assert report.last_seq == segments[-1].first_seq - 1
+    assert (tmp_path / f"{segments[-1].name}.cut-0").read_bytes() == damaged and not segments[-1].path.exists()
     with EventLog.open(tmp_path, write=True) as log:
         assert log.append(records(log.last_seq + 1, 1)) == segments[-1].first_seq
 
@@ -341,28 +376,29 @@ def test_hostile_frame_is_rejected_without_exhausting_memory(tmp_path, payload):
     EventLog.open(tmp_path, create=True, write=True).close()
     segment = list_segments(tmp_path)[0].path
     with open(segment, "ab") as f:
-        f.write(frame_with_payload(payload))
+        f.write(wrap_payload(payload))
     # Opening checks a frame's checksum and sequence numbers; its records are
     # decoded, and rejected, when read.
-    with pytest.raises(LogCorruption, match=rf"{segment.name}:{HEADER_BYTES}: frame"):
+    with pytest.raises(LogCorruption, match=rf"{segment.name}:{HEADER_BYTES}: damaged frame \((payload|starts at)"):
         with EventLog.open(tmp_path) as log:
             list(log.read())
     assert not verify(tmp_path).ok
 
 
-def test_absurd_frame_length_is_never_allocated(tmp_path):
+def test_absurd_frame_length_is_never_allocated_nor_taken_for_a_torn_tail(tmp_path):
     with EventLog.open(tmp_path, create=True, write=True) as log:
         log.append(records(1, 1))
     segment = list_segments(tmp_path)[0].path
     good = segment.read_bytes()
-    with open(segment, "ab") as f:
-        f.write(struct.pack("<II", 0xFFFF_FFF0, 0) + b"\x93junk")
-    with EventLog.open(tmp_path) as log:  # at the end: a torn tail
-        assert log.last_seq == 1 and "impossible frame length" in log.recovered
-    with open(segment, "ab") as f:  # with a valid frame after it: damage
-        f.write(encode_frame(2, 0.0, records(2, 1)))
-    with pytest.raises(LogCorruption, match=rf"{segment.name}:{len(good)}: bad frame \(impossible frame length"):
-        EventLog.open(tmp_path)
+    # A length the header check vouches for but no writer writes, and one
+    # whose check fails: both damage, even at the very end of the log.
+    length = struct.pack("<I", 0xFFFF_FFF0)
+    for header in (length + struct.pack("<I", zlib.crc32(length)), length + bytes(4)):
+        segment.write_bytes(good + header + b"\x93junk...")
+        reason = "impossible frame length" if header[4:] != bytes(4) else "frame header check failed"
+        for write in (False, True):
+            with pytest.raises(LogCorruption, match=rf"{segment.name}:{len(good)}: damaged frame \({reason}"):
+                EventLog.open(tmp_path, write=write)
 
 
 # ---------------------------------------------------------------------------
@@ -497,7 +533,7 @@ def test_follow_reports_corruption_after_the_followed_position(tmp_path):
     assert next(entries)[0] == 1
     with open(segment, "ab") as f:
         f.write(b"\x05\x00\x00\x00garbage!" + encode_frame(2, 0.0, records(2, 1)))
-    with pytest.raises(LogCorruption, match="followed by a valid frame"):
+    with pytest.raises(LogCorruption, match="damaged frame \\(frame header check failed"):
         next(entries)
 
 
@@ -518,3 +554,155 @@ def test_afollow_sees_the_writers_sequence(tmp_path):
 
     seen, written = asyncio.run(collect())
     assert seen == written
+
+
+# ---------------------------------------------------------------------------
+# Torn or damaged: decided by the bytes
+
+
+def sectored_log(path: Path, batches: int = 3) -> list[tuple[int, int]]:
+    """Batches of frames spanning several sectors; returns each frame's (start, end)."""
+    spans = []
+    with EventLog.open(path, create=True, write=True, sync=False) as log:
+        for i in range(batches):
+            start = list_segments(path)[-1].path.stat().st_size
+            log.append([[log.last_seq + 1, "x" * 700], [log.last_seq + 2, "y" * 300]], time=float(i))
+            log.flush()
+            spans.append((start, list_segments(path)[-1].path.stat().st_size))
+    return spans
+
+
+def zero(path: Path, start: int, end: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[start:end] = bytes(end - start)
+    path.write_bytes(bytes(data))
+
+
+def outcome(path: Path) -> str:
+    try:
+        with EventLog.open(path) as log:
+            seqs = [seq for seq, _, _ in log.read()]
+            return f"torn, {len(seqs)} events" if log.recovered else f"whole, {len(seqs)} events"
+    except LogCorruption as exc:
+        return f"damage: {exc}"
+
+
+def test_zero_filled_sectors_are_torn_only_where_unwritten_pages_leave_them(tmp_path):
+    spans = sectored_log(tmp_path)
+    segment = list_segments(tmp_path)[0].path
+    saved = segment.read_bytes()
+    start, end = spans[-1]
+    boundaries = [b for b in range(start + 1, end) if b % SECTOR_BYTES == 0]
+    assert len(boundaries) >= 2 and start % 8 == 0 and end % 8 == 0
+    cases = [
+        # the write never reached the disk: the frame reads as zeros
+        (start, end, f"torn, 4 events"),
+        # the sector where the frame ends never made it
+        (boundaries[-1], end, "torn, 4 events"),
+        (boundaries[0], end, "torn, 4 events"),
+        # a sector in the middle is zeros but the frame's end was written:
+        # no crash of this writer leaves that, so it is damage
+        (boundaries[0], boundaries[1], f"damage: {segment}:{start}: damaged frame (checksum mismatch)"),
+        # zeros that do not reach the end of their sector (the header's) are damage
+        (start, start + 8, f"damage: {segment}:{start}: damaged frame (frame header check failed)"),
+    ]
+    for lo, hi, expected in cases:
+        zero(segment, lo, hi)
+        assert outcome(tmp_path) == expected, (lo, hi)
+        segment.write_bytes(saved)
+    # The same zero-filled end in a frame that an intact one follows is damage.
+    first_start, first_end = spans[0]
+    zero(segment, (first_end - 8) // SECTOR_BYTES * SECTOR_BYTES, first_end)
+    assert outcome(tmp_path).startswith(f"damage: {segment}:{first_start}: damaged frame (frame end zero-filled")
+    assert "followed by an intact frame at byte" in outcome(tmp_path)
+
+
+def test_a_torn_looking_frame_in_a_segment_that_is_not_the_last_is_damage(tmp_path):
+    with EventLog.open(tmp_path, create=True, write=True, segment_bytes=64) as log:
+        for _ in range(3):
+            log.append(records(log.last_seq + 1, 2))
+    first = list_segments(tmp_path)[0].path
+    first.write_bytes(first.read_bytes()[:-3])
+    with EventLog.open(tmp_path) as log:  # opening reads only the last segment...
+        assert log.recovered is None
+        with pytest.raises(LogCorruption, match=rf"{first}:56: damaged frame \(a frame of 40 bytes cut short, "
+                                                r"in a segment that is not the last\)"):
+            list(log.read())  # ...reading finds it
+    assert not verify(tmp_path).ok
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 1500), min_size=1, max_size=5), data=st.data())
+def test_a_crash_in_the_last_frame_leaves_the_frames_before_it(sizes, data):
+    """A crash cuts the last frame short, or leaves its end (whole sectors up
+    to the frame's end) unwritten: the log opens with every earlier batch,
+    and a writer cuts the torn bytes and appends."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+        with EventLog.open(path, create=True, write=True) as log:
+            for i, size in enumerate(sizes):
+                log.append([[log.last_seq + 1, "p" * size]], time=float(i))
+        segment = list_segments(path)[0].path
+        full = segment.read_bytes()
+        start = len(full) - len(encode_frame(len(sizes), 0.0, [[len(sizes), "p" * sizes[-1]]]))
+        boundaries = [b for b in range(start + 1, len(full)) if b % SECTOR_BYTES == 0]
+        if boundaries and data.draw(st.booleans(), label="zero-filled"):
+            lo = data.draw(st.sampled_from(boundaries + [start]), label="zeros from")
+            zero(segment, lo, len(full))
+        else:
+            segment.write_bytes(full[:data.draw(st.integers(start + 1, len(full) - 1), label="cut at")])
+        with EventLog.open(path) as log:
+            assert log.recovered.startswith("ignored torn frame")
+            assert [r[1] for _, _, r in log.read()] == ["p" * s for s in sizes[:-1]]
+        with EventLog.open(path, write=True) as log:
+            assert log.append([[len(sizes), "after"]]) == len(sizes)
+        assert verify(path).problems == []
+
+
+# ---------------------------------------------------------------------------
+# Format version 1: still read, continued in version 2
+
+
+V1_LOG = Path(__file__).resolve().parent.parent / "fixtures" / "logs" / "0.1-demo"  # format version 1
+
+
+def copy_v1_log(target: Path) -> Path:
+    shutil.copytree(V1_LOG, target)
+    return target
+
+
+def test_version_1_log_reads_as_written_and_continues_in_version_2(tmp_path):
+    path = copy_v1_log(tmp_path / "v1")
+    original = (V1_LOG / "00000000000000000001.log").read_bytes()
+    report = verify(path)
+    assert report.ok and [(s.version, s.frames, s.events) for s in report.segments] == [(1, 2, 36)]
+    with EventLog.open(path) as log:
+        assert (log.first_seq, log.last_seq, log.recovered) == (1, 36, None)
+        written = list(log.read_batches())
+    assert [(first, len(batch)) for first, _, batch in written] == [(1, 18), (19, 18)]
+    # The same batches written now, in version 2, read back the same.
+    with EventLog.open(tmp_path / "v2", create=True, write=True) as log:
+        for _, t, batch in written:
+            log.append(batch, time=t)
+        assert list(log.read_batches()) == written
+    # A writer never appends to a version-1 segment: it starts a version-2 one.
+    with EventLog.open(path, write=True) as log:
+        assert log.append(records(37, 2)) == 38
+    segments = list_segments(path)
+    assert [s.first_seq for s in segments] == [1, 37] and segments[0].path.read_bytes() == original
+    assert [s.version for s in verify(path).segments] == [1, FORMAT_VERSION]
+    with EventLog.open(path) as log:
+        assert list(log.read_batches())[:2] == written and log.last_seq == 38
+
+
+def test_version_1_torn_tail_and_damage(tmp_path):
+    path = copy_v1_log(tmp_path / "v1")
+    segment = list_segments(path)[0].path
+    data = segment.read_bytes()
+    second = HEADER_BYTES + 8 + struct.unpack_from("<I", data, HEADER_BYTES)[0]
+    segment.write_bytes(data[:-100])
+    assert outcome(path) == "torn, 18 events"
+    flipped = bytearray(data)
+    flipped[second + 1000] ^= 0x10  # a whole version-1 frame failing its checksum: damage
+    segment.write_bytes(bytes(flipped))
+    assert outcome(path) == f"damage: {segment}:{second}: damaged frame (checksum mismatch)"
