@@ -1,6 +1,13 @@
 """The engine over its log: snapshot + tail == full replay, --at, compaction,
 damaged snapshots, and bad input leaving the log untouched."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -9,11 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Engine, LogError
-from engine.api import compact
+from engine import Engine, LogError, integrity, log
+from engine.api import SNAPSHOT_FORMAT, compact
+from engine.cli import main
+from engine.snapshot import write_snapshot
 
+from conftest import ROOT
 from k8s import endpoint, endpoint_slice, node, service
 from test_linkerd_policy import NODES, event_st
+
+CRASH_MAINTENANCE = Path(__file__).with_name("crash_maintenance.py")
 
 
 def image(engine):
@@ -101,3 +113,175 @@ def test_damaged_snapshot_is_skipped_with_a_warning(tmp_path):
         with Engine.open(path) as eng:
             assert eng.seq == 9
     assert any("damaged snapshot" in str(w.message) for w in caught)
+
+
+# ---------------------------------------------------------------------------
+# verify: snapshots too
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_verify_checks_every_snapshot_and_queries_keep_working(tmp_path, capsys):
+    path = tmp_path / "log"
+    eng = small_log(path)
+    at_nine = eng.snapshot()
+    eng.close()
+    code, out, _ = run(capsys, "verify", path, "--deep")
+    assert code == 0 and f"{at_nine.name}  " in out and "ok, equals a replay to its seq" in out
+    answer = run(capsys, "endpoints", path, "ns/web:80", "--node", "n1")
+
+    # A snapshot whose bytes are damaged, one whose image does not decode,
+    # and (found by --deep only) one whose state is not the log's at its seq.
+    data = bytearray(at_nine.read_bytes())
+    data[-5] ^= 0x01
+    at_nine.write_bytes(bytes(data))
+    with Engine.open(path, at=5) as at_five:
+        wrong = at_five.image()
+    write_snapshot(path, 7, {"engine": SNAPSHOT_FORMAT, "state": 7, "index": []})
+    write_snapshot(path, 4, wrong)
+    code, out, _ = run(capsys, "verify", path)
+    assert code == 1
+    assert "snapshot-00000000000000000009.snap  " in out and "DAMAGE: snapshot checksum mismatch" in out
+    assert "DAMAGE: image does not decode" in out
+    assert out.count("DAMAGE") == 2 and "2 damaged snapshot(s)" in out.splitlines()[-1]
+    code, out, _ = run(capsys, "verify", path, "--deep")
+    assert code == 1 and "DAMAGE: differs from a replay of the log to seq 4" in out and out.count("DAMAGE") == 3
+    # The log is the truth: queries answer from it, saying what they skipped.
+    code, out, err = run(capsys, "endpoints", path, "ns/web:80", "--node", "n1")
+    assert (code, out) == answer[:2] and "skipping damaged snapshot" in err
+
+
+# ---------------------------------------------------------------------------
+# replay after compact; --until past the end
+
+
+def compacted_log(path):
+    eng = Engine.open(path, create=True, write=True, sync=False)
+    eng.log.segment_bytes = 200
+    eng.ingest([node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web")])
+    for i in range(12):
+        eng.ingest([endpoint_slice("ns/s", "web", [endpoint(f"10.0.0.{i}", zone="zone-a", hints=["zone-a"])])])
+    eng.snapshot()
+    full = image(eng)
+    eng.close()
+    report = compact(path)
+    assert report.segments_removed >= 2
+    return report.upto_seq, full
+
+
+def test_replay_after_compact_folds_from_the_compaction_snapshot_and_says_so(tmp_path, capsys):
+    path = tmp_path / "log"
+    cut, full = compacted_log(path)
+    code, out, _ = run(capsys, "replay", path)
+    assert code == 0
+    assert out.startswith(f"replayed {15 - cut} events (seq {cut + 1}..15) from the snapshot at seq {cut} "
+                          "(the events before it were compacted away) in ")
+    assert "services: 1, slices: 1, endpoints: 1, nodes: 2" in out
+    with Engine.open(path, use_snapshot=False) as replayed:
+        assert replayed.base_seq == cut and image(replayed) == full
+    code, out, _ = run(capsys, "replay", path, "--watch", "ns/web:80@n1", "--json")
+    updates = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and updates[0]["seq"] == cut and updates[0]["op"] == "add"  # what the snapshot held
+    assert all(u["seq"] > cut for u in updates[1:]) and len(updates) > 1
+    for until, message in [(16, "seq 16 is past the end of the log (last seq 15)"),
+                           (cut - 1, f"events 1..{cut} were compacted away")]:
+        code, out, err = run(capsys, "replay", path, "--until", until)
+        assert code == 1 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_replay_until_past_the_end_is_an_error_like_at(tmp_path, capsys):
+    small_log(tmp_path / "log").close()
+    for args in (["replay", tmp_path / "log", "--until", 10], ["endpoints", tmp_path / "log", "ns/web:80",
+                                                                "--node", "n1", "--at", 10]):
+        code, out, err = run(capsys, *args)
+        assert code == 1 and out == "" and err == f"topology-engine: {tmp_path / 'log'}: seq 10 is past the end " \
+                                                   "of the log (last seq 9)\n"
+    code, out, _ = run(capsys, "replay", tmp_path / "log", "--until", 9)
+    assert code == 0 and out.startswith("replayed 9 events (seq 1..9) in ")
+
+
+# ---------------------------------------------------------------------------
+# repair: what it would drop, and the cut bytes kept
+
+
+def test_repair_shows_what_it_drops_and_keeps_the_cut_bytes(tmp_path, capsys):
+    path = tmp_path / "log"
+    small_log(path).close()  # seven frames in one segment: seq 1..3, then one event each
+    segment = log.list_segments(path)[0].path
+    report = log.verify(path)
+    data = segment.read_bytes()
+    offsets = [log.HEADER_BYTES]
+    with log.EventLog.open(path) as reader:
+        for first, t, records in reader.read_batches():
+            offsets.append(offsets[-1] + len(log.encode_frame(first, t, records)))
+    damaged_at = offsets[2]  # the third frame, seq 5: seqs 6..9 follow intact
+    flipped = bytearray(data)
+    flipped[damaged_at + 20] ^= 0x40
+    segment.write_bytes(bytes(flipped))
+    assert report.ok and not log.verify(path).ok
+
+    code, out, _ = run(capsys, "repair", path)
+    assert code == 0 and segment.read_bytes() == bytes(flipped)
+    assert out.splitlines() == [
+        f"damage: {segment.name}:{damaged_at}: checksum mismatch",
+        f"would cut {len(data) - damaged_at:,} bytes:",
+        f"  {segment.name}: bytes {damaged_at:,}..{len(data):,} ({len(data) - damaged_at:,} bytes)",
+        "  holding 4 intact events (seq 6..9), besides what the damaged frames held",
+        "  services they touch: ns/web",
+        "the log would end at seq 4",
+        "nothing changed: run again with --truncate to cut (the cut bytes are kept beside the log)",
+    ]
+    code, out, _ = run(capsys, "repair", path, "--truncate")
+    side = path / f"{segment.name}.cut-{damaged_at}"
+    assert code == 0 and f"the cut bytes are kept in {side.name}" in out and "the log now ends at seq 4" in out
+    assert side.read_bytes() == bytes(flipped)[damaged_at:] and segment.read_bytes() == data[:damaged_at]
+    assert run(capsys, "verify", path)[0] == 0
+    with Engine.open(path, write=True) as eng:
+        assert eng.seq == 4
+        eng.ingest([node("n3", "zone-c")])
+        assert eng.seq == 5
+
+
+# ---------------------------------------------------------------------------
+# Crash: SIGKILL during snapshot and compact
+
+
+def test_sigkill_during_snapshot_and_compact_loses_nothing_acknowledged(tmp_path):
+    from crash_maintenance import EVENTS_PER_BATCH, batch_objects
+
+    rng = random.Random(20261201)
+    log_dir = tmp_path / "log"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(Path(__file__).parent)]))
+    reference = Engine()  # folded from the batches as far as the log was checked
+    acked = 0
+    for trial in range(16):
+        phase = (b"snapshot\n", b"compact\n")[trial % 2]
+        child = subprocess.Popen([sys.executable, str(CRASH_MAINTENANCE), str(log_dir)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert child.stdout.readline() == b"ready\n", child.communicate()[1]
+        rounds, seen = rng.randint(1, 3), 0
+        while seen < rounds:  # aim at the chosen phase of a later round
+            line = child.stdout.readline()
+            assert line, f"trial {trial}: the child stopped: {child.communicate()[1]}"
+            seen += line == phase
+            if line[:-1].isdigit():
+                acked = int(line)
+        time.sleep(rng.uniform(0.0, 0.02))
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate()
+        assert child.returncode == -signal.SIGKILL
+        acked = max([acked] + [int(line) for line in out.split(b"\n")[:-1] if line.isdigit()])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a torn frame, an interrupted compaction's snapshot: said, not wrong
+            with Engine.open(log_dir) as opened, Engine.open(log_dir, use_snapshot=False) as replayed:
+                assert opened.seq >= acked and opened.seq % EVENTS_PER_BATCH == 0, f"trial {trial}"
+                while reference.seq < opened.seq:
+                    reference.ingest(batch_objects(reference.seq // EVENTS_PER_BATCH))
+                assert image(opened) == image(replayed) == image(reference), f"trial {trial}"
+            report = integrity.verify(log_dir, deep=True)
+        assert report.ok, f"trial {trial}: {report}"
+    assert log.list_segments(log_dir)[0].first_seq > 1  # compaction did drop segments
