@@ -231,10 +231,14 @@ def cmd_verify(args: argparse.Namespace, out: IO[str]) -> int:
         out.write("\n")
         render.table(("SNAPSHOT", "BYTES", "CHECK"),
                      [(s.file, f"{s.bytes:,}", _snapshot_verdict(s)) for s in report.snapshots], out)
-    snapshots = len(report.snapshots)
     damaged = sum(s.problem is not None for s in report.snapshots)
-    verdict = "ok" if report.ok else "damaged: see `topology-engine repair`" if not report.log.ok else (
-        f"{damaged} damaged snapshot(s): queries replay the log instead (remove them, then `snapshot`)")
+    if not report.log.ok:
+        verdict = "damaged: see `topology-engine repair`"
+    elif damaged:
+        verdict = f"{damaged} damaged snapshot(s): queries replay the log instead (remove them, then `snapshot`)"
+    else:
+        verdict = "ok"
+    snapshots = len(report.snapshots)
     out.write(f"{report.log.events:,} events in {report.log.frames:,} frames, "
               f"{snapshots} snapshot{'s' if snapshots != 1 else ''}; {verdict}\n")
     return 0 if report.ok else 1

@@ -42,3 +42,21 @@ def implementation(request) -> str:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def not_logs(tmp_path) -> dict[str, tuple[Path, str]]:
+    """Paths that are not logs, each with what refusing it says."""
+    regular = tmp_path / "regular"
+    regular.write_text("hello")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return {
+        "missing": (tmp_path / "missing", "missing: no such log directory"),
+        "regular file": (regular, "regular is not a log directory"),
+        "directory": (busy, "not a log: "),
+        "empty directory": (empty, "not a log: "),
+    }

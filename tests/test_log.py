@@ -81,33 +81,26 @@ def test_default_time_is_now(tmp_path):
     assert before <= stamp <= after
 
 
-def test_paths_that_are_not_logs_are_refused_and_left_alone(tmp_path):
-    regular = tmp_path / "file"
-    regular.write_text("not a log")
-    busy = tmp_path / "busy"
-    busy.mkdir()
-    (busy / "notes.txt").write_text("keep me")
-    empty = tmp_path / "empty"
-    empty.mkdir()
+def test_paths_that_are_not_logs_are_refused_and_left_alone(tmp_path, not_logs):
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    for path, create, message in [
-        (tmp_path / "absent", False, "absent: no such log directory"),
-        (regular, False, "file is not a log directory"),
-        (regular, True, "file is not a log directory"),
-        (busy, False, "not a log: .*busy \\(a directory without log segments\\)"),
-        (busy, True, "not a log: .*busy"),
-        (empty, False, "not a log: .*empty \\(an empty directory\\)"),
-    ]:
-        for write in (False, True):
+    for kind, (path, message) in not_logs.items():
+        for create in (False, True):
+            if create and kind in ("missing", "empty directory"):
+                continue  # where a log may be made: below
+            for write in (False, True):
+                with pytest.raises(LogError, match=message):
+                    EventLog.open(path, create=create, write=write)
             with pytest.raises(LogError, match=message):
-                EventLog.open(path, create=create, write=write)
-        with pytest.raises(LogError, match=message):
-            check_log_dir(path, create=create)
+                check_log_dir(path, create=create)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
-    assert regular.read_text() == "not a log" and (busy / "notes.txt").read_text() == "keep me"
+    with pytest.raises(LogError, match=r"not a log: .*busy \(a directory without log segments\)"):
+        check_log_dir(not_logs["directory"][0])
+    with pytest.raises(LogError, match=r"not a log: .*empty \(an empty directory\)"):
+        check_log_dir(not_logs["empty directory"][0])
     # Where a log may be made: nowhere yet, an empty directory, or what an
     # interrupted creation leaves (the lock and a segment temp file).
-    assert check_log_dir(tmp_path / "absent" / "deeper", create=True) is False
+    empty = not_logs["empty directory"][0]
+    assert check_log_dir(not_logs["missing"][0] / "deeper", create=True) is False
     assert check_log_dir(empty, create=True) is False
     (empty / "LOCK").write_text("")
     (empty / "00000000000000000001.log.tmp").write_bytes(b"TOPO")
@@ -596,7 +589,7 @@ def test_zero_filled_sectors_are_torn_only_where_unwritten_pages_leave_them(tmp_
     assert len(boundaries) >= 2 and start % 8 == 0 and end % 8 == 0
     cases = [
         # the write never reached the disk: the frame reads as zeros
-        (start, end, f"torn, 4 events"),
+        (start, end, "torn, 4 events"),
         # the sector where the frame ends never made it
         (boundaries[-1], end, "torn, 4 events"),
         (boundaries[0], end, "torn, 4 events"),

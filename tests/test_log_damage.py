@@ -149,23 +149,6 @@ def tree(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
 
 
-@pytest.fixture
-def not_logs(tmp_path) -> dict[str, tuple[Path, str]]:
-    regular = tmp_path / "regular"
-    regular.write_text("hello")
-    busy = tmp_path / "busy"
-    busy.mkdir()
-    (busy / "notes.txt").write_text("mine")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    return {
-        "missing": (tmp_path / "missing", "missing: no such log directory"),
-        "regular file": (regular, "regular is not a log directory"),
-        "directory": (busy, "not a log: "),
-        "empty directory": (empty, "not a log: "),
-    }
-
-
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:1] + a[2:3] + [x for x in a if x.startswith("--")]))
 def test_every_command_on_a_path_that_is_not_a_log_is_one_line_and_creates_nothing(tmp_path, capsys, not_logs, args):
     for kind, (path, message) in not_logs.items():

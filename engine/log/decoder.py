@@ -44,7 +44,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from typing import Iterator, Optional, Union
+from typing import Iterator, NamedTuple, Optional, Union
 
 import attrs
 import msgpack
@@ -59,8 +59,6 @@ from .encoder import (
     MAX_FRAME_BYTES,
     PAYLOAD_START,
     end_tag,
-    frame_size,
-    header_check,
 )
 from .segments import Segment
 
@@ -69,9 +67,9 @@ _READ_CHUNK = 2**20
 _V1_FRAME = struct.Struct("<II")  # payload length | CRC-32 of the length bytes and the payload
 
 
-@attrs.frozen
-class Frame:
-    """An intact frame: where it lies in its segment and the batch it holds."""
+class Frame(NamedTuple):
+    """An intact frame: where it lies in its segment and the batch it holds.
+    (A tuple: one is made per frame read, so it must be cheap to make.)"""
 
     offset: int
     end: int
@@ -111,23 +109,33 @@ Item = Union[Frame, Torn, Damage]
 
 
 class _Window:
-    """Positional reads of one file through a buffer that holds whole frames."""
+    """Positional reads of one file through a buffer that holds whole frames;
+    without a file, a view of bytes already read (``data`` from ``start``)."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: Optional[int], data: bytes = b"", start: int = 0):
         self._fd = fd
-        self._data = b""
-        self._start = 0
+        self._data = data
+        self._start = start
+
+    def at(self, pos: int, count: int, size: int) -> tuple[bytes, int, int]:
+        """A buffer holding bytes ``[pos, pos + count)`` clipped to ``size``:
+        ``(buffer, index of pos in it, bytes held from pos)``, fewer than
+        asked if the file ends (or shrank) before."""
+        end = pos + count if pos + count < size else size
+        start, data = self._start, self._data
+        if self._fd is not None and (pos < start or end > start + len(data)):
+            data = self._data = os.pread(self._fd, max(end - pos, _READ_CHUNK), pos)
+            start = self._start = pos
+        held = start + len(data)
+        return data, pos - start, (end if end < held else held) - pos
 
     def get(self, pos: int, count: int, size: int) -> memoryview:
-        """Bytes ``[pos, pos + count)`` clipped to ``size`` (fewer if the file shrank)."""
-        end = min(pos + count, size)
-        if pos < self._start or end > self._start + len(self._data):
-            self._data = os.pread(self._fd, max(end - pos, _READ_CHUNK), pos)
-            self._start = pos
-        return memoryview(self._data)[pos - self._start:end - self._start]
+        """Bytes ``[pos, pos + count)`` clipped to ``size``, as a view."""
+        data, index, held = self.at(pos, count, size)
+        return memoryview(data)[index:index + held]
 
 
-def _zero(view: memoryview) -> bool:
+def _all_zeros(view: memoryview) -> bool:
     return len(view) > 0 and not bytes(view).strip(b"\0")
 
 
@@ -142,10 +150,8 @@ class _Bad:
     next_at: Optional[int]  # where the next frame starts, when the length can be trusted
 
 
-@attrs.frozen
-class _Intact:
-    end: int
-    payload: memoryview
+# An intact frame, to the decoder: (its end, its payload as a view).
+_Intact = tuple[int, memoryview]
 
 
 class _Version2:
@@ -155,39 +161,33 @@ class _Version2:
 
     @staticmethod
     def examine(win: _Window, pos: int, size: int) -> Union[_Intact, _Bad]:
-        head = win.get(pos, FRAME_HEADER_BYTES, size)
-        if len(head) < FRAME_HEADER_BYTES:
-            return _Bad(f"incomplete frame header ({len(head)} bytes)", True, pos + FRAME_HEADER_BYTES)
-        length, check = FRAME_HEADER.unpack_from(head)
-        if check != header_check(head[:4]):
-            unwritten = _zero(win.get(pos, _sector_end(pos) - pos, size))
+        # The hot path of every read: a few calls per frame, the layout's
+        # arithmetic (encoder.frame_size, end_tag) written out.
+        data, i, held = win.at(pos, FRAME_HEADER_BYTES, size)
+        if held < FRAME_HEADER_BYTES:
+            return _Bad(f"incomplete frame header ({held} bytes)", True, pos + FRAME_HEADER_BYTES)
+        length, check = FRAME_HEADER.unpack_from(data, i)
+        if check != zlib.crc32(data[i:i + 4]):
+            unwritten = _all_zeros(win.get(pos, _sector_end(pos) - pos, size))
             return _Bad("zero-filled frame header (unsynced)" if unwritten else "frame header check failed",
                         unwritten, None)
-        if not 1 <= length <= MAX_FRAME_BYTES:
+        if not 0 < length <= MAX_FRAME_BYTES:
             return _Bad(f"impossible frame length {length}", False, None)
-        end = pos + frame_size(length)
-        frame = win.get(pos, end - pos, size)
-        if len(frame) < end - pos:
-            return _Bad(f"a frame of {end - pos} bytes cut short", True, end)
-        crc, tag = FRAME_TRAILER.unpack_from(frame, len(frame) - FRAME_TRAILER_BYTES)
-        body = frame[FRAME_HEADER_BYTES:len(frame) - FRAME_TRAILER_BYTES]
-        if tag == end_tag(length) and crc == zlib.crc32(body):
-            return _Intact(end, body[:length])
+        total = FRAME_HEADER_BYTES + ((length + FRAME_ALIGN - 1) & -FRAME_ALIGN) + FRAME_TRAILER_BYTES
+        end = pos + total
+        if len(data) - i < total or end > size:  # the buffer ends first: read on
+            data, i, held = win.at(pos, total, size)
+            if held < total:
+                return _Bad(f"a frame of {total} bytes cut short", True, end)
+        tail = i + total - FRAME_TRAILER_BYTES
+        crc, tag = FRAME_TRAILER.unpack_from(data, tail)
+        body = memoryview(data)[i + FRAME_HEADER_BYTES:tail]
+        if tag == length ^ 0xFFFF_FFFF and crc == zlib.crc32(body):
+            return end, body[:length]
         last_sector = (end - FRAME_TRAILER_BYTES) // SECTOR_BYTES * SECTOR_BYTES
-        if last_sector > pos and _zero(frame[last_sector - pos:]):
+        if last_sector > pos and _all_zeros(win.get(last_sector, end - last_sector, size)):
             return _Bad(f"frame end zero-filled from byte {last_sector} (unsynced)", True, end)
         return _Bad("checksum mismatch" if tag == end_tag(length) else "end tag mismatch", False, end)
-
-    @staticmethod
-    def intact_at(data: memoryview, p: int) -> bool:
-        length, check = FRAME_HEADER.unpack_from(data, p)
-        if check != header_check(data[p:p + 4]) or not 1 <= length <= MAX_FRAME_BYTES:
-            return False
-        end = p + frame_size(length)
-        if end > len(data):
-            return False
-        crc, tag = FRAME_TRAILER.unpack_from(data, end - FRAME_TRAILER_BYTES)
-        return tag == end_tag(length) and crc == zlib.crc32(data[p + FRAME_HEADER_BYTES:end - FRAME_TRAILER_BYTES])
 
 
 class _Version1:
@@ -197,32 +197,26 @@ class _Version1:
 
     @staticmethod
     def examine(win: _Window, pos: int, size: int) -> Union[_Intact, _Bad]:
-        head = win.get(pos, _V1_FRAME.size, size)
-        if len(head) < _V1_FRAME.size:
-            return _Bad(f"incomplete frame header ({len(head)} bytes)", True, None)
-        length, crc = _V1_FRAME.unpack_from(head)
+        data, i, held = win.at(pos, _V1_FRAME.size, size)
+        if held < _V1_FRAME.size:
+            return _Bad(f"incomplete frame header ({held} bytes)", True, None)
+        length, crc = _V1_FRAME.unpack_from(data, i)
         if not 1 <= length <= MAX_FRAME_BYTES:
-            unwritten = _zero(win.get(pos, _sector_end(pos) - pos, size))
+            unwritten = _all_zeros(win.get(pos, _sector_end(pos) - pos, size))
             return _Bad("zero-filled frame header (unsynced)" if unwritten else f"impossible frame length {length}",
                         unwritten, None)
-        end = pos + _V1_FRAME.size + length
-        frame = win.get(pos, end - pos, size)
-        if len(frame) < end - pos:
-            return _Bad(f"a frame of {end - pos} bytes cut short", True, None)
-        payload = frame[_V1_FRAME.size:]
-        if zlib.crc32(payload, zlib.crc32(frame[:4])) == crc:
-            return _Intact(end, payload)
+        total = _V1_FRAME.size + length
+        data, i, held = win.at(pos, total, size)
+        if held < total:
+            return _Bad(f"a frame of {total} bytes cut short", True, None)
+        payload = memoryview(data)[i + _V1_FRAME.size:i + total]
+        if zlib.crc32(payload, zlib.crc32(data[i:i + 4])) == crc:
+            return pos + total, payload
+        end = pos + total
         last_sector = (end - 1) // SECTOR_BYTES * SECTOR_BYTES
-        if last_sector >= pos + _V1_FRAME.size and _zero(frame[last_sector - pos:]):
+        if last_sector >= pos + _V1_FRAME.size and _all_zeros(win.get(last_sector, end - last_sector, size)):
             return _Bad(f"frame end zero-filled from byte {last_sector} (unsynced)", True, None)
         return _Bad("checksum mismatch", False, None)
-
-    @staticmethod
-    def intact_at(data: memoryview, p: int) -> bool:
-        length, crc = _V1_FRAME.unpack_from(data, p)
-        end = p + _V1_FRAME.size + length
-        return (0 < length <= MAX_FRAME_BYTES and end <= len(data)
-                and zlib.crc32(data[p + _V1_FRAME.size:end], zlib.crc32(data[p:p + 4])) == crc)
 
 
 _LAYOUTS = {1: _Version1, 2: _Version2}
@@ -296,27 +290,29 @@ class SegmentDecoder:
         on from where intact frames resume (``verify`` lists every problem);
         a reader stops at the first.
         """
+        examine, window, segment = self._layout.examine, self._window, self.segment
         pos = offset
         while pos < size:
-            verdict = self._layout.examine(self._window, pos, size)
-            if isinstance(verdict, _Intact):
+            verdict = examine(window, pos, size)
+            if type(verdict) is tuple:
+                end, payload = verdict
                 try:
                     if decode:
-                        first, t, records = decode_payload(verdict.payload)
+                        first, t, records = decode_payload(payload)
                         count = len(records)
                     else:
-                        (first, t, count), records = payload_header(verdict.payload), None
+                        (first, t, count), records = payload_header(payload), None
                 except BadPayload as exc:
-                    yield Damage(self.segment, pos, str(exc), verdict.end if verdict.end < size else None)
-                    pos, expected = verdict.end, None
+                    yield Damage(segment, pos, str(exc), end if end < size else None)
+                    pos, expected = end, None
                     continue
                 if expected is not None and first != expected:
-                    yield Damage(self.segment, pos, f"starts at seq {first}, expected {expected}",
-                                 verdict.end if verdict.end < size else None)
-                    pos, expected = verdict.end, None
+                    yield Damage(segment, pos, f"starts at seq {first}, expected {expected}",
+                                 end if end < size else None)
+                    pos, expected = end, None
                     continue
-                yield Frame(pos, verdict.end, first, t, count, records)
-                pos, expected = verdict.end, first + count
+                yield Frame(pos, end, first, t, count, records)
+                pos, expected = end, first + count
                 continue
             if verdict.tearable and last:
                 following = self._intact_after(verdict.next_at if verdict.next_at is not None else pos + 1, size)
@@ -347,13 +343,14 @@ class SegmentDecoder:
         if start + FRAME_HEADER_BYTES > size:
             return None
         data = bytes(self._window.get(start, size - start, size))
-        view = memoryview(data)
+        rest = _Window(None, data, start)
+        # Both versions put the payload right after an 8-byte frame header.
         q = FRAME_HEADER_BYTES
         while True:
             q = data.find(PAYLOAD_START, q)
             if q < 0:
                 return None
             p = q - FRAME_HEADER_BYTES
-            if p % step == 0 and self._layout.intact_at(view, p):
+            if p % step == 0 and type(self._layout.examine(rest, start + p, size)) is tuple:
                 return start + p
             q += 1

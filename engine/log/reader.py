@@ -101,8 +101,9 @@ class Cursor:
             items = self._decoder.frames(self._offset, size, self._expected, last=not later, decode=self._decode)
             for item in items:
                 if type(item) is Frame:
-                    self._offset, self._expected = item.end, item.first_seq + item.count
-                    yield item.first_seq, item.time, item.records
+                    _, self._offset, first, t, count, records = item
+                    self._expected = first + count
+                    yield first, t, records
                 elif type(item) is Torn:
                     self.torn = item
                     return
