@@ -699,3 +699,29 @@ def test_version_1_torn_tail_and_damage(tmp_path):
     flipped[second + 1000] ^= 0x10  # a whole version-1 frame failing its checksum: damage
     segment.write_bytes(bytes(flipped))
     assert outcome(path) == f"damage: {segment}:{second}: damaged frame (checksum mismatch)"
+
+
+def test_afollow_gives_its_worker_thread_back_when_cancelled(tmp_path):
+    with EventLog.open(tmp_path, create=True, write=True) as log:
+        log.append(records(1, 2))
+    before = threading.active_count()
+
+    async def follow_then_cancel() -> list:
+        seen = []
+
+        async def consume() -> None:
+            async for entry in afollow(tmp_path):  # no timeout: only cancelling ends it
+                seen.append(entry[0])
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.5)  # the backlog is read, then the follower waits for writes
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return seen
+
+    assert asyncio.run(follow_then_cancel()) == [1, 2]
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)  # the abandoned wait returns within a watcher tick
+    assert threading.active_count() <= before
