@@ -47,6 +47,8 @@ FRAME_TRAILER_BYTES = FRAME_TRAILER.size
 MAX_FRAME_BYTES = 64 * 2**20
 PAYLOAD_START = b"\x93"  # a 3-element msgpack array
 _ALL_BITS = 0xFFFF_FFFF
+_U32 = struct.Struct("<I")
+_PADDING = [bytes(n) for n in range(FRAME_ALIGN)]
 
 
 def header_check(length_bytes) -> int:
@@ -69,10 +71,10 @@ def frame_size(length: int) -> int:
 def wrap_payload(payload: bytes) -> bytes:
     """The frame around an encoded payload."""
     length = len(payload)
-    padding = bytes(padded(length) - length)
-    length_bytes = struct.pack("<I", length)
+    padding = _PADDING[padded(length) - length]
+    length_bytes = _U32.pack(length)
     return b"".join((
-        length_bytes, struct.pack("<I", header_check(length_bytes)),
+        length_bytes, _U32.pack(header_check(length_bytes)),
         payload, padding,
         FRAME_TRAILER.pack(zlib.crc32(padding, zlib.crc32(payload)), end_tag(length)),
     ))
