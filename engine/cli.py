@@ -253,8 +253,8 @@ def _snapshot_verdict(check: integrity.SnapshotCheck) -> str:
 
 
 def cmd_repair(args: argparse.Namespace, out: IO[str]) -> int:
-    dropped = integrity.DroppedEvents(args.log)
-    report = log.repair(args.log, truncate=args.truncate, on_frame=dropped)
+    dropped = integrity.DroppedEvents()
+    report = log.repair(args.log, truncate=args.truncate, on_dropped=dropped)
     if not report.ranges:
         out.write("nothing to repair\n")
         return 0
@@ -274,8 +274,10 @@ def cmd_repair(args: argparse.Namespace, out: IO[str]) -> int:
             out.write(f"  services they touch: {', '.join(sorted(dropped.services))}\n")
         if dropped.nodes:
             out.write(f"  nodes they touch: {', '.join(sorted(dropped.nodes))}\n")
+        if dropped.slices:
+            out.write(f"  slices of no service they touch: {', '.join(sorted(dropped.slices))}\n")
         if dropped.unreadable:
-            out.write(f"  records that are not events: {dropped.unreadable}\n")
+            out.write(f"  records that name nothing this build knows: {dropped.unreadable:,}\n")
     else:
         out.write("  holding no intact event (a damaged frame's events cannot be read)\n")
     if report.snapshots_set_aside:

@@ -14,9 +14,8 @@ import msgpack
 from . import log
 from .api import Engine
 from .errors import LogError, RecordError
-from .events import NodeDeleted, NodeUpserted, ServiceDeleted, ServiceUpserted
-from .snapshot import SnapshotInfo, list_snapshots, load_snapshot, read_snapshot
-from .state import slice_service_key
+from .records import subject
+from .snapshot import SnapshotInfo, list_snapshots, read_snapshot
 
 
 @attrs.frozen
@@ -104,46 +103,24 @@ def _packed(image: object) -> bytes:
     return msgpack.packb(image, use_bin_type=True)
 
 
+@attrs.define
 class DroppedEvents:
-    """What the events a repair cuts were about: pass it as ``on_frame``.
+    """What the events a repair cuts were about: pass it as ``on_dropped``.
 
-    Every intact record is decoded, in log order, so that slice records find
-    their strings in the log's string table as a replay would; a log whose
-    first events were compacted away starts from the table of the snapshot
-    it continues.  A record that still does not decode (its strings were in
-    a damaged frame) is counted, not named.
-    """
+    Records are named from their leading fields, not decoded: a slice
+    after a damaged frame may use strings only that frame added to the
+    string table."""
 
-    def __init__(self, path):
-        self._path = Path(path)
-        self._decode: Optional[Callable] = None
-        self.services: set[str] = set()
-        self.nodes: set[str] = set()
-        self.unreadable = 0
+    services: set[str] = attrs.Factory(set)
+    nodes: set[str] = attrs.Factory(set)
+    slices: set[str] = attrs.Factory(set)  # of no service
+    unreadable: int = 0  # records that name nothing (malformed, or of a kind this build does not know)
 
-    def _decoder(self, first_seq: int) -> Callable:
-        engine = Engine()
-        if first_seq > 1:
-            found = load_snapshot(self._path, max_seq=first_seq - 1, min_seq=first_seq - 1)
-            decoded = engine.decode_image(found[1]) if found is not None else None
-            if decoded is not None:
-                return decoded[0].codec.decode
-        return engine.state.codec.decode
-
-    def __call__(self, first_seq: int, records: list, cut: bool) -> None:
-        if self._decode is None:
-            self._decode = self._decoder(first_seq)
+    def __call__(self, first_seq: int, records: list) -> None:
         for record in records:
             try:
-                event = self._decode(record)
+                kind, name = subject(record)
             except RecordError:
-                self.unreadable += cut
+                self.unreadable += 1
                 continue
-            if not cut:
-                continue
-            if isinstance(event, (NodeUpserted, NodeDeleted)):
-                self.nodes.add(event.name)
-            elif isinstance(event, (ServiceUpserted, ServiceDeleted)):
-                self.services.add(event.key)
-            else:
-                self.services.add(slice_service_key(event) or f"{event.key} (a slice of no service)")
+            {"service": self.services, "node": self.nodes, "slice": self.slices}[kind].add(name)

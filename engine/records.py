@@ -185,6 +185,29 @@ class RecordCodec:
                              EndpointColumns(table, n, data))
 
 
+def subject(record) -> tuple[str, str]:
+    """What a record is about, from its leading fields alone (no string
+    table): ``("node", name)``, ``("service", "namespace/name")`` for a
+    Service or a slice of one, ``("slice", "namespace/name")`` for a slice of
+    no service.  For reports on records that cannot be decoded in order,
+    such as those a repair cuts after a damaged frame.  RecordError if the
+    record has no such fields."""
+    try:
+        code = record[0]
+        if code in (NODE_UPSERTED, NODE_DELETED):
+            return "node", _str(record[1])
+        if code in (SERVICE_UPSERTED, SERVICE_DELETED):
+            return "service", f"{_str(record[1])}/{_str(record[2])}"
+        if code in (SLICE_UPSERTED, SLICE_UPSERTED_NESTED, SLICE_DELETED):
+            namespace, service = _str(record[1]), _opt_str(record[3])
+            if service is None:
+                return "slice", f"{namespace}/{_str(record[2])}"
+            return "service", f"{namespace}/{service}"
+    except (TypeError, KeyError, IndexError) as exc:
+        raise RecordError(f"malformed event record: {exc}") from None
+    raise RecordError(f"unknown event record type {code!r}")
+
+
 _SIMPLE_CODES = {NodeUpserted: NODE_UPSERTED, NodeDeleted: NODE_DELETED, ServiceDeleted: SERVICE_DELETED,
                  SliceDeleted: SLICE_DELETED}
 

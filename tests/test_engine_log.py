@@ -16,12 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Engine, LogError, integrity, log
+from engine import Engine, LogError, RecordError, integrity, log
 from engine.api import SNAPSHOT_FORMAT, compact
 from engine.cli import main
+from engine.records import subject
 from engine.snapshot import write_snapshot
 
-from conftest import ROOT
+from conftest import FIXTURES, ROOT
 from k8s import endpoint, endpoint_slice, node, service
 from test_linkerd_policy import NODES, event_st
 
@@ -285,3 +286,43 @@ def test_sigkill_during_snapshot_and_compact_loses_nothing_acknowledged(tmp_path
             report = integrity.verify(log_dir, deep=True)
         assert report.ok, f"trial {trial}: {report}"
     assert log.list_segments(log_dir)[0].first_seq > 1  # compaction did drop segments
+
+
+def test_repair_names_what_cut_slices_touch_though_they_cannot_be_decoded(tmp_path, capsys):
+    """Slices after a damaged frame may use strings only that frame added to
+    the string table: no decoder can read them, yet their leading fields
+    still name the service."""
+    path = tmp_path / "log"
+    changes = (FIXTURES / "demo" / "changes.jsonl").read_text().splitlines(keepends=True)
+    halves = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    halves[0].write_text("".join(changes[:9]))
+    halves[1].write_text("".join(changes[9:]))
+    for source in [FIXTURES / "demo" / "cluster.json", *halves]:
+        assert run(capsys, "ingest", path, source)[0] == 0
+    segment = log.list_segments(path)[0].path
+    with log.EventLog.open(path) as reader:
+        batches = list(reader.read_batches())
+    first_frame_end = log.HEADER_BYTES + len(log.encode_frame(*batches[0]))
+    data = bytearray(segment.read_bytes())
+    data[first_frame_end + 100] ^= 0x08  # in the first half of the changes
+    segment.write_bytes(bytes(data))
+    decode = Engine().state.codec.decode
+    for record in batches[0][2]:
+        decode(record)
+    with pytest.raises(RecordError):  # what a decoder that never saw the damaged frame meets
+        for record in batches[2][2]:
+            decode(record)
+    code, out, _ = run(capsys, "repair", path)
+    assert code == 0
+    assert "  holding 9 intact events (seq 28..36), besides what the damaged frames held\n" in out
+    assert "  services they touch: shop/web\n" in out
+
+
+def test_a_record_names_its_subject_from_its_leading_fields():
+    assert subject([1, "n1", "zone-a", 4000, True, False]) == ("node", "n1")
+    assert subject([4, "ns", "web"]) == ("service", "ns/web")
+    assert subject([6, "ns", "web-abc", None]) == ("slice", "ns/web-abc")
+    assert subject([7, "ns", "web-abc", "web", "IPv4", [], None, 0, b""]) == ("service", "ns/web")
+    for record in ([], [99, "x"], [7, 5, "web-abc", "web"], "nonsense"):
+        with pytest.raises(RecordError):
+            subject(record)

@@ -291,7 +291,7 @@ def test_verify_and_repair(tmp_path):
 
     before, names = segment.read_bytes(), sorted(os.listdir(tmp_path))
     seen = []
-    dry = repair(tmp_path, truncate=False, on_frame=lambda first, batch, cut: cut and seen.append((first, batch)))
+    dry = repair(tmp_path, truncate=False, on_dropped=lambda first, batch: seen.append((first, batch)))
     assert segment.read_bytes() == before and sorted(os.listdir(tmp_path)) == names
     assert [(r.segment, r.start, r.end, r.whole) for r in dry.ranges] == [(segment.name, offset, len(before), False)]
     assert (dry.events_cut, dry.seqs_cut, dry.last_seq, dry.truncated, dry.side_files) == (4, (7, 10), 4, False, [])

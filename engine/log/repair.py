@@ -18,7 +18,7 @@ import attrs
 from ..durable import fsync_dir, write_file
 from ..snapshot import list_snapshots, set_aside_snapshots_after
 from .segments import HEADER_BYTES, check_log_dir, create_segment, os_errors, release_lock, take_lock
-from .verify import OnFrame, Problem, audit
+from .verify import OnDropped, Problem, audit
 
 _COPY_CHUNK = 2**20
 
@@ -50,12 +50,12 @@ class RepairReport:
         return sum(r.end - r.start for r in self.ranges)
 
 
-def repair(path, *, truncate: bool, on_frame: Optional[OnFrame] = None) -> RepairReport:
+def repair(path, *, truncate: bool, on_dropped: Optional[OnDropped] = None) -> RepairReport:
     """Cut the log at its first problem (damage or a torn tail).
 
-    With ``truncate=False`` only reports what would be cut.  ``on_frame``
-    sees the records of every intact frame, in log order, and whether the
-    cut takes it, so a caller can say what the cut events were about.  Cutting takes the writer lock (held from
+    With ``truncate=False`` only reports what would be cut.  ``on_dropped``
+    sees the records of every intact frame the cut takes, so a caller can
+    say what they were about.  Cutting takes the writer lock (held from
     before the log is read), and a damaged first segment is replaced by an
     empty one of the same name, so the log keeps its place in the sequence.
     """
@@ -64,13 +64,13 @@ def repair(path, *, truncate: bool, on_frame: Optional[OnFrame] = None) -> Repai
     with os_errors(directory):
         lock = take_lock(directory) if truncate else None
         try:
-            return _repair(directory, truncate, on_frame)
+            return _repair(directory, truncate, on_dropped)
         finally:
             release_lock(lock)
 
 
-def _repair(directory: Path, truncate: bool, on_frame: Optional[OnFrame]) -> RepairReport:
-    found = audit(directory, on_frame)
+def _repair(directory: Path, truncate: bool, on_dropped: Optional[OnDropped]) -> RepairReport:
+    found = audit(directory, on_dropped)
     problems = found.report.problems
     if found.cut_index is None:
         return RepairReport(str(directory), problems, [], 0, None, [], [], truncate, found.kept_last)

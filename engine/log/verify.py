@@ -53,9 +53,9 @@ class VerifyReport:
         return all(p.torn_tail for p in self.problems)
 
 
-# Called with (first_seq, records, cut) for each intact frame, in log order;
-# ``cut`` says whether it lies past the first problem, where a repair cuts.
-OnFrame = Callable[[int, list, bool], None]
+# Called with (first_seq, records) for each intact frame past the first
+# problem (where a repair cuts), in log order.
+OnDropped = Callable[[int, list], None]
 
 
 @attrs.frozen
@@ -71,7 +71,7 @@ class Audit:
     dropped_seqs: Optional[tuple[int, int]]  # their seq range
 
 
-def audit(directory: Path, on_frame: Optional[OnFrame] = None) -> Audit:
+def audit(directory: Path, on_dropped: Optional[OnDropped] = None) -> Audit:
     """Decode every frame, going on after damage so that every problem is
     listed; a repair cuts at the first problem."""
     segments = list_segments(directory)
@@ -115,8 +115,8 @@ def audit(directory: Path, on_frame: Optional[OnFrame] = None) -> Audit:
                         dropped += item.count
                         low = item.first_seq if dropped_seqs is None else dropped_seqs[0]
                         dropped_seqs = (low, last_seq)
-                    if on_frame is not None:
-                        on_frame(item.first_seq, item.records, cut is not None)
+                        if on_dropped is not None:
+                            on_dropped(item.first_seq, item.records)
                     frames += 1
                     events += item.count
                     seg_first = seg_first or item.first_seq
