@@ -158,8 +158,12 @@ def take_lock(directory: Path) -> int:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
         raise LogError(f"{directory} is locked by another writer (pid {holder})") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    # Written, then cut to its length: truncating to zero first would make
+    # ext4 flush the file on close (its guard for truncate-and-rewrite),
+    # milliseconds on every writer open.
+    holder = f"{os.getpid()}\n".encode()
+    os.pwrite(fd, holder, 0)
+    os.ftruncate(fd, len(holder))
     return fd
 
 
