@@ -23,6 +23,9 @@ from .errors import RecordError
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t* size) except NULL
 
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+
 RESERVED_STRINGS = ("", "IPv4", "IPv6", "FQDN", "Pod", "ExternalWorkload")
 S_EMPTY, S_IPV4, S_IPV6, S_FQDN, S_POD, S_EXTERNAL_WORKLOAD = range(len(RESERVED_STRINGS))
 DEF C_IPV4 = 1
@@ -249,7 +252,7 @@ cdef class StringTable:
         cdef Py_ssize_t nbytes = PyBytes_GET_SIZE(lengths)
         if nbytes % 4:
             raise RecordError(f"string lengths take {nbytes} bytes, not a whole number of uint32")
-        cdef Py_ssize_t count = nbytes // 4, i, pos = 0, total = 0, sid, size, found, j
+        cdef Py_ssize_t count = nbytes // 4, i, pos = 0, total = 0, sid, size
         cdef const uint32_t* sizes = <const uint32_t*>PyBytes_AS_STRING(lengths)
         cdef const char* p = PyBytes_AS_STRING(blob)
         cdef uint64_t h
@@ -259,51 +262,39 @@ cdef class StringTable:
             raise RecordError(f"string lengths add up to {total} bytes, the strings hold {PyBytes_GET_SIZE(blob)}")
         if not 0 <= first <= self._count:
             raise RecordError(f"strings from id {first} do not follow the table's {self._count}")
-        # Check everything before adding anything: a bad record adds nothing.
+        # Strings are appended as they are checked, so a string met twice in
+        # the record is found the second time; a bad record adds nothing.
         cdef Py_ssize_t start = self._count
-        for i in range(count):
-            size = sizes[i]
-            try:
-                text = PyUnicode_DecodeUTF8(p + pos, size, NULL)
-            except UnicodeDecodeError:
-                raise RecordError(f"string at byte {pos} is not valid UTF-8") from None
-            sid = first + i
-            h = _hash_bytes(p + pos, size)
-            if sid < start:
-                if self._offs[sid + 1] - self._offs[sid] != size or memcmp(self._buf + self._offs[sid], p + pos, size):
-                    raise RecordError(f"string {sid} is {text[:40]!r} here but {self[sid][:40]!r} in the table")
-            else:
-                found = self._lookup(p + pos, size, h)
-                if found < 0:
-                    # Not in the table: maybe twice in this record.
-                    for j in range(max(first, start), sid):
-                        if sizes[j - first] == size and self._dup(p, sizes, first, j, pos, size):
-                            found = j
-                            break
-                if found >= 0:
-                    raise RecordError(f"string {text[:40]!r} is already in the string table")
-            pos += size
-        pos = 0
-        for i in range(count):
-            size = sizes[i]
-            if first + i >= start:
-                self._append(p + pos, size, _hash_bytes(p + pos, size))
-            pos += size
-
-    cdef bint _dup(self, const char* p, const uint32_t* sizes, Py_ssize_t first, Py_ssize_t j,
-                   Py_ssize_t pos, Py_ssize_t size) noexcept:
-        cdef Py_ssize_t k, at = 0
-        for k in range(j - first):
-            at += sizes[k]
-        return memcmp(p + at, p + pos, size) == 0
+        try:
+            for i in range(count):
+                size = sizes[i]
+                try:
+                    text = PyUnicode_DecodeUTF8(p + pos, size, NULL)
+                except UnicodeDecodeError:
+                    raise RecordError(f"string at byte {pos} is not valid UTF-8") from None
+                sid = first + i
+                if sid < start:
+                    if self._offs[sid + 1] - self._offs[sid] != size or \
+                            memcmp(self._buf + self._offs[sid], p + pos, size):
+                        raise RecordError(f"string {sid} is {text[:40]!r} here but {self[sid][:40]!r} in the table")
+                else:
+                    h = _hash_bytes(p + pos, size)
+                    if self._lookup(p + pos, size, h) >= 0:
+                        raise RecordError(f"string {text[:40]!r} is already in the string table")
+                    self._append(p + pos, size, h)
+                pos += size
+        except BaseException:
+            self.truncate(start)
+            raise
 
     def truncate(self, Py_ssize_t size):
         """Forget the strings from id ``size`` on (what an append that failed added)."""
         if not len(RESERVED_STRINGS) <= size <= self._count:
             raise ValueError(f"cannot truncate {self._count} strings to {size}")
-        self._count = size
-        self._used = self._offs[size]
-        self._rehash(self._mask + 1)
+        if size < self._count:
+            self._count = size
+            self._used = self._offs[size]
+            self._rehash(self._mask + 1)
 
     def adopt(self, strings, Py_ssize_t n, bytes data):
         """``data``, endpoint columns whose ids index ``strings``, with the
@@ -749,6 +740,7 @@ cdef class Publisher:
     cdef int32_t* _zone_counts
     cdef Py_ssize_t _zones_cap
     cdef readonly Py_ssize_t size, unhinted, node_unhinted
+    cdef readonly int64_t facts_version  # see the twin: bumped when a count the rule reads crosses zero
     cdef readonly int64_t next_order
     # The write log: what each touched row held before, and the old zone
     # hints (sorted) in a pool; rows with wide zones or nodes keep those too.
@@ -916,7 +908,7 @@ cdef class Publisher:
                     self._touch(row, sources)
                     self._count(row, -1)
                     self._kind[row] = K_ABSENT
-                    self.size -= 1
+                    self._resize(-1)
                     ids.release(row)
 
     def put(self, Identities ids, ZoneMap zones, Py_ssize_t n, bytes data, int32_t port, int32_t namespace,
@@ -962,7 +954,7 @@ cdef class Publisher:
             self._grow(row + 1)
             self._order[row] = self.next_order
             self.next_order += 1
-            self.size += 1
+            self._resize(1)
         self._kind[row] = <uint8_t>kind
         self._family[row] = family if kind == K_POD else -1
         self._port[row] = port
@@ -1005,10 +997,17 @@ cdef class Publisher:
                 self._count(r, -1)
                 self._kind[r] = K_ABSENT
                 ids.release(r)
-        self.size = 0
+        if self.size:
+            self.size = 0
+            self.facts_version += 1
+
+    cdef inline void _resize(self, int step) noexcept:
+        self.size += step
+        if self.size == 0 or self.size == step:
+            self.facts_version += 1
 
     cdef int _count(self, Py_ssize_t row, int step) except -1:
-        """Add (or with -1 take back) the row's share of the zone and unhinted counts."""
+        """Add (or with -1 take back) the row's share of the counts."""
         cdef uint64_t mask = self._zone_mask[row]
         cdef int z
         wide = self._wide_zones.get(row) if self._wide_zones else None
@@ -1017,12 +1016,16 @@ cdef class Publisher:
                 self._add_zone_count(z, step)
         elif mask == 0:
             self.unhinted += step
+            if self.unhinted == 0 or self.unhinted == step:
+                self.facts_version += 1
         else:
-            for z in range(64):
-                if (mask >> z) & 1:
-                    self._add_zone_count(z, step)
+            while mask:  # each set bit, lowest first
+                self._add_zone_count(__builtin_ctzll(mask), step)
+                mask &= mask - 1
         if self._node_hint[row] < 0:
             self.node_unhinted += step
+            if self.node_unhinted == 0 or self.node_unhinted == step:
+                self.facts_version += 1
         return 0
 
     cdef inline int _add_zone_count(self, Py_ssize_t z, int step) except -1:
@@ -1034,6 +1037,8 @@ cdef class Publisher:
             memset(self._zone_counts + old, 0, (new - old) * sizeof(int32_t))
             self._zones_cap = new
         self._zone_counts[z] += step
+        if self._zone_counts[z] == 0 or self._zone_counts[z] == step:
+            self.facts_version += 1
         return 0
 
     cdef int _source(self, list sources, Py_ssize_t number) except -1:

@@ -483,6 +483,10 @@ class Publisher:
         self.size = 0
         self.unhinted = 0
         self.node_unhinted = 0
+        # Bumped whenever a count the Linkerd rule reads crosses zero (the
+        # rule reads them only as zero or not): an unchanged version means an
+        # unchanged decision for every client that reads no other count.
+        self.facts_version = 0
         self.next_order = 0
         self.log = WriteLog()
 
@@ -535,7 +539,7 @@ class Publisher:
                 self._touch(row, sources)
                 self._uncount(row)
                 self.kind[row] = ABSENT
-                self.size -= 1
+                self._resize(-1)
                 ids.release(row)
 
     def put(self, ids: Identities, zones: ZoneMap, n: int, data: bytes, port: int, namespace: int, family: int,
@@ -568,7 +572,7 @@ class Publisher:
             self._grow(row + 1)
             self.order[row] = self.next_order
             self.next_order += 1
-            self.size += 1
+            self._resize(1)
         self.kind[row] = kind
         self.family[row] = family if kind == POD_ROW else -1
         self.port[row] = port
@@ -601,7 +605,14 @@ class Publisher:
             self._uncount(row)
             self.kind[row] = ABSENT
             ids.release(row)
-        self.size = 0
+        if self.size:
+            self.size = 0
+            self.facts_version += 1
+
+    def _resize(self, step: int) -> None:
+        self.size += step
+        if self.size == 0 or self.size == step:
+            self.facts_version += 1
 
     def _grow(self, rows: int) -> None:
         extra = rows - len(self.kind)
@@ -614,23 +625,28 @@ class Publisher:
                 column.extend([fill] * extra)
 
     def _count(self, row: int) -> None:
-        self._count_zones(self.zone_ids(row), 1)
-        if self.node_hint[row] < 0:
-            self.node_unhinted += 1
+        self._count_row(row, 1)
 
     def _uncount(self, row: int) -> None:
-        self._count_zones(self.zone_ids(row), -1)
-        if self.node_hint[row] < 0:
-            self.node_unhinted -= 1
+        self._count_row(row, -1)
 
-    def _count_zones(self, zone_ids: tuple[int, ...], step: int) -> None:
+    def _count_row(self, row: int, step: int) -> None:
+        """Add (or with -1 take back) the row's share of the counts."""
+        zone_ids = self.zone_ids(row)
         if not zone_ids:
             self.unhinted += step
-            return
+            if self.unhinted == 0 or self.unhinted == step:
+                self.facts_version += 1
         for z in set(zone_ids):
             if z >= len(self.zone_counts):
                 self.zone_counts.extend([0] * (z + 1 - len(self.zone_counts)))
             self.zone_counts[z] += step
+            if self.zone_counts[z] == 0 or self.zone_counts[z] == step:
+                self.facts_version += 1
+        if self.node_hint[row] < 0:
+            self.node_unhinted += step
+            if self.node_unhinted == 0 or self.node_unhinted == step:
+                self.facts_version += 1
 
     def _touch(self, row: int, sources: list) -> None:
         """Note the row's content before its first change in this write."""

@@ -38,6 +38,8 @@ class LiveSelection:
         self._decision: linkerd.Decision = None  # type: ignore[assignment]
         self._member = bytearray()  # 1 for each row sent (and not removed since)
         self._sent: dict[int, SelectedEndpoint] = {}  # those rows' values, as sent
+        # What the decision was made from; the same again means the same decision.
+        self._facts: tuple = ()
         self._refreshed = index.folds
         self._changes: tuple[Values, Values] = ((), ())
         self._select_all()
@@ -60,14 +62,19 @@ class LiveSelection:
             self._select_all()
             self._changes = diff_by_identity(before, self.values())
             return self._changes
-        decision = linkerd.decide(view, self.client, index.local_traffic_policy(self.service))
-        full = decision != self._decision
+        pub = view.publisher
+        facts = self._facts_of(view)
+        if facts and facts == self._facts:
+            decision, full = self._decision, False
+        else:
+            decision = linkerd.decide(view, self.client, index.local_traffic_policy(self.service))
+            full = decision != self._decision
         logged = view.state.written == index.folds
+        self._facts = facts
         if not full and not logged:
             self._changes = ((), ())
             return self._changes
         self._decision = decision
-        pub = view.publisher
         kind, arg, host = view.filter_of(decision)
         added, removed = pub.diff(view.book.identities, self._member, kind, arg, host, decision.ipv6, full, logged,
                                   view.book.slices)
@@ -80,8 +87,18 @@ class LiveSelection:
         self._changes = (tuple(new), tuple(gone))
         return self._changes
 
+    def _facts_of(self, view: "CandidateSet") -> tuple:
+        """What the rule reads for this client, as far as the publisher
+        tracks it: the version of its counts' zero crossings and the traffic
+        policy.  Empty for clients whose decision reads other counts (a
+        hostname's rows, node hints): they decide every time."""
+        if self.client.hostname is not None or self.client.node_hints:
+            return ()
+        return view.publisher.facts_version, self.index.local_traffic_policy(self.service)
+
     def _select_all(self) -> None:
         view = self._view
+        self._facts = self._facts_of(view)
         self._decision = linkerd.decide(view, self.client, self.index.local_traffic_policy(self.service))
         rows = view.select(self._decision)
         self._member = bytearray(view.publisher.capacity())
