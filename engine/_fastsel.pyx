@@ -716,6 +716,7 @@ ctypedef struct Before:
     int32_t address, port, node, hostname, node_hint
     uint64_t zone_mask
     int32_t hints_at, hints_len  # the old source's zone hints, sorted, in the log's pool
+    int32_t changed  # -1 until asked: whether the write changed what a client sees of the row
 
 
 cdef class Publisher:
@@ -1067,6 +1068,7 @@ cdef class Publisher:
         b.row = <int32_t>row
         b.hints_at = <int32_t>self._pool_len
         b.hints_len = 0
+        b.changed = -1
         if not self._holds(row):
             b.present = 0
             b.address = -1
@@ -1122,19 +1124,25 @@ cdef class Publisher:
     cdef bint _changed(self, Py_ssize_t row, list sources) except -1:
         if row >= self._cap or not self._logged[row]:
             return False
-        cdef Before b = self._log[self._logged[row] - 1]
+        cdef Before* b = &self._log[self._logged[row] - 1]
+        if b.changed < 0:  # asked once per write, whatever the number of subscriptions asking
+            b.changed = self._compare(b, row, sources)
+        return b.changed
+
+    cdef int32_t _compare(self, Before* b, Py_ssize_t row, list sources) except -1:
         cdef bint held = self._holds(row)
         if b.present != held:
-            return True
+            return 1
         if not held:
-            return False
+            return 0
         if b.address != self._address[row] or b.port != self._port[row]:
-            return True
+            return 1
+        cdef int32_t hints_at = b.hints_at, hints_len = b.hints_len
         self._source(sources, self._src_slice[row])
         cdef Py_ssize_t at = self._pool_len
         cdef int32_t count = self._sorted_hints(self._src_words, self._src_n, self._src_endpoint[row])
-        cdef bint differ = count != b.hints_len or (
-            count > 0 and memcmp(self._pool + b.hints_at, self._pool + at, count * sizeof(int32_t)) != 0)
+        cdef bint differ = count != hints_len or (
+            count > 0 and memcmp(self._pool + hints_at, self._pool + at, count * sizeof(int32_t)) != 0)
         self._pool_len = at
         return differ
 
