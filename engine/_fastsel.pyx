@@ -62,7 +62,6 @@ HOST_ANY = -2
 HOST_UNKNOWN = -3
 DEF C_HOST_ANY = -2
 
-cdef object _TRISTATE = {None: 0, False: 1, True: 2}
 cdef int_array _INTS = array("i")
 
 
@@ -79,6 +78,13 @@ cdef void* _grow_array(void* p, Py_ssize_t items, Py_ssize_t size) except NULL:
     if q == NULL:
         raise MemoryError()
     return q
+
+
+cdef inline Py_ssize_t _power_of_two(Py_ssize_t at_least) noexcept:
+    cdef Py_ssize_t n = 16
+    while n < at_least:
+        n *= 2
+    return n
 
 
 cdef inline uint64_t _mix(uint64_t x) nogil:
@@ -338,6 +344,20 @@ cdef inline const int32_t* _words(bytes data) noexcept:
     return <const int32_t*>PyBytes_AS_STRING(data)
 
 
+ctypedef struct IntBuffer:
+    int32_t* data
+    Py_ssize_t size, cap
+
+
+cdef int _push(IntBuffer* buf, int32_t value) except -1:
+    if buf.size == buf.cap:
+        buf.cap = buf.cap * 2 if buf.cap else 256
+        buf.data = <int32_t*>_grow_array(buf.data, buf.cap, sizeof(int32_t))
+    buf.data[buf.size] = value
+    buf.size += 1
+    return 0
+
+
 def columns_from_rows(rows):
     """Endpoint columns from endpoint rows laid out as in the version-1 log
     record (see the twin): ``(strings, n, data)``; RecordError naming the
@@ -345,48 +365,56 @@ def columns_from_rows(rows):
     if type(rows) not in (list, tuple):
         raise RecordError(f"endpoints: expected a list, found {type(rows).__name__}")
     cdef dict strings = {}
-    cdef Py_ssize_t n = len(rows), i, lists_len = 0, total, pos
-    cdef list groups = [[], [], []]
-    fixed = array("i", bytes(4 * FIXED * n))
-    cdef int32_t[:] f = fixed
+    cdef Py_ssize_t n = len(rows), i, g, k, start, total
+    # The fixed columns, then each list's offsets (relative to its own list)
+    # and ids, in C buffers; laid out into one bytes object at the end.
+    cdef int32_t* fixed = <int32_t*>_grow_array(NULL, FIXED * n, sizeof(int32_t))
+    cdef int32_t* offsets = <int32_t*>_grow_array(NULL, 3 * (n + 1), sizeof(int32_t))
+    cdef IntBuffer lists[3]
+    memset(lists, 0, sizeof(lists))
     cdef object row
-    for i in range(n):
-        row = rows[i]
-        if type(row) not in (list, tuple) or len(row) != 12:
-            raise RecordError(f"endpoint {i}: expected a list of 12 fields")
-        (addresses, ready, serving, terminating, node, zone, hostname,
-         kind, namespace, name, for_zones, for_nodes) = row
-        (<list>groups[0]).append(_id_list(strings, addresses, i, "addresses"))
-        f[i] = (_tristate(ready, i, "ready") | _tristate(serving, i, "serving") << 2
-                | _tristate(terminating, i, "terminating") << 4)
-        f[n + i] = _sid(strings, node, i, "nodeName")
-        f[2 * n + i] = _sid(strings, zone, i, "zone")
-        f[3 * n + i] = _sid(strings, hostname, i, "hostname")
-        f[4 * n + i] = _sid(strings, kind, i, "targetRef.kind")
-        f[5 * n + i] = _sid(strings, namespace, i, "targetRef.namespace")
-        f[6 * n + i] = _sid(strings, name, i, "targetRef.name")
-        (<list>groups[1]).append(_id_list(strings, for_zones, i, "hints.forZones"))
-        (<list>groups[2]).append(_id_list(strings, for_nodes, i, "hints.forNodes"))
-    for group in groups:
-        for ids in group:
-            lists_len += len(ids)
-    total = FIXED * n + 3 * (n + 1) + lists_len
-    data = PyBytes_FromStringAndSize(NULL, 4 * total)
-    cdef int32_t* out = <int32_t*>PyBytes_AS_STRING(data)
-    for i in range(FIXED * n):
-        out[i] = f[i]
-    cdef Py_ssize_t base = FIXED * n, at = _lists_start(n), w, g
-    cdef list ids_list
-    for g in range(3):
-        out[base] = at - _lists_start(n)
-        base += 1
-        for ids_list in groups[g]:
-            for w in ids_list:
-                out[at] = <int32_t>w
-                at += 1
-            out[base] = at - _lists_start(n)
-            base += 1
-    return tuple(strings), n, data
+    try:
+        for i in range(n):
+            row = rows[i]
+            if type(row) not in (list, tuple) or len(row) != 12:
+                raise RecordError(f"endpoint {i}: expected a list of 12 fields")
+            (addresses, ready, serving, terminating, node, zone, hostname,
+             kind, namespace, name, for_zones, for_nodes) = row
+            offsets[i] = <int32_t>lists[0].size
+            _id_list(strings, addresses, i, "addresses", &lists[0])
+            fixed[i] = (_tristate(ready, i, "ready") | _tristate(serving, i, "serving") << 2
+                        | _tristate(terminating, i, "terminating") << 4)
+            fixed[n + i] = _sid(strings, node, i, "nodeName")
+            fixed[2 * n + i] = _sid(strings, zone, i, "zone")
+            fixed[3 * n + i] = _sid(strings, hostname, i, "hostname")
+            fixed[4 * n + i] = _sid(strings, kind, i, "targetRef.kind")
+            fixed[5 * n + i] = _sid(strings, namespace, i, "targetRef.namespace")
+            fixed[6 * n + i] = _sid(strings, name, i, "targetRef.name")
+            offsets[(n + 1) + i] = <int32_t>lists[1].size
+            _id_list(strings, for_zones, i, "hints.forZones", &lists[1])
+            offsets[2 * (n + 1) + i] = <int32_t>lists[2].size
+            _id_list(strings, for_nodes, i, "hints.forNodes", &lists[2])
+        total = FIXED * n + 3 * (n + 1) + lists[0].size + lists[1].size + lists[2].size
+        data = PyBytes_FromStringAndSize(NULL, 4 * total)
+        out = <int32_t*>PyBytes_AS_STRING(data)
+        if n:
+            memcpy(out, fixed, FIXED * n * sizeof(int32_t))
+        start = 0  # where each list begins in the one list region
+        k = _lists_start(n)
+        for g in range(3):
+            offsets[g * (n + 1) + n] = <int32_t>lists[g].size
+            for i in range(n + 1):
+                out[FIXED * n + g * (n + 1) + i] = <int32_t>(offsets[g * (n + 1) + i] + start)
+            if lists[g].size:
+                memcpy(out + k, lists[g].data, lists[g].size * sizeof(int32_t))
+            k += lists[g].size
+            start += lists[g].size
+        return tuple(strings), n, data
+    finally:
+        free(fixed)
+        free(offsets)
+        for g in range(3):
+            free(lists[g].data)
 
 
 cdef int32_t _sid(dict strings, object value, Py_ssize_t i, str what) except? -2:
@@ -397,7 +425,7 @@ cdef int32_t _sid(dict strings, object value, Py_ssize_t i, str what) except? -2
     found = strings.get(value)
     if found is None:
         try:
-            (<str>value).encode("utf-8")
+            PyUnicode_AsUTF8AndSize(value, NULL)  # cached in the string: adopting it reuses it
         except UnicodeEncodeError:
             raise RecordError(f"string {value[:40]!r} is not valid Unicode (a lone surrogate?)") from None
         found = strings[value] = len(strings)
@@ -405,20 +433,23 @@ cdef int32_t _sid(dict strings, object value, Py_ssize_t i, str what) except? -2
 
 
 cdef int _tristate(object value, Py_ssize_t i, str what) except -1:
-    if value is not None and type(value) is not bool:
-        raise RecordError(f"endpoint {i}: {what}: expected a boolean, found {type(value).__name__}")
-    return _TRISTATE[value]
+    if value is None:
+        return 0
+    if value is True:
+        return 2
+    if value is False:
+        return 1
+    raise RecordError(f"endpoint {i}: {what}: expected a boolean, found {type(value).__name__}")
 
 
-cdef list _id_list(dict strings, object values, Py_ssize_t i, str what):
-    if type(values) not in (list, tuple):
+cdef int _id_list(dict strings, object values, Py_ssize_t i, str what, IntBuffer* out) except -1:
+    if type(values) is not list and type(values) is not tuple:
         raise RecordError(f"endpoint {i}: {what}: expected a list, found {type(values).__name__}")
-    cdef list found = []
     for value in values:
         if value is None:
             raise RecordError(f"endpoint {i}: {what}: expected a string, found NoneType")
-        found.append(_sid(strings, value, i, what))
-    return found
+        _push(out, _sid(strings, value, i, what))
+    return 0
 
 
 def check_columns(Py_ssize_t n, bytes data, Py_ssize_t limit):
@@ -508,42 +539,30 @@ cdef inline void _identity(int kind, const int32_t* words, Py_ssize_t n, Py_ssiz
         lo[0] = (<uint64_t><uint32_t>port << 32) | <uint32_t>address
 
 
+ctypedef struct Key:
+    uint64_t hi, lo  # see _identity
+    int32_t refs  # publishers holding the identity
+    uint8_t used  # 1 while the row names an identity
+
+
 cdef class Identities:
     """Identity keys interned to rows, counted by the publishers holding them."""
 
-    cdef uint64_t* _hi
-    cdef uint64_t* _lo
-    cdef int32_t* _refs
-    cdef uint8_t* _used  # 1 while the row names an identity
+    cdef Key* _keys
     cdef Py_ssize_t _count, _cap
-    cdef int32_t* _slots  # open addressing: row + 1, 0 empty
+    cdef int32_t* _slots  # open addressing over the keys: row + 1, 0 empty
     cdef Py_ssize_t _mask, _filled
-    cdef int32_t* _free
-    cdef Py_ssize_t _free_len, _free_cap
-    cdef int32_t* _unheld
-    cdef Py_ssize_t _unheld_len, _unheld_cap
+    cdef IntBuffer _free  # rows to reuse, last freed first
+    cdef IntBuffer _unheld  # rows whose count reached 0 in the write under way
 
     def __cinit__(self):
-        self._cap = 16
-        self._hi = <uint64_t*>_grow_array(NULL, self._cap, sizeof(uint64_t))
-        self._lo = <uint64_t*>_grow_array(NULL, self._cap, sizeof(uint64_t))
-        self._refs = <int32_t*>_grow_array(NULL, self._cap, sizeof(int32_t))
-        self._used = <uint8_t*>_grow_array(NULL, self._cap, 1)
-        self._mask = 31
-        self._slots = <int32_t*>_grow_array(NULL, self._mask + 1, sizeof(int32_t))
-        memset(self._slots, 0, (self._mask + 1) * sizeof(int32_t))
-        self._free_cap = self._unheld_cap = 16
-        self._free = <int32_t*>_grow_array(NULL, self._free_cap, sizeof(int32_t))
-        self._unheld = <int32_t*>_grow_array(NULL, self._unheld_cap, sizeof(int32_t))
+        self._mask = -1  # no slots until the first identity
 
     def __dealloc__(self):
-        free(self._hi)
-        free(self._lo)
-        free(self._refs)
-        free(self._used)
+        free(self._keys)
         free(self._slots)
-        free(self._free)
-        free(self._unheld)
+        free(self._free.data)
+        free(self._unheld.data)
 
     def __len__(self):
         """Rows ever allocated (held or free)."""
@@ -553,13 +572,15 @@ cdef class Identities:
         return _mix(hi ^ _mix(lo)) & self._mask
 
     cdef Py_ssize_t find(self, uint64_t hi, uint64_t lo) noexcept:
+        if self._mask < 0:
+            return -1
         cdef Py_ssize_t i = self._slot_of(hi, lo)
         cdef int32_t slot
         while True:
             slot = self._slots[i]
             if slot == 0:
                 return -1
-            if self._hi[slot - 1] == hi and self._lo[slot - 1] == lo:
+            if self._keys[slot - 1].hi == hi and self._keys[slot - 1].lo == lo:
                 return slot - 1
             i = (i + 1) & self._mask
 
@@ -570,8 +591,8 @@ cdef class Identities:
         memset(self._slots, 0, slots * sizeof(int32_t))
         cdef Py_ssize_t row, i
         for row in range(self._count):
-            if self._used[row]:
-                i = self._slot_of(self._hi[row], self._lo[row])
+            if self._keys[row].used:
+                i = self._slot_of(self._keys[row].hi, self._keys[row].lo)
                 while self._slots[i] != 0:
                     i = (i + 1) & self._mask
                 self._slots[i] = <int32_t>(row + 1)
@@ -580,47 +601,41 @@ cdef class Identities:
     cdef Py_ssize_t acquire(self, uint64_t hi, uint64_t lo) except -1:
         cdef Py_ssize_t row = self.find(hi, lo), i
         if row < 0:
-            if self._free_len:
-                self._free_len -= 1
-                row = self._free[self._free_len]
+            if self._free.size:
+                self._free.size -= 1
+                row = self._free.data[self._free.size]
             else:
                 if self._count == self._cap:
-                    self._cap *= 2
-                    self._hi = <uint64_t*>_grow_array(self._hi, self._cap, sizeof(uint64_t))
-                    self._lo = <uint64_t*>_grow_array(self._lo, self._cap, sizeof(uint64_t))
-                    self._refs = <int32_t*>_grow_array(self._refs, self._cap, sizeof(int32_t))
-                    self._used = <uint8_t*>_grow_array(self._used, self._cap, 1)
+                    self._cap = self._cap + self._cap // 2 if self._cap >= 8 else 8
+                    self._keys = <Key*>_grow_array(self._keys, self._cap, sizeof(Key))
                 row = self._count
                 self._count += 1
-                self._refs[row] = 0
-            self._hi[row] = hi
-            self._lo[row] = lo
-            self._used[row] = 1
+                self._keys[row].refs = 0
+            self._keys[row].hi = hi
+            self._keys[row].lo = lo
+            self._keys[row].used = 1
             self._filled += 1
-            if 2 * self._filled > self._mask:
-                self._rehash(2 * (self._mask + 1))
+            if 2 * self._filled > self._mask + 1:  # keep the table at most half full
+                self._rehash(_power_of_two(4 * self._filled))
             else:
                 i = self._slot_of(hi, lo)
                 while self._slots[i] != 0:
                     i = (i + 1) & self._mask
                 self._slots[i] = <int32_t>(row + 1)
-        self._refs[row] += 1
+        self._keys[row].refs += 1
         return row
 
     cdef int release(self, Py_ssize_t row) except -1:
-        self._refs[row] -= 1
-        if self._refs[row] == 0:
-            if self._unheld_len == self._unheld_cap:
-                self._unheld_cap *= 2
-                self._unheld = <int32_t*>_grow_array(self._unheld, self._unheld_cap, sizeof(int32_t))
-            self._unheld[self._unheld_len] = <int32_t>row
-            self._unheld_len += 1
+        self._keys[row].refs -= 1
+        if self._keys[row].refs == 0:
+            _push(&self._unheld, <int32_t>row)
         return 0
 
     cdef void _remove(self, Py_ssize_t row) noexcept:
-        """Take the row's key out of the hash (backward-shift deletion, so no
-        tombstones are left behind)."""
-        cdef Py_ssize_t i = self._slot_of(self._hi[row], self._lo[row]), j, home
+        """Take the row's key out of the table (backward-shift deletion, so
+        no tombstones are left behind)."""
+        cdef Py_ssize_t i = self._slot_of(self._keys[row].hi, self._keys[row].lo), j, home
+        cdef Key* k
         while self._slots[i] != row + 1:
             i = (i + 1) & self._mask
         j = i
@@ -630,7 +645,8 @@ cdef class Identities:
                 j = (j + 1) & self._mask
                 if self._slots[j] == 0:
                     return
-                home = self._slot_of(self._hi[self._slots[j] - 1], self._lo[self._slots[j] - 1])
+                k = &self._keys[self._slots[j] - 1]
+                home = self._slot_of(k.hi, k.lo)
                 # Move the entry at j back to i unless its home lies cyclically in (i, j].
                 if (j > i and (home <= i or home > j)) or (j < i and home <= i and home > j):
                     break
@@ -641,24 +657,20 @@ cdef class Identities:
         """Free the rows no publisher holds any more, in the order they were
         let go (see the twin)."""
         cdef Py_ssize_t k, row
-        for k in range(self._unheld_len):
-            row = self._unheld[k]
-            if self._refs[row] == 0 and self._used[row]:
+        for k in range(self._unheld.size):
+            row = self._unheld.data[k]
+            if self._keys[row].refs == 0 and self._keys[row].used:
                 self._remove(row)
-                self._used[row] = 0
+                self._keys[row].used = 0
                 self._filled -= 1
-                if self._free_len == self._free_cap:
-                    self._free_cap *= 2
-                    self._free = <int32_t*>_grow_array(self._free, self._free_cap, sizeof(int32_t))
-                self._free[self._free_len] = <int32_t>row
-                self._free_len += 1
-        self._unheld_len = 0
+                _push(&self._free, <int32_t>row)
+        self._unheld.size = 0
 
     cdef Py_ssize_t pod_sibling(self, Py_ssize_t row, int32_t family) noexcept:
         """The row of the same pod's identity in address family ``family``, or -1."""
-        if row >= self._count or not self._used[row] or (self._hi[row] >> 62) != K_POD:
+        if row >= self._count or not self._keys[row].used or (self._keys[row].hi >> 62) != K_POD:
             return -1
-        return self.find(self._hi[row], (self._lo[row] & 0xFFFFFFFF00000000ULL) | <uint32_t>family)
+        return self.find(self._keys[row].hi, (self._keys[row].lo & 0xFFFFFFFF00000000ULL) | <uint32_t>family)
 
 
 # ---------------------------------------------------------------------------
@@ -710,6 +722,17 @@ cdef class ZoneMap:
 # Publishers
 
 
+ctypedef struct Row:
+    uint64_t zone_mask  # zone ids below MASK_BITS this row is hinted for
+    int64_t order  # map order: the tie-break after (address, port)
+    int32_t family  # the address type's string id for Pod rows, -1 otherwise
+    int32_t port, address, node, hostname
+    int32_t node_hint  # the first node hint, -1 for none
+    int32_t src_slice, src_endpoint, src_address  # where the row comes from
+    int32_t logged  # its index in the write log + 1; 0: this write has not touched it
+    uint8_t kind
+
+
 ctypedef struct Before:
     int32_t row
     int32_t present
@@ -722,19 +745,7 @@ ctypedef struct Before:
 cdef class Publisher:
     """One port publisher's address map as row columns (see the twin)."""
 
-    cdef uint8_t* _kind
-    cdef int32_t* _family
-    cdef int32_t* _port
-    cdef int32_t* _address
-    cdef int32_t* _node
-    cdef int32_t* _hostname
-    cdef int32_t* _node_hint
-    cdef uint64_t* _zone_mask
-    cdef int64_t* _order
-    cdef int32_t* _src_slice
-    cdef int32_t* _src_endpoint
-    cdef int32_t* _src_address
-    cdef int32_t* _logged  # row -> its index in the log + 1; 0: this write has not touched it
+    cdef Row* _rows  # row r of the map; empty when kind is K_ABSENT
     cdef Py_ssize_t _cap
     cdef dict _wide_zones  # row -> all its zone ids, for rows with one >= MASK_BITS
     cdef dict _wide_nodes  # row -> all its node hints, for rows with several
@@ -757,72 +768,40 @@ cdef class Publisher:
     cdef Py_ssize_t _src_n
 
     def __cinit__(self):
-        self._wide_zones = {}
-        self._wide_nodes = {}
-        self._zones_cap = 8
-        self._zone_counts = <int32_t*>_grow_array(NULL, self._zones_cap, sizeof(int32_t))
-        memset(self._zone_counts, 0, self._zones_cap * sizeof(int32_t))
-        self._log_cap = 16
-        self._log = <Before*>_grow_array(NULL, self._log_cap, sizeof(Before))
-        self._log_wide = {}
-        self._pool_cap = 64
-        self._pool = <int32_t*>_grow_array(NULL, self._pool_cap, sizeof(int32_t))
-        self._grow(1)
+        # Everything is allocated when first needed: a service has a
+        # publisher per port, and most services are small.
+        self._wide_zones = None
+        self._wide_nodes = None
+        self._log_wide = None
 
     def __dealloc__(self):
-        free(self._kind)
-        free(self._family)
-        free(self._port)
-        free(self._address)
-        free(self._node)
-        free(self._hostname)
-        free(self._node_hint)
-        free(self._zone_mask)
-        free(self._order)
-        free(self._src_slice)
-        free(self._src_endpoint)
-        free(self._src_address)
-        free(self._logged)
+        free(self._rows)
         free(self._zone_counts)
         free(self._log)
         free(self._pool)
 
     cdef int _grow(self, Py_ssize_t rows) except -1:
-        cdef Py_ssize_t old = self._cap, extra = rows - old, new, r
-        if extra <= 0:
+        cdef Py_ssize_t old = self._cap, new, r
+        if rows <= old:
             return 0
-        if extra < old // 2:
-            extra = old // 2  # amortised: grow by half
-        if extra < 16:
-            extra = 16
-        new = old + extra
-        self._kind = <uint8_t*>_grow_array(self._kind, new, 1)
-        self._family = <int32_t*>_grow_array(self._family, new, sizeof(int32_t))
-        self._port = <int32_t*>_grow_array(self._port, new, sizeof(int32_t))
-        self._address = <int32_t*>_grow_array(self._address, new, sizeof(int32_t))
-        self._node = <int32_t*>_grow_array(self._node, new, sizeof(int32_t))
-        self._hostname = <int32_t*>_grow_array(self._hostname, new, sizeof(int32_t))
-        self._node_hint = <int32_t*>_grow_array(self._node_hint, new, sizeof(int32_t))
-        self._zone_mask = <uint64_t*>_grow_array(self._zone_mask, new, sizeof(uint64_t))
-        self._order = <int64_t*>_grow_array(self._order, new, sizeof(int64_t))
-        self._src_slice = <int32_t*>_grow_array(self._src_slice, new, sizeof(int32_t))
-        self._src_endpoint = <int32_t*>_grow_array(self._src_endpoint, new, sizeof(int32_t))
-        self._src_address = <int32_t*>_grow_array(self._src_address, new, sizeof(int32_t))
-        self._logged = <int32_t*>_grow_array(self._logged, new, sizeof(int32_t))
+        new = old + old // 2  # amortised: grow by half
+        if new < rows:
+            new = rows
+        self._rows = <Row*>_grow_array(self._rows, new, sizeof(Row))
         for r in range(old, new):
-            self._kind[r] = K_ABSENT
-            self._family[r] = -1
-            self._port[r] = 0
-            self._address[r] = -1
-            self._node[r] = -1
-            self._hostname[r] = -1
-            self._node_hint[r] = -1
-            self._zone_mask[r] = 0
-            self._order[r] = 0
-            self._src_slice[r] = -1
-            self._src_endpoint[r] = 0
-            self._src_address[r] = 0
-            self._logged[r] = 0
+            self._rows[r].kind = K_ABSENT
+            self._rows[r].family = -1
+            self._rows[r].port = 0
+            self._rows[r].address = -1
+            self._rows[r].node = -1
+            self._rows[r].hostname = -1
+            self._rows[r].node_hint = -1
+            self._rows[r].zone_mask = 0
+            self._rows[r].order = 0
+            self._rows[r].src_slice = -1
+            self._rows[r].src_endpoint = 0
+            self._rows[r].src_address = 0
+            self._rows[r].logged = 0
         self._cap = new
         return 0
 
@@ -832,7 +811,7 @@ cdef class Publisher:
         return self._cap
 
     cdef inline bint _holds(self, Py_ssize_t row) noexcept:
-        return 0 <= row < self._cap and self._kind[row] != K_ABSENT
+        return 0 <= row < self._cap and self._rows[row].kind != K_ABSENT
 
     def holds(self, Py_ssize_t row):
         return self._holds(row)
@@ -842,22 +821,22 @@ cdef class Publisher:
         cdef int_array out = clone(_INTS, self.size, zero=False)
         cdef Py_ssize_t r, count = 0
         for r in range(self._cap):
-            if self._kind[r]:
+            if self._rows[r].kind:
                 out.data.as_ints[count] = <int32_t>r
                 count += 1
         return out
 
     def row(self, Py_ssize_t r):
         """``(kind, family, port, address, node, hostname, slice, endpoint, address index)``."""
-        return (self._kind[r], self._family[r], self._port[r], self._address[r], self._node[r], self._hostname[r],
-                self._src_slice[r], self._src_endpoint[r], self._src_address[r])
+        return (self._rows[r].kind, self._rows[r].family, self._rows[r].port, self._rows[r].address, self._rows[r].node, self._rows[r].hostname,
+                self._rows[r].src_slice, self._rows[r].src_endpoint, self._rows[r].src_address)
 
     cdef tuple _zone_ids(self, Py_ssize_t r):
         if self._wide_zones:
             wide = self._wide_zones.get(r)
             if wide is not None:
                 return wide
-        cdef uint64_t mask = self._zone_mask[r]
+        cdef uint64_t mask = self._rows[r].zone_mask
         cdef int z
         return tuple([z for z in range(64) if (mask >> z) & 1])
 
@@ -869,7 +848,7 @@ cdef class Publisher:
             wide = self._wide_nodes.get(r)
             if wide is not None:
                 return wide
-        return () if self._node_hint[r] < 0 else (self._node_hint[r],)
+        return () if self._rows[r].node_hint < 0 else (self._rows[r].node_hint,)
 
     def node_hints(self, Py_ssize_t r):
         return self._node_hints(r)
@@ -883,11 +862,10 @@ cdef class Publisher:
         """Start a write: the log will hold what this write touches."""
         cdef Py_ssize_t k
         for k in range(self._log_len):
-            self._logged[self._log[k].row] = 0
+            self._rows[self._log[k].row].logged = 0
         self._log_len = 0
         self._pool_len = 0
-        if self._log_wide:
-            self._log_wide = {}
+        self._log_wide = None
         self._src_obj = None
         self._src_data = None
 
@@ -908,7 +886,7 @@ cdef class Publisher:
                 if row >= 0 and self._holds(row):
                     self._touch(row, sources)
                     self._count(row, -1)
-                    self._kind[row] = K_ABSENT
+                    self._rows[row].kind = K_ABSENT
                     self._resize(-1)
                     ids.release(row)
 
@@ -953,18 +931,18 @@ cdef class Publisher:
             self._count(row, -1)
         else:
             self._grow(row + 1)
-            self._order[row] = self.next_order
+            self._rows[row].order = self.next_order
             self.next_order += 1
             self._resize(1)
-        self._kind[row] = <uint8_t>kind
-        self._family[row] = family if kind == K_POD else -1
-        self._port[row] = port
-        self._address[row] = address
-        self._node[row] = words[C_NODE * n + e]
-        self._hostname[row] = words[C_HOSTNAME * n + e]
-        self._src_slice[row] = slice_number
-        self._src_endpoint[row] = <int32_t>e
-        self._src_address[row] = <int32_t>a
+        self._rows[row].kind = <uint8_t>kind
+        self._rows[row].family = family if kind == K_POD else -1
+        self._rows[row].port = port
+        self._rows[row].address = address
+        self._rows[row].node = words[C_NODE * n + e]
+        self._rows[row].hostname = words[C_HOSTNAME * n + e]
+        self._rows[row].src_slice = slice_number
+        self._rows[row].src_endpoint = <int32_t>e
+        self._rows[row].src_address = <int32_t>a
         cdef Py_ssize_t lists = _lists_start(n), zb = _offsets(n, 1), nb = _offsets(n, 2), j, z
         cdef Py_ssize_t z_start = lists + words[zb + e], z_end = lists + words[zb + e + 1]
         cdef Py_ssize_t n_start = lists + words[nb + e], n_end = lists + words[nb + e + 1]
@@ -976,13 +954,17 @@ cdef class Publisher:
                 mask |= (<uint64_t>1) << z
             else:
                 wide = True
-        self._zone_mask[row] = mask
+        self._rows[row].zone_mask = mask
         if wide:
+            if self._wide_zones is None:
+                self._wide_zones = {}
             self._wide_zones[row] = tuple([zones._local(words[j]) for j in range(z_start, z_end)])
         elif self._wide_zones:
             self._wide_zones.pop(row, None)
-        self._node_hint[row] = words[n_start] if n_end > n_start else -1
+        self._rows[row].node_hint = words[n_start] if n_end > n_start else -1
         if n_end - n_start > 1:
+            if self._wide_nodes is None:
+                self._wide_nodes = {}
             self._wide_nodes[row] = tuple([words[j] for j in range(n_start, n_end)])
         elif self._wide_nodes:
             self._wide_nodes.pop(row, None)
@@ -993,10 +975,10 @@ cdef class Publisher:
         """Drop every row (a Service deleted): each goes in the log."""
         cdef Py_ssize_t r
         for r in range(self._cap):
-            if self._kind[r]:
+            if self._rows[r].kind:
                 self._touch(r, sources)
                 self._count(r, -1)
-                self._kind[r] = K_ABSENT
+                self._rows[r].kind = K_ABSENT
                 ids.release(r)
         if self.size:
             self.size = 0
@@ -1009,7 +991,7 @@ cdef class Publisher:
 
     cdef int _count(self, Py_ssize_t row, int step) except -1:
         """Add (or with -1 take back) the row's share of the counts."""
-        cdef uint64_t mask = self._zone_mask[row]
+        cdef uint64_t mask = self._rows[row].zone_mask
         cdef int z
         wide = self._wide_zones.get(row) if self._wide_zones else None
         if wide is not None:
@@ -1023,14 +1005,14 @@ cdef class Publisher:
             while mask:  # each set bit, lowest first
                 self._add_zone_count(__builtin_ctzll(mask), step)
                 mask &= mask - 1
-        if self._node_hint[row] < 0:
+        if self._rows[row].node_hint < 0:
             self.node_unhinted += step
             if self.node_unhinted == 0 or self.node_unhinted == step:
                 self.facts_version += 1
         return 0
 
     cdef inline int _add_zone_count(self, Py_ssize_t z, int step) except -1:
-        cdef Py_ssize_t old = self._zones_cap, new = old
+        cdef Py_ssize_t old = self._zones_cap, new = old if old else 4
         if z >= old:
             while new <= z:
                 new *= 2
@@ -1056,15 +1038,15 @@ cdef class Publisher:
     cdef int _touch(self, Py_ssize_t row, list sources) except -1:
         """Note the row's content before its first change in this write."""
         self._grow(row + 1)
-        if self._logged[row]:
+        if self._rows[row].logged:
             return 0
         if self._log_len == self._log_cap:
-            self._log_cap *= 2
+            self._log_cap = self._log_cap * 2 if self._log_cap else 16
             self._log = <Before*>_grow_array(self._log, self._log_cap, sizeof(Before))
         cdef Py_ssize_t k = self._log_len
         cdef Before* b = &self._log[k]
         self._log_len += 1
-        self._logged[row] = <int32_t>self._log_len
+        self._rows[row].logged = <int32_t>self._log_len
         b.row = <int32_t>row
         b.hints_at = <int32_t>self._pool_len
         b.hints_len = 0
@@ -1079,16 +1061,18 @@ cdef class Publisher:
             b.zone_mask = 0
             return 0
         b.present = 1
-        b.address = self._address[row]
-        b.port = self._port[row]
-        b.node = self._node[row]
-        b.hostname = self._hostname[row]
-        b.node_hint = self._node_hint[row]
-        b.zone_mask = self._zone_mask[row]
+        b.address = self._rows[row].address
+        b.port = self._rows[row].port
+        b.node = self._rows[row].node
+        b.hostname = self._rows[row].hostname
+        b.node_hint = self._rows[row].node_hint
+        b.zone_mask = self._rows[row].zone_mask
         if (self._wide_zones and row in self._wide_zones) or (self._wide_nodes and row in self._wide_nodes):
+            if self._log_wide is None:
+                self._log_wide = {}
             self._log_wide[k] = (self._zone_ids(row), self._node_hints(row))
-        self._source(sources, self._src_slice[row])
-        count = self._sorted_hints(self._src_words, self._src_n, self._src_endpoint[row])
+        self._source(sources, self._rows[row].src_slice)
+        count = self._sorted_hints(self._src_words, self._src_n, self._rows[row].src_endpoint)
         self._log[k].hints_len = count  # (the pool grew; the log did not move)
         return 0
 
@@ -1097,7 +1081,7 @@ cdef class Publisher:
         cdef Py_ssize_t lists = _lists_start(n), zb = _offsets(n, 1)
         cdef Py_ssize_t start = lists + words[zb + e], count = words[zb + e + 1] - words[zb + e], j, k
         while self._pool_len + count > self._pool_cap:
-            self._pool_cap *= 2
+            self._pool_cap = self._pool_cap * 2 if self._pool_cap else 64
             self._pool = <int32_t*>_grow_array(self._pool, self._pool_cap, sizeof(int32_t))
         cdef int32_t* out = self._pool + self._pool_len
         cdef int32_t v
@@ -1122,9 +1106,9 @@ cdef class Publisher:
         return out
 
     cdef bint _changed(self, Py_ssize_t row, list sources) except -1:
-        if row >= self._cap or not self._logged[row]:
+        if row >= self._cap or not self._rows[row].logged:
             return False
-        cdef Before* b = &self._log[self._logged[row] - 1]
+        cdef Before* b = &self._log[self._rows[row].logged - 1]
         if b.changed < 0:  # asked once per write, whatever the number of subscriptions asking
             b.changed = self._compare(b, row, sources)
         return b.changed
@@ -1135,12 +1119,12 @@ cdef class Publisher:
             return 1
         if not held:
             return 0
-        if b.address != self._address[row] or b.port != self._port[row]:
+        if b.address != self._rows[row].address or b.port != self._rows[row].port:
             return 1
         cdef int32_t hints_at = b.hints_at, hints_len = b.hints_len
-        self._source(sources, self._src_slice[row])
+        self._source(sources, self._rows[row].src_slice)
         cdef Py_ssize_t at = self._pool_len
-        cdef int32_t count = self._sorted_hints(self._src_words, self._src_n, self._src_endpoint[row])
+        cdef int32_t count = self._sorted_hints(self._src_words, self._src_n, self._rows[row].src_endpoint)
         cdef bint differ = count != hints_len or (
             count > 0 and memcmp(self._pool + hints_at, self._pool + at, count * sizeof(int32_t)) != 0)
         self._pool_len = at
@@ -1178,13 +1162,13 @@ cdef class Publisher:
                 if self._wide_zones and row in self._wide_zones:
                     zones.update(self._wide_zones[row])
                 else:
-                    masks |= self._zone_mask[row]
+                    masks |= self._rows[row].zone_mask
                 if self._wide_nodes and row in self._wide_nodes:
                     hint_nodes.update(self._wide_nodes[row])
-                elif self._node_hint[row] >= 0:
-                    hint_nodes.add(self._node_hint[row])
-                nodes.add(self._node[row])
-                hosts.add(self._hostname[row])
+                elif self._rows[row].node_hint >= 0:
+                    hint_nodes.add(self._rows[row].node_hint)
+                nodes.add(self._rows[row].node)
+                hosts.add(self._rows[row].hostname)
         for z in range(64):
             if (masks >> z) & 1:
                 zones.add(z)
@@ -1196,16 +1180,16 @@ cdef class Publisher:
 
     cdef bint _passes(self, Py_ssize_t row, int kind, int32_t arg, int32_t host) except -1:
         """Whether a held row survives the hostname step and filter ``kind``."""
-        if not self._holds(row) or (host != C_HOST_ANY and self._hostname[row] != host):
+        if not self._holds(row) or (host != C_HOST_ANY and self._rows[row].hostname != host):
             return False
         if kind == CF_ALL:
             return True
         if kind == CF_LOCAL:
-            return arg >= 0 and self._kind[row] == K_POD and self._node[row] == arg
+            return arg >= 0 and self._rows[row].kind == K_POD and self._rows[row].node == arg
         if kind == CF_NODE_HINT:
             if arg < 0:
                 return False
-            if self._node_hint[row] == arg:
+            if self._rows[row].node_hint == arg:
                 return True
             if self._wide_nodes:
                 wide = self._wide_nodes.get(row)
@@ -1213,7 +1197,7 @@ cdef class Publisher:
             return False
         if kind == CF_ZONE:
             if 0 <= arg < C_MASK_BITS:
-                return (self._zone_mask[row] >> arg) & 1
+                return (self._rows[row].zone_mask >> arg) & 1
             if arg < 0 or not self._wide_zones:
                 return False
             wide = self._wide_zones.get(row)
@@ -1227,7 +1211,7 @@ cdef class Publisher:
                       bint ipv6) except -1:
         if not self._passes(row, kind, arg, host):
             return False
-        cdef int32_t family = self._family[row]
+        cdef int32_t family = self._rows[row].family
         cdef Py_ssize_t sibling
         if family == C_IPV6:
             return ipv6
@@ -1263,7 +1247,7 @@ cdef class Publisher:
         try:
             for i in range(count):
                 r = rows[i]
-                family = self._family[r]
+                family = self._rows[r].family
                 if family == C_IPV6 and not ipv6:
                     continue
                 if family == C_IPV4 and ipv6:
@@ -1280,9 +1264,9 @@ cdef class Publisher:
         """(rows, rows without a zone hint, rows without a node hint) among ``rows``."""
         cdef Py_ssize_t unhinted = 0, node_unhinted = 0, r
         for r in rows:
-            if self._zone_mask[r] == 0 and not (self._wide_zones and r in self._wide_zones):
+            if self._rows[r].zone_mask == 0 and not (self._wide_zones and r in self._wide_zones):
                 unhinted += 1
-            if self._node_hint[r] < 0:
+            if self._rows[r].node_hint < 0:
                 node_unhinted += 1
         return len(rows), unhinted, node_unhinted
 
@@ -1290,7 +1274,7 @@ cdef class Publisher:
         out = array("i")
         cdef Py_ssize_t r
         for r in range(self._cap):
-            if self._kind[r] and self._hostname[r] == host:
+            if self._rows[r].kind and self._rows[r].hostname == host:
                 out.append(r)
         return out
 
@@ -1319,7 +1303,7 @@ cdef class Publisher:
             if ipv6:
                 for k in range(self._log_len):
                     sibling = ids.pod_sibling(self._log[k].row, C_IPV4)
-                    if sibling >= 0 and not self._logged[sibling]:
+                    if sibling >= 0 and not self._rows[sibling].logged:
                         self._diff_row(ids, m, sibling, kind, arg, host, ipv6, logged, sources, added, removed)
         return added, removed
 
@@ -1342,10 +1326,10 @@ cdef class Publisher:
         cdef int32_t row
         for i in range(count):
             row = r.data.as_ints[i]
-            a.data.as_ints[i] = self._src_slice[row]
-            b.data.as_ints[i] = self._src_endpoint[row]
-            c.data.as_ints[i] = self._src_address[row]
-            d.data.as_ints[i] = self._port[row]
+            a.data.as_ints[i] = self._rows[row].src_slice
+            b.data.as_ints[i] = self._rows[row].src_endpoint
+            c.data.as_ints[i] = self._rows[row].src_address
+            d.data.as_ints[i] = self._rows[row].port
         return a, b, c, d
 
     # -- order -----------------------------------------------------------------
@@ -1362,9 +1346,9 @@ cdef class Publisher:
             for i in range(count):
                 row = r.data.as_ints[i]
                 keys[i].row = row
-                keys[i].address = self._address[row]
-                keys[i].port = self._port[row]
-                keys[i].order = self._order[row]
+                keys[i].address = self._rows[row].address
+                keys[i].port = self._rows[row].port
+                keys[i].order = self._rows[row].order
                 p = table._ptr(keys[i].address, &size)
                 keys[i].k0 = _prefix(p, size, 0)
                 keys[i].k1 = _prefix(p, size, 8)
@@ -1387,7 +1371,7 @@ cdef class Publisher:
         try:
             for i in range(count):
                 keys[i].row = held.data.as_ints[i]
-                keys[i].order = self._order[keys[i].row]
+                keys[i].order = self._rows[keys[i].row].order
             qsort(keys, count, sizeof(OrderKey), _compare_order)
             for i in range(count):
                 held.data.as_ints[i] = keys[i].row
