@@ -860,6 +860,10 @@ cdef class Publisher:
 
     def begin(self):
         """Start a write: the log will hold what this write touches."""
+        self.end()
+
+    def end(self):
+        """Forget the last write's log (once whatever reads it has)."""
         cdef Py_ssize_t k
         for k in range(self._log_len):
             self._rows[self._log[k].row].logged = 0
@@ -868,6 +872,12 @@ cdef class Publisher:
         self._log_wide = None
         self._src_obj = None
         self._src_data = None
+        # Most publishers are written rarely: their log costs nothing between writes.
+        free(self._log)
+        free(self._pool)
+        self._log = NULL
+        self._pool = NULL
+        self._log_cap = self._pool_cap = 0
 
     def take_back(self, Identities ids, Py_ssize_t n, bytes data, int32_t port, int32_t namespace,
                   int32_t family, list sources):

@@ -529,6 +529,10 @@ class Publisher:
         """Start a write: the log will hold what this write touches."""
         self.log.reset()
 
+    def end(self) -> None:
+        """Forget the last write's log (once whatever reads it has)."""
+        self.log.reset()
+
     def take_back(self, ids: Identities, n: int, data: bytes, port: int, namespace: int, family: int,
                   sources: list) -> None:
         """Drop every identity the slice (its previous version) gave that this map holds."""

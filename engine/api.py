@@ -272,6 +272,7 @@ class Engine:
                 self._answers.clear()  # a client's zone may have moved
             if self.subscriptions.group_count:
                 self.subscriptions.publish(change, seq)
+            self.index.settle()
         return change
 
     def ingest(self, objects, *, skip_invalid: bool = False, source: str = "objects") -> IngestReport:

@@ -28,7 +28,8 @@ class ZoneIndex:
         self._state = state
         self._books: dict[str, AddressBook] = {}
         self.folds = 0  # events folded: tells which publishers the last one wrote
-        self._empty = CandidateSet(AddressBook("/", state), PortState(state.core, 0))  # an unknown service
+        self._written: list[PortState] = []  # the maps the fold under way wrote
+        self._empty = CandidateSet(AddressBook("/", state, []), PortState(state.core, 0))  # an unknown service
         self._lives: dict[tuple, LiveSelection] = {}
 
     # -- folding -------------------------------------------------------------
@@ -51,7 +52,7 @@ class ZoneIndex:
     def _book(self, service_key: str) -> AddressBook:
         book = self._books.get(service_key)
         if book is None:
-            book = self._books[service_key] = AddressBook(service_key, self._state)
+            book = self._books[service_key] = AddressBook(service_key, self._state, self._written)
         return book
 
     def _slice_upserted(self, new: SliceUpserted, old: Optional[SliceUpserted]) -> None:
@@ -68,6 +69,12 @@ class ZoneIndex:
         book = self._books.get(service) if service is not None else None
         if book is not None:
             book.slice_deleted(old, self.folds)
+
+    def settle(self) -> None:
+        """The fold is over and its subscriptions served: forget the write logs."""
+        for state in self._written:
+            state.publisher.end()
+        self._written.clear()
 
     # -- reading -------------------------------------------------------------
 
@@ -91,7 +98,7 @@ class ZoneIndex:
         local = self.local_traffic_policy(service_key)
         state = cands.state
         key = cache_key(cands, client, local)
-        found = state.answers.get(key)
+        found = state.answer(key)
         if found is None:
             decision = linkerd.decide(cands, client, local)
             found = (decision.rule, cands.endpoints(cands.select(decision)))
@@ -155,7 +162,7 @@ class ZoneIndex:
 
     def load(self, image: list) -> None:
         """Rebuild from ``dump()``; the state must already hold the same slices."""
-        self._books = {key: AddressBook.load(key, book, self._state) for key, book in image}
+        self._books = {key: AddressBook.load(key, book, self._state, self._written) for key, book in image}
 
 
 def cache_key(cands: CandidateSet, client: linkerd.Client, local_traffic_policy: bool) -> tuple:

@@ -36,16 +36,17 @@ ALL = ("all", 0)  # a cached selection that depends on every row
 
 
 class PortState:
-    """A publisher and what is cached of it."""
+    """A publisher and what is cached of it (each cache made when first filled:
+    most services are small and never asked)."""
 
     __slots__ = ("target", "publisher", "values", "answers", "answer_deps", "written")
 
     def __init__(self, core, target: Union[int, str]):
         self.target = target
         self.publisher = core.Publisher()
-        self.values: dict[int, object] = {}  # row -> its SelectedEndpoint, until a write touches the row
-        self.answers: dict[tuple, tuple] = {}  # cache key -> (rule, EndpointList)
-        self.answer_deps: dict[tuple, list[tuple]] = {}  # dependency -> cache keys that read it
+        self.values: Optional[dict[int, object]] = None  # row -> its SelectedEndpoint, until a write touches it
+        self.answers: Optional[dict[tuple, tuple]] = None  # cache key -> (rule, EndpointList)
+        self.answer_deps: Optional[dict[tuple, list[tuple]]] = None  # dependency -> cache keys that read it
         self.written = -1  # the fold that last wrote the publisher
 
     def mode(self) -> tuple[bool, bool, bool]:
@@ -53,14 +54,26 @@ class PortState:
         pub = self.publisher
         return pub.size > 0, pub.unhinted > 0, pub.node_unhinted > 0
 
+    def answer(self, key: tuple) -> Optional[tuple]:
+        return None if self.answers is None else self.answers.get(key)
+
     def remember(self, key: tuple, answer: tuple, deps: Iterable[tuple]) -> None:
+        if self.answers is None:
+            self.answers, self.answer_deps = {}, {}
         self.answers[key] = answer
         for dep in deps:
             self.answer_deps.setdefault(dep, []).append(key)
 
     def forget_answers(self) -> None:
-        self.answers = {}
-        self.answer_deps = {}
+        self.answers = self.answer_deps = None
+
+    def value(self, row: int):
+        return None if self.values is None else self.values.get(row)
+
+    def keep_value(self, row: int, value) -> None:
+        if self.values is None:
+            self.values = {}
+        self.values[row] = value
 
     def written_by(self, mode_before: tuple[bool, bool, bool]) -> None:
         """After a write: drop the values of the rows it touched, and the
@@ -91,8 +104,9 @@ class PortState:
 class AddressBook:
     """Linkerd's address maps for one service (see the module docstring)."""
 
-    def __init__(self, service_key: str, state):
+    def __init__(self, service_key: str, state, written: list):
         self.namespace, self.service_name = service_key.split("/", 1)
+        self.written = written  # the index's list of the maps this fold wrote
         self.core = state.core
         self.table = state.strings
         self.local_traffic_policy = False
@@ -199,6 +213,7 @@ class AddressBook:
     def _begin(self, state: PortState, fold: int) -> tuple[bool, bool, bool]:
         state.publisher.begin()
         state.written = fold
+        self.written.append(state)
         return state.mode()
 
     def _end(self, state: PortState, mode_before: tuple[bool, bool, bool]) -> None:
@@ -254,8 +269,8 @@ class AddressBook:
         return [self.local_traffic_policy, ports]
 
     @classmethod
-    def load(cls, service_key: str, image: list, state) -> "AddressBook":
-        book = cls(service_key, state)
+    def load(cls, service_key: str, image: list, state, written: list) -> "AddressBook":
+        book = cls(service_key, state, written)
         local, ports = image
         book.local_traffic_policy = bool(local)
         for port, target, rows in ports:

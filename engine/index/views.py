@@ -144,13 +144,13 @@ class CandidateSet:
         """The value of a held row, now."""
         state = self.state
         if self.port is None:
-            cached = state.values.get(row)
+            cached = state.value(row)
             if cached is not None:
                 return cached
         kind, family, row_port, address, node, host, number, e, a = self.publisher.row(row)
         value = build_value(self.book, self.book.slices[number], e, a, row_port, self.port)
         if self.port is None:
-            state.values[row] = value
+            state.keep_value(row, value)
         return value
 
 
