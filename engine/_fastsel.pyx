@@ -111,22 +111,20 @@ cdef inline uint64_t _hash_bytes(const char* p, Py_ssize_t n) nogil:
 
 cdef class StringTable:
     """Strings interned to ids 0, 1, 2, ... in the order first seen, held as
-    UTF-8 bytes in one buffer."""
+    UTF-8 bytes in one buffer, with an open-addressing table of ids."""
 
     cdef char* _buf
     cdef Py_ssize_t _used, _cap
-    cdef int64_t* _offs  # string i is _buf[_offs[i]:_offs[i + 1]]
-    cdef uint64_t* _hashes
+    cdef uint32_t* _offs  # string i is _buf[_offs[i]:_offs[i + 1]]
     cdef Py_ssize_t _count, _count_cap
-    cdef int32_t* _slots  # open addressing: id + 1, 0 empty
+    cdef int32_t* _slots  # id + 1, 0 empty; placed by the hash of the bytes
     cdef Py_ssize_t _mask
 
     def __cinit__(self):
         self._cap = 1 << 12
         self._buf = <char*>_grow_array(NULL, self._cap, 1)
         self._count_cap = 64
-        self._offs = <int64_t*>_grow_array(NULL, self._count_cap + 1, sizeof(int64_t))
-        self._hashes = <uint64_t*>_grow_array(NULL, self._count_cap, sizeof(uint64_t))
+        self._offs = <uint32_t*>_grow_array(NULL, self._count_cap + 1, sizeof(uint32_t))
         self._offs[0] = 0
         self._mask = 127
         self._slots = <int32_t*>_grow_array(NULL, self._mask + 1, sizeof(int32_t))
@@ -139,7 +137,6 @@ cdef class StringTable:
     def __dealloc__(self):
         free(self._buf)
         free(self._offs)
-        free(self._hashes)
         free(self._slots)
 
     def __len__(self):
@@ -155,7 +152,7 @@ cdef class StringTable:
         return self._buf + self._offs[sid]
 
     cdef Py_ssize_t _lookup(self, const char* p, Py_ssize_t n, uint64_t h) noexcept:
-        """The id of these bytes, or -1; uses the slot chain of ``h``."""
+        """The id of these bytes, or -1; ``h`` is their hash."""
         cdef Py_ssize_t i = h & self._mask
         cdef int32_t slot
         while True:
@@ -163,13 +160,14 @@ cdef class StringTable:
             if slot == 0:
                 return -1
             slot -= 1
-            if self._hashes[slot] == h and self._offs[slot + 1] - self._offs[slot] == n \
-                    and memcmp(self._buf + self._offs[slot], p, n) == 0:
+            if self._offs[slot + 1] - self._offs[slot] == n and memcmp(self._buf + self._offs[slot], p, n) == 0:
                 return slot
             i = (i + 1) & self._mask
 
     cdef void _place(self, Py_ssize_t sid) noexcept:
-        cdef Py_ssize_t i = self._hashes[sid] & self._mask
+        cdef Py_ssize_t size
+        cdef const char* p = self._ptr(sid, &size)
+        cdef Py_ssize_t i = _hash_bytes(p, size) & self._mask
         while self._slots[i] != 0:
             i = (i + 1) & self._mask
         self._slots[i] = <int32_t>(sid + 1)
@@ -185,25 +183,26 @@ cdef class StringTable:
         return 0
 
     cdef Py_ssize_t _append(self, const char* p, Py_ssize_t n, uint64_t h) except -1:
-        if self._count >= 0x7FFFFFF0:
+        if self._count >= 0x7FFFFFF0 or self._used + n > 0xFFFFFFFF:
             raise OverflowError("the string table is full")
         while self._used + n > self._cap:
             self._cap *= 2
             self._buf = <char*>_grow_array(self._buf, self._cap, 1)
         if self._count + 1 > self._count_cap:
             self._count_cap *= 2
-            self._offs = <int64_t*>_grow_array(self._offs, self._count_cap + 1, sizeof(int64_t))
-            self._hashes = <uint64_t*>_grow_array(self._hashes, self._count_cap, sizeof(uint64_t))
+            self._offs = <uint32_t*>_grow_array(self._offs, self._count_cap + 1, sizeof(uint32_t))
         memcpy(self._buf + self._used, p, n)
         self._used += n
-        cdef Py_ssize_t sid = self._count
-        self._hashes[sid] = h
+        cdef Py_ssize_t sid = self._count, i
         self._count += 1
-        self._offs[self._count] = self._used
+        self._offs[self._count] = <uint32_t>self._used
         if 2 * self._count > self._mask:
             self._rehash(2 * (self._mask + 1))
         else:
-            self._place(sid)
+            i = h & self._mask
+            while self._slots[i] != 0:
+                i = (i + 1) & self._mask
+            self._slots[i] = <int32_t>(sid + 1)
         return sid
 
     cdef Py_ssize_t _intern(self, object s) except -2:
@@ -1328,19 +1327,19 @@ cdef class Publisher:
         return 0
 
     def sources(self, rows):
-        """Where ``rows`` come from: (slice numbers, endpoints, addresses, ports)."""
+        """Where ``rows`` come from, four ints a row: (slice number, endpoint,
+        address index, port)."""
         cdef Py_ssize_t count = len(rows), i
-        cdef int_array a = clone(_INTS, count, zero=False), b = clone(_INTS, count, zero=False)
-        cdef int_array c = clone(_INTS, count, zero=False), d = clone(_INTS, count, zero=False)
+        cdef int_array out = clone(_INTS, 4 * count, zero=False)
         cdef int_array r = rows if isinstance(rows, array) else array("i", rows)
-        cdef int32_t row
+        cdef Row* row
         for i in range(count):
-            row = r.data.as_ints[i]
-            a.data.as_ints[i] = self._rows[row].src_slice
-            b.data.as_ints[i] = self._rows[row].src_endpoint
-            c.data.as_ints[i] = self._rows[row].src_address
-            d.data.as_ints[i] = self._rows[row].port
-        return a, b, c, d
+            row = &self._rows[r.data.as_ints[i]]
+            out.data.as_ints[4 * i] = row.src_slice
+            out.data.as_ints[4 * i + 1] = row.src_endpoint
+            out.data.as_ints[4 * i + 2] = row.src_address
+            out.data.as_ints[4 * i + 3] = row.port
+        return out
 
     # -- order -----------------------------------------------------------------
 

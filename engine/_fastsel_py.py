@@ -792,10 +792,11 @@ class Publisher:
             member[row] = new
         return added, removed
 
-    def sources(self, rows) -> tuple[array, array, array, array]:
-        """Where ``rows`` come from: (slice numbers, endpoints, addresses, ports)."""
-        return (array("i", [self.src_slice[r] for r in rows]), array("i", [self.src_endpoint[r] for r in rows]),
-                array("i", [self.src_address[r] for r in rows]), array("i", [self.port[r] for r in rows]))
+    def sources(self, rows) -> array:
+        """Where ``rows`` come from, four ints a row: (slice number, endpoint,
+        address index, port)."""
+        return array("i", [v for r in rows for v in (self.src_slice[r], self.src_endpoint[r], self.src_address[r],
+                                                     self.port[r])])
 
     # -- order -----------------------------------------------------------------
 

@@ -75,6 +75,12 @@ class RecordCodec:
 
     def __init__(self, table) -> None:
         self.table = table
+        # Slices of a service, and often of many, declare the same ports and
+        # live in the same namespace: one value each, shared, not one per slice.
+        self._shared: dict = {}
+
+    def _share(self, value):
+        return self._shared.setdefault(value, value)
 
     def adopt(self, event: Event) -> Event:
         """``event`` with a slice's string ids made the table's (new strings are interned)."""
@@ -82,7 +88,8 @@ class RecordCodec:
             return event
         cols = event.endpoints
         data = self.table.adopt(cols.strings, cols.n, cols.data)
-        return SliceUpserted(event.namespace, event.name, event.service, event.address_type, event.ports,
+        return SliceUpserted(self._share(event.namespace), event.name, self._share(event.service),
+                             self._share(event.address_type), self._share(event.ports),
                              EndpointColumns(self.table, cols.n, data))
 
     def to_log(self, event: Event) -> tuple[Event, list]:
@@ -133,17 +140,17 @@ class RecordCodec:
                 return self._slice(record)
             if code == SLICE_UPSERTED_NESTED:
                 _, ns, name, service, address_type, ports, endpoints = record
-                cols = EndpointColumns.from_rows(endpoints)
-                data = self.table.adopt(cols.strings, cols.n, cols.data)
-                return SliceUpserted(_str(ns), _str(name), _opt_str(service), _str(address_type), _slice_ports(ports),
-                                     EndpointColumns(self.table, cols.n, data))
+                return self.adopt(SliceUpserted(_str(ns), _str(name), _opt_str(service), _str(address_type),
+                                                _slice_ports(ports), EndpointColumns.from_rows(endpoints)))
             if code == SERVICE_UPSERTED:
                 _, ns, name, ports, itp, etp, svc_type, external, td, mode = record
+                share = self._share
                 return ServiceUpserted(
-                    _str(ns), _str(name),
-                    tuple(ServicePort(_str(n), _int(p), _str(proto), _port_ref(tp), _int(np_))
-                          for n, p, proto, tp, np_ in ports),
-                    _str(itp), _str(etp), _str(svc_type), _bool(external), _opt_str(td), _opt_str(mode),
+                    share(_str(ns)), _str(name),
+                    share(tuple(ServicePort(_str(n), _int(p), _str(proto), _port_ref(tp), _int(np_))
+                                for n, p, proto, tp, np_ in ports)),
+                    share(_str(itp)), share(_str(etp)), share(_str(svc_type)), _bool(external), _opt_str(td),
+                    _opt_str(mode),
                 )
             if code == NODE_UPSERTED:
                 _, name, zone, cpu, ready, control_plane = record
@@ -181,8 +188,9 @@ class RecordCodec:
         kernels.check_columns(n, data, len(table) + max(added, 0))
         if strings is not None:
             table.extend(first, blob, lengths)
-        return SliceUpserted(_str(ns), _str(name), _opt_str(service), _str(address_type), _slice_ports(ports),
-                             EndpointColumns(table, n, data))
+        share = self._share
+        return SliceUpserted(share(_str(ns)), _str(name), share(_opt_str(service)), share(_str(address_type)),
+                             share(_slice_ports(ports)), EndpointColumns(table, n, data))
 
 
 def subject(record) -> tuple[str, str]:

@@ -262,9 +262,8 @@ class AddressBook:
         ports = []
         for port, state in self.ports.items():
             pub = state.publisher
-            order = pub.map_order()
-            numbers, endpoints, addresses, _ = pub.sources(order)
-            rows = [[self.slices[number].key, e, a] for number, e, a in zip(numbers, endpoints, addresses)]
+            sources = pub.sources(pub.map_order())
+            rows = [[self.slices[sources[i]].key, sources[i + 1], sources[i + 2]] for i in range(0, len(sources), 4)]
             ports.append([port, state.target, rows])
         return [self.local_traffic_policy, ports]
 

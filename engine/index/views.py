@@ -194,14 +194,14 @@ class EndpointList(Sequence[SelectedEndpoint]):
 
     def _make(self, i: int) -> SelectedEndpoint:
         view = self._view
-        numbers, endpoints, addresses, ports = self._sources
-        row, number = self._rows[i], numbers[i]
+        row = self._rows[i]
+        number, e, a, port = self._sources[4 * i:4 * i + 4]
         es = self._slices[number]
         current = view.publisher.row(row) if view.publisher.holds(row) else None
-        if current is not None and current[6:] == (number, endpoints[i], addresses[i]) \
-                and current[2] == ports[i] and view.book.slices[number] is es:
+        if current is not None and current[6:] == (number, e, a) and current[2] == port \
+                and view.book.slices[number] is es:
             return view.value(row)  # still what the row holds: share the row's value
-        return build_value(view.book, es, endpoints[i], addresses[i], ports[i], view.port)
+        return build_value(view.book, es, e, a, port, view.port)
 
     def __iter__(self):
         return (self[i] for i in range(len(self._rows)))
