@@ -393,22 +393,7 @@ def columns_from_rows(rows):
             _id_list(strings, for_zones, i, "hints.forZones", &lists[1])
             offsets[2 * (n + 1) + i] = <int32_t>lists[2].size
             _id_list(strings, for_nodes, i, "hints.forNodes", &lists[2])
-        total = FIXED * n + 3 * (n + 1) + lists[0].size + lists[1].size + lists[2].size
-        data = PyBytes_FromStringAndSize(NULL, 4 * total)
-        out = <int32_t*>PyBytes_AS_STRING(data)
-        if n:
-            memcpy(out, fixed, FIXED * n * sizeof(int32_t))
-        start = 0  # where each list begins in the one list region
-        k = _lists_start(n)
-        for g in range(3):
-            offsets[g * (n + 1) + n] = <int32_t>lists[g].size
-            for i in range(n + 1):
-                out[FIXED * n + g * (n + 1) + i] = <int32_t>(offsets[g * (n + 1) + i] + start)
-            if lists[g].size:
-                memcpy(out + k, lists[g].data, lists[g].size * sizeof(int32_t))
-            k += lists[g].size
-            start += lists[g].size
-        return tuple(strings), n, data
+        return tuple(strings), n, _lay_out(n, fixed, offsets, lists)
     finally:
         free(fixed)
         free(offsets)
@@ -445,10 +430,119 @@ cdef int _id_list(dict strings, object values, Py_ssize_t i, str what, IntBuffer
     if type(values) is not list and type(values) is not tuple:
         raise RecordError(f"endpoint {i}: {what}: expected a list, found {type(values).__name__}")
     for value in values:
-        if value is None:
-            raise RecordError(f"endpoint {i}: {what}: expected a string, found NoneType")
-        _push(out, _sid(strings, value, i, what))
+        _push(out, _listed_sid(strings, value, i, what))
     return 0
+
+
+cdef inline int32_t _listed_sid(dict strings, object value, Py_ssize_t i, str what) except? -2:
+    """A list entry's id: unlike a field, an entry is never absent."""
+    if value is None:
+        raise RecordError(f"endpoint {i}: {what}: expected a string, found NoneType")
+    return _sid(strings, value, i, what)
+
+
+def columns_from_endpoints(endpoints):
+    """Endpoint columns from decoded EndpointSlice endpoints, read by their
+    Kubernetes field names (see the twin): what ``columns_from_rows`` gives
+    for the same endpoints as rows, without building the rows."""
+    cdef dict strings = {}
+    cdef Py_ssize_t n = len(endpoints), i, g, k, start, total
+    cdef int32_t* fixed = <int32_t*>_grow_array(NULL, FIXED * n, sizeof(int32_t))
+    cdef int32_t* offsets = <int32_t*>_grow_array(NULL, 3 * (n + 1), sizeof(int32_t))
+    cdef IntBuffer lists[3]
+    memset(lists, 0, sizeof(lists))
+    cdef object e, c, r, h, hints
+    try:
+        for i in range(n):
+            e = endpoints[i]
+            offsets[i] = <int32_t>lists[0].size
+            _id_list(strings, e.addresses, i, "addresses", &lists[0])
+            c = e.conditions
+            if c is None:
+                fixed[i] = 0
+            else:
+                fixed[i] = (_tristate(c.ready, i, "ready") | _tristate(c.serving, i, "serving") << 2
+                            | _tristate(c.terminating, i, "terminating") << 4)
+            fixed[n + i] = _sid(strings, e.nodeName, i, "nodeName")
+            fixed[2 * n + i] = _sid(strings, e.zone or None, i, "zone")
+            fixed[3 * n + i] = _sid(strings, e.hostname, i, "hostname")
+            r = e.targetRef
+            if r is None:
+                fixed[4 * n + i] = fixed[5 * n + i] = fixed[6 * n + i] = -1
+            else:
+                fixed[4 * n + i] = _sid(strings, r.kind, i, "targetRef.kind")
+                fixed[5 * n + i] = _sid(strings, r.namespace, i, "targetRef.namespace")
+                fixed[6 * n + i] = _sid(strings, r.name, i, "targetRef.name")
+            h = e.hints
+            offsets[(n + 1) + i] = <int32_t>lists[1].size
+            if h is not None:
+                hints = h.forZones
+                if hints:
+                    for hint in hints:
+                        _push(&lists[1], _listed_sid(strings, hint.name, i, "hints.forZones"))
+            offsets[2 * (n + 1) + i] = <int32_t>lists[2].size
+            if h is not None:
+                hints = h.forNodes
+                if hints:
+                    for hint in hints:
+                        _push(&lists[2], _listed_sid(strings, hint.name, i, "hints.forNodes"))
+        return tuple(strings), n, _lay_out(n, fixed, offsets, lists)
+    finally:
+        free(fixed)
+        free(offsets)
+        for g in range(3):
+            free(lists[g].data)
+
+
+cdef bytes _lay_out(Py_ssize_t n, const int32_t* fixed, int32_t* offsets, IntBuffer* lists):
+    """The column words from the fixed columns and each list's own offsets and ids."""
+    cdef Py_ssize_t total = FIXED * n + 3 * (n + 1) + lists[0].size + lists[1].size + lists[2].size, g, i, k, start
+    data = PyBytes_FromStringAndSize(NULL, 4 * total)
+    cdef int32_t* out = <int32_t*>PyBytes_AS_STRING(data)
+    if n:
+        memcpy(out, fixed, FIXED * n * sizeof(int32_t))
+    start = 0  # where each list begins in the one list region
+    k = _lists_start(n)
+    for g in range(3):
+        offsets[g * (n + 1) + n] = <int32_t>lists[g].size
+        for i in range(n + 1):
+            out[FIXED * n + g * (n + 1) + i] = <int32_t>(offsets[g * (n + 1) + i] + start)
+        if lists[g].size:
+            memcpy(out + k, lists[g].data, lists[g].size * sizeof(int32_t))
+        k += lists[g].size
+        start += lists[g].size
+    return data
+
+
+def endpoint_strings(strings, Py_ssize_t n, bytes data):
+    """What a slice's endpoints name, for checking each name once: (every
+    address in order, node names, hostnames, zone hints, node hints, whether
+    some endpoint lists a hint twice)."""
+    cdef const int32_t* w = _words(data)
+    cdef Py_ssize_t lists = _lists_start(n), e, j, k, which
+    cdef Py_ssize_t a_start = lists + w[_offsets(n, 0)], a_end = lists + w[_offsets(n, 1)]
+    addresses = [strings[w[j]] for j in range(a_start, a_end)]
+    cdef set nodes = set(), hostnames = set(), zone_hints = set(), node_hints = set()
+    cdef bint repeated = False
+    cdef Py_ssize_t base, s0, s1
+    cdef set seen
+    for e in range(n):
+        if w[n + e] >= 0:
+            nodes.add(w[n + e])
+        if w[3 * n + e] >= 0:
+            hostnames.add(w[3 * n + e])
+        for which in range(1, 3):
+            base = _offsets(n, which)
+            s0, s1 = lists + w[base + e], lists + w[base + e + 1]
+            seen = zone_hints if which == 1 else node_hints
+            for j in range(s0, s1):
+                seen.add(w[j])
+                if not repeated:
+                    for k in range(s0, j):
+                        if w[k] == w[j]:
+                            repeated = True
+    return (addresses, {strings[i] for i in nodes}, {strings[i] for i in hostnames},
+            {strings[i] for i in zone_hints}, {strings[i] for i in node_hints}, repeated)
 
 
 def check_columns(Py_ssize_t n, bytes data, Py_ssize_t limit):

@@ -259,6 +259,44 @@ def columns_from_rows(rows) -> tuple[tuple[str, ...], int, bytes]:
     return tuple(strings), n, words.tobytes()
 
 
+def columns_from_endpoints(endpoints) -> tuple[tuple[str, ...], int, bytes]:
+    """Endpoint columns from decoded EndpointSlice endpoints (the values of
+    engine/kube/schema.py, read by their Kubernetes field names: addresses,
+    conditions.{ready,serving,terminating}, nodeName, zone, hostname,
+    targetRef.{kind,namespace,name}, hints.{forZones,forNodes}[].name; an
+    empty zone is no zone): what ``columns_from_rows`` gives for the same
+    endpoints as rows, without building the rows."""
+    rows = []
+    for e in endpoints:
+        c, r, h = e.conditions, e.targetRef, e.hints
+        rows.append([
+            e.addresses, None if c is None else c.ready, None if c is None else c.serving,
+            None if c is None else c.terminating, e.nodeName, e.zone or None, e.hostname,
+            None if r is None else r.kind, None if r is None else r.namespace, None if r is None else r.name,
+            [] if h is None or not h.forZones else [z.name for z in h.forZones],
+            [] if h is None or not h.forNodes else [z.name for z in h.forNodes],
+        ])
+    return columns_from_rows(rows)
+
+
+def endpoint_strings(strings, n: int, data: bytes) -> tuple:
+    """What a slice's endpoints name, for checking each name once: (every
+    address in order, node names, hostnames, zone hints, node hints, whether
+    some endpoint lists a hint twice)."""
+    words = _words(data)
+    addresses = [strings[i] for i in words[_lists_start(n) + words[_offsets(n, ADDRESS_LISTS)]:
+                                           _lists_start(n) + words[_offsets(n, ZONE_HINT_LISTS)]]]
+    nodes = {strings[words[NODE * n + e]] for e in range(n) if words[NODE * n + e] >= 0}
+    hostnames = {strings[words[HOSTNAME * n + e]] for e in range(n) if words[HOSTNAME * n + e] >= 0}
+    zone_hints, node_hints, repeated = set(), set(), False
+    for e in range(n):
+        for which, names in ((ZONE_HINT_LISTS, zone_hints), (NODE_HINT_LISTS, node_hints)):
+            ids = _span(words, n, which, e)
+            repeated = repeated or len(set(ids)) < len(ids)
+            names.update(strings[i] for i in ids)
+    return addresses, nodes, hostnames, zone_hints, node_hints, repeated
+
+
 def check_columns(n: int, data: bytes, limit: int) -> None:
     """Raise RecordError unless ``data`` is a whole layout of ``n``
     endpoints whose string ids lie below ``limit``: what a record read from

@@ -33,5 +33,7 @@ Identities = _impl.Identities
 ZoneMap = _impl.ZoneMap
 Publisher = _impl.Publisher
 columns_from_rows = _impl.columns_from_rows
+columns_from_endpoints = _impl.columns_from_endpoints
+endpoint_strings = _impl.endpoint_strings
 check_columns = _impl.check_columns
 endpoint_fields = _impl.endpoint_fields

@@ -71,6 +71,37 @@ def test_columns_from_rows_compiled_equals_pure(rows):
                 [CORES[0].endpoint_fields(n, data, i) for i in range(n)]
 
 
+def _decoded(row):
+    """A row as the decoded Kubernetes endpoint (engine.kube.schema) that says the same."""
+    from engine.kube import schema
+
+    addresses, ready, serving, terminating, node, zone, hostname, kind, namespace, name, zones, nodes = row
+    conditions = None if (ready, serving, terminating) == (None, None, None) else \
+        schema.EndpointConditions(ready, serving, terminating)
+    target = None if (kind, namespace, name) == (None, None, None) else schema.ObjectReference(kind, namespace, name)
+    hints = None if not zones and not nodes else schema.EndpointHints(
+        [schema.HintName(z) for z in zones] or None, [schema.HintName(n) for n in nodes] or None)
+    return schema.Endpoint(addresses=addresses, conditions=conditions, hostname=hostname, targetRef=target,
+                           nodeName=node, zone=zone, hints=hints)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=good_rows)
+def test_columns_from_decoded_endpoints_equal_columns_from_rows(rows):
+    endpoints = [_decoded(row) for row in rows]
+    for row in rows:
+        row[5] = row[5] or None  # an empty zone is no zone
+    expected = CORES[0].columns_from_rows(rows)
+    for core in CORES:
+        assert core.columns_from_endpoints(endpoints) == expected
+        strings, n, data = expected
+        addresses, nodes, hostnames, zone_hints, node_hints, repeated = core.endpoint_strings(strings, n, data)
+        assert addresses == [a for row in rows for a in row[0]]
+        assert nodes == {row[4] for row in rows} - {None} and hostnames == {row[6] for row in rows} - {None}
+        assert zone_hints == {z for row in rows for z in row[10]} and node_hints == {h for row in rows for h in row[11]}
+        assert repeated == any(len(set(row[i])) < len(row[i]) for row in rows for i in (10, 11))
+
+
 @settings(max_examples=150, deadline=None)
 @given(rows=good_rows)
 def test_endpoint_fields_read_back_what_the_rows_said(rows):

@@ -19,11 +19,11 @@ from typing import IO, Iterable, Iterator, Union
 
 from ..errors import InputError
 from ..events import Event
-from .convert import Converter, ReadStats, object_to_event, slice_rows
+from .convert import Converter, ReadStats, object_to_event
 from .read import iter_json, iter_yaml, split_format, utf8_lines
 from .rules import millis, quantity
 
-__all__ = ["ReadStats", "iter_events", "read_objects", "object_to_event", "slice_rows", "parse_cpu_millis"]
+__all__ = ["ReadStats", "iter_events", "read_objects", "object_to_event", "parse_cpu_millis"]
 
 _BYTES = (bytes, bytearray, memoryview)
 

@@ -23,8 +23,10 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import attrs
 import msgspec
 
+from .. import kernels
 from ..errors import InputError
 from ..events import (
+    EndpointColumns,
     Event,
     NodeDeleted,
     NodeUpserted,
@@ -43,12 +45,10 @@ from .schema import (
     WATCH_TYPES,
     Document,
     Endpoint,
-    EndpointConditions,
     EndpointSlice,
     Node,
     NodeStatus,
     ObjectMeta,
-    ObjectReference,
     Service,
     ServiceSpec,
     WatchEvent,
@@ -469,50 +469,12 @@ def _service_ports(ports, service_type: str, fail) -> list[ServicePort]:
 
 # -- EndpointSlice ---------------------------------------------------------------
 
-_NO_CONDITIONS = EndpointConditions()
-_NO_REFERENCE = ObjectReference()
-
-
-def slice_rows(endpoints: list[Endpoint], beta: bool = False) -> list[list]:
-    """The slice's endpoints as rows in the log record's layout, for
-    ``SliceUpserted.from_rows``: ``[addresses, ready, serving, terminating,
-    node_name, zone, hostname, target_kind, target_namespace, target_name,
-    for_zones, for_nodes]``.
-
-    The one loop over endpoints on the ingest path: keep it lean.
-    ``beta``: a discovery.k8s.io/v1beta1 slice, whose zone (and node) may be
-    in the endpoint's topology labels.
-    """
-    rows = []
-    append = rows.append
-    no_conditions, no_reference = _NO_CONDITIONS, _NO_REFERENCE
-    for e in endpoints:
-        c = e.conditions or no_conditions
-        r = e.targetRef or no_reference
-        h = e.hints
-        if h is None:
-            for_zones, for_nodes = [], []
-        else:
-            zones, nodes = h.forZones, h.forNodes
-            # One hint is the common case: no comprehension for it.
-            for_zones = [] if not zones else [zones[0].name] if len(zones) == 1 else [z.name for z in zones]
-            for_nodes = [] if not nodes else [nodes[0].name] if len(nodes) == 1 else [n.name for n in nodes]
-        append([e.addresses, c.ready, c.serving, c.terminating, e.nodeName, e.zone or None, e.hostname,
-                r.kind, r.namespace, r.name, for_zones, for_nodes])
-    if beta:
-        for row, e in zip(rows, endpoints):
-            if e.topology:
-                row[5] = row[5] or e.topology.get(ZONE_LABEL) or None
-                row[4] = row[4] or e.topology.get(HOSTNAME_LABEL)
-    return rows
-
-
 def _slice_event(endpoint_slice: EndpointSlice, api_version: str, action: str, where: str) -> Event:
     if action == "delete":
         namespace, name, _ = _identity(endpoint_slice.metadata, "EndpointSlice", where, True,
                                        rules.dns1123_subdomain)
         return SliceDeleted(namespace, name, _service_of(endpoint_slice))
-    return SliceUpserted.from_rows(*slice_parts(endpoint_slice, api_version, where))
+    return SliceUpserted(*slice_parts(endpoint_slice, api_version, where))
 
 
 def _service_of(endpoint_slice: EndpointSlice) -> Optional[str]:
@@ -521,8 +483,8 @@ def _service_of(endpoint_slice: EndpointSlice) -> Optional[str]:
 
 def slice_parts(endpoint_slice: EndpointSlice, api_version: str, where: str) -> tuple:
     """A decoded slice, checked against the API server's rules, as the
-    arguments of ``SliceUpserted.from_rows``: (namespace, name, service,
-    address type, ports, rows)."""
+    arguments of ``SliceUpserted``: (namespace, name, service, address
+    type, ports, endpoint columns)."""
     namespace, name, described = _identity(endpoint_slice.metadata, "EndpointSlice", where, True,
                                            rules.dns1123_subdomain)
     address_type = endpoint_slice.addressType
@@ -530,11 +492,26 @@ def slice_parts(endpoint_slice: EndpointSlice, api_version: str, where: str) -> 
         raise InputError(f"{described}: addressType: required field is missing")
     ports = _slice_ports(endpoint_slice.ports or (), described)
     endpoints = endpoint_slice.endpoints or []
-    beta = api_version.endswith("v1beta1")
-    rows = slice_rows(endpoints, beta)
-    if rows:
-        _check_endpoints(rows, endpoints, address_type, beta, described)
-    return namespace, name, _service_of(endpoint_slice), address_type, ports, rows
+    if api_version.endswith("v1beta1"):
+        _from_topology(endpoints, described)
+    # The one pass over the endpoints on the ingest path, in compiled code.
+    columns = EndpointColumns(*kernels.columns_from_endpoints(endpoints))
+    if endpoints:
+        _check_endpoints(columns, address_type, described)
+    return namespace, name, _service_of(endpoint_slice), address_type, ports, columns
+
+
+def _from_topology(endpoints: list[Endpoint], described: str) -> None:
+    """discovery.k8s.io/v1beta1 kept the zone (and, by convention, the node)
+    in the endpoint's topology labels: read them as v1 fields."""
+    for index, endpoint in enumerate(endpoints):
+        topology = endpoint.topology or {}
+        for key, value in topology.items():
+            problem = rules.qualified_name(key) or rules.label_value(value)
+            if problem:
+                raise InputError(f"{described}: endpoints[{index}].topology.{_shown(key)}: {problem}")
+        endpoint.zone = endpoint.zone or topology.get(ZONE_LABEL) or None
+        endpoint.nodeName = endpoint.nodeName or topology.get(HOSTNAME_LABEL)
 
 
 def _slice_ports(ports, described: str) -> tuple[SlicePort, ...]:
@@ -560,75 +537,46 @@ def _slice_ports(ports, described: str) -> tuple[SlicePort, ...]:
 _FAMILY = {"IPv4": 4, "IPv6": 6, "FQDN": None}
 
 
-def _check_endpoints(rows: list[list], endpoints: list[Endpoint], address_type: str, beta: bool,
-                     described: str) -> None:
-    """The rules for a slice's endpoints, over its rows: one pass gathers
-    the values, then each distinct node or zone name is checked once and all
-    IPv4 addresses in one call.  Only a failure looks for where it is."""
-    addresses: list[str] = []
-    extend = addresses.extend
-    nodes: set = set()
-    add_node = nodes.add
-    hostnames: set[str] = set()
-    zone_hints: set[str] = set()
-    add_zone = zone_hints.add
-    node_hints: set[str] = set()
-    several_hints = False
-    for row in rows:
-        extend(row[0])
-        add_node(row[4])
-        if row[6] is not None:
-            hostnames.add(row[6])
-        zones = row[10]
-        if zones:
-            if len(zones) == 1:  # the common case, without the general one's work
-                add_zone(zones[0])
-            else:
-                zone_hints.update(zones)
-                several_hints = True
-        if row[11]:
-            node_hints.update(row[11])
-            several_hints = several_hints or len(row[11]) > 1
-    nodes.discard(None)
+def _check_endpoints(columns: EndpointColumns, address_type: str, described: str) -> None:
+    """The rules for a slice's endpoints: each distinct node, hostname and
+    hint name is checked once, all IPv4 addresses in one call.  Only a
+    failure looks for where it is."""
+    addresses, nodes, hostnames, zone_hints, node_hints, repeated_hint = \
+        kernels.endpoint_strings(columns.strings, columns.n, columns.data)
 
     def fail(index: int, field: str, problem: str) -> InputError:
         return InputError(f"{described}: endpoints[{index}].{field}: {problem}")
 
+    endpoints = columns  # as Endpoint values, built only to say where a check failed
     if address_type != "IPv4" or not rules.ipv4_addresses_ok(addresses):
         family = _FAMILY[address_type]
-        for index, row in enumerate(rows):
-            for position, address in enumerate(row[0]):
+        for index, endpoint in enumerate(endpoints):
+            for position, address in enumerate(endpoint.addresses):
                 problem = rules.fqdn(address) if family is None else rules.endpoint_ip(address, family)
                 if problem:
                     raise fail(index, f"addresses[{position}]", f"{_quoted(address)}: {problem}")
-    for values, column, field, rule in ((nodes, 4, "nodeName", rules.dns1123_subdomain),
-                                        (hostnames, 6, "hostname", rules.dns1123_label)):
+    for values, field, rule in ((nodes, "node_name", rules.dns1123_subdomain),
+                                (hostnames, "hostname", rules.dns1123_label)):
         refused = rules.first_refused(values, rule)
         if refused:
             value, problem = refused
-            index = next(i for i, row in enumerate(rows) if row[column] == value)
-            raise fail(index, field, f"{_quoted(value)}: {problem}")
-    for values, column, field, rule in ((zone_hints, 10, "hints.forZones", rules.label_value),
-                                        (node_hints, 11, "hints.forNodes", rules.dns1123_subdomain)):
+            index = next(i for i, e in enumerate(endpoints) if getattr(e, field) == value)
+            raise fail(index, "nodeName" if field == "node_name" else field, f"{_quoted(value)}: {problem}")
+    for values, field, shown, rule in ((zone_hints, "for_zones", "hints.forZones", rules.label_value),
+                                       (node_hints, "for_nodes", "hints.forNodes", rules.dns1123_subdomain)):
         refused = rules.first_refused(values, rule)
         if refused:
             value, problem = refused
-            index = next(i for i, row in enumerate(rows) if value in row[column])
-            position = rows[index][column].index(value)
-            raise fail(index, f"{field}[{position}].name", f"{_quoted(value)}: {problem}")
-    if several_hints:
-        for index, row in enumerate(rows):
-            for column, field in ((10, "hints.forZones"), (11, "hints.forNodes")):
-                names = row[column]
+            index = next(i for i, e in enumerate(endpoints) if value in getattr(e, field))
+            position = getattr(endpoints[index], field).index(value)
+            raise fail(index, f"{shown}[{position}].name", f"{_quoted(value)}: {problem}")
+    if repeated_hint:
+        for index, endpoint in enumerate(endpoints):
+            for field, shown in (("for_zones", "hints.forZones"), ("for_nodes", "hints.forNodes")):
+                names = getattr(endpoint, field)
                 if len(set(names)) < len(names):
                     duplicate = next(n for n in names if names.count(n) > 1)
-                    raise fail(index, field, f"duplicate name {_quoted(duplicate)}")
-    if beta:
-        for index, endpoint in enumerate(endpoints):
-            for key, value in (endpoint.topology or {}).items():
-                problem = rules.qualified_name(key) or rules.label_value(value)
-                if problem:
-                    raise fail(index, f"topology.{_shown(key)}", problem)
+                    raise fail(index, shown, f"duplicate name {_quoted(duplicate)}")
 
 
 # -- msgspec's errors as our line ---------------------------------------------------
