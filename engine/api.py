@@ -356,7 +356,7 @@ class Engine:
         client_zone = zone if node is None else self.state.node_zone(node)
         svc = self.state.services.get(service)
         if policy == "kube-proxy":
-            choice = kube_proxy.select(svc, list(self.state.slices_of(service)), port, node, client_zone)
+            choice = kube_proxy.choose(svc, self.index.proxy_endpoints(service, port), port, node, client_zone)
             rule, chosen, candidates = choice.rule, choice.endpoints, choice.candidates
         else:
             client = linkerd.Client(

@@ -2,9 +2,12 @@
 one step of a policy's decision."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Generic, Optional, Sequence, TypeVar, overload
 
 import attrs
+
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 @attrs.frozen(slots=True, order=True)
@@ -73,3 +76,52 @@ class Step:
 
     def to_json(self) -> dict:
         return {"step": self.name, "count": self.count, "detail": self.detail}
+
+
+class BuiltOnRead(Sequence[V], Generic[T, V]):
+    """``make(item)`` for each of ``items``, each built when first read and kept."""
+
+    __slots__ = ("_items", "_make", "_built")
+
+    def __init__(self, items: Sequence[T], make: Callable[[T], V]):
+        self._items = items
+        self._make = make
+        self._built: Optional[list] = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> V: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[V, ...]: ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self._items))))
+        if i < 0:
+            i += len(self._items)
+        if not 0 <= i < len(self._items):
+            raise IndexError("index out of range")
+        built = self._built
+        if built is None:
+            built = self._built = [None] * len(self._items)
+        value = built[i]
+        if value is None:
+            value = built[i] = self._make(self._items[i])
+        return value
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self._items)))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))

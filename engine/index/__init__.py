@@ -9,14 +9,16 @@ folded, not recomputed, as columns the compiled core writes.  On top of it:
   can change (all of them when a service-wide fact flips, such as its first
   unhinted endpoint or its last endpoint gone);
 * ``live``: selections that subscriptions keep up to date row by row
-  (engine/index/live.py).
+  (engine/index/live.py);
+* ``proxy_endpoints``: kube-proxy's endpoints of a service port before any
+  client, built from the same slices once per change of the service.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 from ..events import Event, ServiceDeleted, ServiceUpserted, SliceDeleted, SliceUpserted
-from ..policies import linkerd
+from ..policies import kube_proxy, linkerd
 from ..state import Change, ClusterState, slice_service_key
 from .book import ALL, AddressBook, PortState
 from .live import LiveSelection
@@ -31,12 +33,15 @@ class ZoneIndex:
         self._written: list[PortState] = []  # the maps the fold under way wrote
         self._empty = CandidateSet(AddressBook("/", state, []), PortState(state.core, 0))  # an unknown service
         self._lives: dict[tuple, LiveSelection] = {}
+        self._proxy: dict[str, dict[int, kube_proxy.PortEndpoints]] = {}  # service -> port -> its endpoints
 
     # -- folding -------------------------------------------------------------
 
     def apply(self, event: Event, change: Change) -> None:
         """Bring the address books up to date with ``event`` (already applied to the state)."""
         self.folds += 1
+        for service in change.services:
+            self._proxy.pop(service, None)
         kind = type(event)
         if kind is SliceUpserted:
             self._slice_upserted(self._state.slices[event.key], change.previous)
@@ -86,6 +91,17 @@ class ZoneIndex:
         if book is None:
             return self._empty
         return book.view(port, self._state.slices_of(service_key))
+
+    def proxy_endpoints(self, service_key: str, port: int) -> kube_proxy.PortEndpoints:
+        """kube-proxy's endpoints of the service port, for no client yet;
+        raises LookupFailed as ``kube_proxy.port_endpoints`` does."""
+        ports = self._proxy.setdefault(service_key, {})
+        found = ports.get(port)
+        if found is None:
+            state = self._state
+            found = ports[port] = kube_proxy.port_endpoints(state.services.get(service_key),
+                                                            list(state.slices_of(service_key)), port)
+        return found
 
     def local_traffic_policy(self, service_key: str) -> bool:
         book = self._books.get(service_key)

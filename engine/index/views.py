@@ -11,11 +11,11 @@ true when it was made even after later writes reuse those rows.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence, overload
+from typing import TYPE_CHECKING, Optional
 
 from ..events import SliceUpserted
 from ..policies import linkerd
-from ..values import SelectedEndpoint
+from ..values import BuiltOnRead, SelectedEndpoint
 
 if TYPE_CHECKING:
     from .book import AddressBook, PortState
@@ -154,45 +154,21 @@ class CandidateSet:
         return value
 
 
-class EndpointList(Sequence[SelectedEndpoint]):
+class EndpointList(BuiltOnRead[int, SelectedEndpoint]):
     """A selection's endpoints, sorted; each value built when first read."""
 
-    __slots__ = ("_view", "_rows", "_sources", "_slices", "_built")
+    __slots__ = ("_view", "_rows", "_sources", "_slices")
 
     def __init__(self, view: CandidateSet, rows):
+        super().__init__(range(len(rows)), self._value_at)
         self._view = view
         self._rows = rows
         # Where each row's value comes from now: later writes may reuse a
         # row for another identity, and this list must not change with it.
         self._sources = view.publisher.sources(rows)
         self._slices = tuple(view.book.slices)
-        self._built: Optional[list] = None
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @overload
-    def __getitem__(self, i: int) -> SelectedEndpoint: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> tuple[SelectedEndpoint, ...]: ...
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return tuple(self[j] for j in range(*i.indices(len(self._rows))))
-        if i < 0:
-            i += len(self._rows)
-        if not 0 <= i < len(self._rows):
-            raise IndexError("endpoint index out of range")
-        built = self._built
-        if built is None:
-            built = self._built = [None] * len(self._rows)
-        value = built[i]
-        if value is None:
-            value = built[i] = self._make(i)
-        return value
-
-    def _make(self, i: int) -> SelectedEndpoint:
+    def _value_at(self, i: int) -> SelectedEndpoint:
         view = self._view
         row = self._rows[i]
         number, e, a, port = self._sources[4 * i:4 * i + 4]
@@ -202,17 +178,3 @@ class EndpointList(Sequence[SelectedEndpoint]):
                 and view.book.slices[number] is es:
             return view.value(row)  # still what the row holds: share the row's value
         return build_value(view.book, es, e, a, port, view.port)
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self._rows)))
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str):
-            return len(other) == len(self) and tuple(self) == tuple(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))

@@ -23,7 +23,7 @@ import attrs
 
 from ..errors import LookupFailed
 from ..events import Endpoint, ServicePort, ServiceUpserted, SliceUpserted
-from ..values import SelectedEndpoint
+from ..values import BuiltOnRead, SelectedEndpoint
 
 # Topology modes, spelled as the trafficDistribution values kube-proxy uses.
 PREFER_SAME_NODE = "PreferSameNode"
@@ -200,31 +200,38 @@ def _family(slices: Sequence[SliceUpserted], ip_family: Optional[str]) -> str:
     return "IPv4"
 
 
-def proxy_endpoints(
+@attrs.frozen(slots=True)
+class PortEndpoints:
+    """A service port's endpoints as kube-proxy builds them, before any
+    client: what ``proxy_endpoints`` gives every node, with no endpoint
+    marked local yet.  Built once per change of the service, it serves every
+    client (only the few endpoints on the client's node differ)."""
+
+    endpoints: tuple[ProxyEndpoint, ...]  # sorted by (address, port); is_local is False
+    on_node: dict  # node name -> positions of the endpoints on that node
+
+    def for_node(self, node_name: Optional[str]) -> list[ProxyEndpoint]:
+        found = list(self.endpoints)
+        if node_name:  # an unnamed node has no local endpoints
+            for i in self.on_node.get(node_name, ()):
+                found[i] = attrs.evolve(found[i], is_local=True)
+        return found
+
+
+def port_endpoints(
     service: Optional[ServiceUpserted],
     slices: Sequence[SliceUpserted],
     port: int,
-    node_name: Optional[str],
     *,
     protocol: Optional[str] = None,
     ip_family: Optional[str] = None,
-) -> list[ProxyEndpoint]:
-    """kube-proxy's endpoints for Service port ``port``, sorted by (address, port).
-
-    Slices of other services and of the other address family (and FQDN
-    slices) are ignored.  A slice port serves the Service port with the same
-    name *and* protocol; slice ports without a number are ignored.  Only
-    ``addresses[0]`` of an entry is used.  Two entries with the same IP:port
-    collapse into one: a non-terminating entry replaces an earlier one, a
-    terminating entry never replaces.  Slices are read in name order so the
-    outcome does not depend on the order they are passed in.
-    """
+) -> PortEndpoints:
+    """kube-proxy's endpoints for Service port ``port`` (see ``proxy_endpoints``), for no node yet."""
     if not proxied(service):
-        return []
+        return PortEndpoints((), {})
     sp = service_port(service, port, protocol)
     own = [s for s in slices if s.namespace == service.namespace and s.service == service.name]
     family = _family(own, ip_family)
-    local_node = node_name or None  # an unnamed node has no local endpoints
     by_key: dict[str, ProxyEndpoint] = {}
     for slc in sorted(own, key=lambda s: s.name):
         if slc.address_type != family:
@@ -243,7 +250,7 @@ def proxy_endpoints(
                     ready=entry.is_ready,
                     serving=entry.is_serving,
                     terminating=entry.is_terminating,
-                    is_local=local_node is not None and entry.node_name == local_node,
+                    is_local=False,
                     zone_hints=frozenset(entry.for_zones),
                     node_hints=frozenset(entry.for_nodes),
                     source=entry,
@@ -252,7 +259,36 @@ def proxy_endpoints(
                 # resolve to the running pod, whatever order the slices come in.
                 if endpoint.key not in by_key or not endpoint.terminating:
                     by_key[endpoint.key] = endpoint
-    return sorted(by_key.values(), key=lambda e: (e.address, e.port))
+    endpoints = tuple(sorted(by_key.values(), key=lambda e: (e.address, e.port)))
+    on_node: dict[str, list[int]] = {}
+    for i, endpoint in enumerate(endpoints):
+        node = endpoint.source.node_name
+        if node is not None:
+            on_node.setdefault(node, []).append(i)
+    return PortEndpoints(endpoints, on_node)
+
+
+def proxy_endpoints(
+    service: Optional[ServiceUpserted],
+    slices: Sequence[SliceUpserted],
+    port: int,
+    node_name: Optional[str],
+    *,
+    protocol: Optional[str] = None,
+    ip_family: Optional[str] = None,
+) -> list[ProxyEndpoint]:
+    """kube-proxy's endpoints for Service port ``port``, sorted by (address, port).
+
+    Slices of other services and of the other address family (and FQDN
+    slices) are ignored.  A slice port serves the Service port with the same
+    name *and* protocol; slice ports without a number are ignored.  Only
+    ``addresses[0]`` of an entry is used.  Two entries with the same IP:port
+    collapse into one: a non-terminating entry replaces an earlier one, a
+    terminating entry never replaces.  Slices are read in name order so the
+    outcome does not depend on the order they are passed in.  Endpoints on
+    ``node_name`` are local.
+    """
+    return port_endpoints(service, slices, port, protocol=protocol, ip_family=ip_family).for_node(node_name)
 
 
 # ---------------------------------------------------------------------------
@@ -375,7 +411,7 @@ def internal_endpoints(categorized: Categorized, service: Optional[ServiceUpsert
 @attrs.frozen(slots=True)
 class Choice:
     rule: str  # one of RULES
-    endpoints: tuple[SelectedEndpoint, ...]  # sorted by (address, port)
+    endpoints: Sequence[SelectedEndpoint]  # sorted by (address, port)
     candidates: int  # the endpoints kube-proxy chose from
 
 
@@ -394,9 +430,27 @@ def select(
 
     Raises LookupFailed when the Service has no such port.
     """
-    endpoints = proxy_endpoints(service, slices, port, node_name, protocol=protocol, ip_family=ip_family)
+    endpoints = port_endpoints(service, slices, port, protocol=protocol, ip_family=ip_family)
+    return choose(service, endpoints, port, node_name, node_zone, prefer_same_node=prefer_same_node,
+                  protocol=protocol)
+
+
+def choose(
+    service: Optional[ServiceUpserted],
+    endpoints: PortEndpoints,
+    port: int,
+    node_name: Optional[str],
+    node_zone: Optional[str],
+    *,
+    prefer_same_node: bool = True,
+    protocol: Optional[str] = None,
+) -> Choice:
+    """``select`` from the port's endpoints already built (``port_endpoints``)."""
+    mine = endpoints.for_node(node_name)
     categorized = categorize(
-        endpoints, service, port, node_name, node_zone, prefer_same_node=prefer_same_node, protocol=protocol
+        mine, service, port, node_name, node_zone, prefer_same_node=prefer_same_node, protocol=protocol
     )
     chosen = internal_endpoints(categorized, service)
-    return Choice(categorized.rule, tuple(sorted(e.selected() for e in chosen)), len(endpoints))
+    # Sets keep the order of the endpoints, which is (address, port): the
+    # values come out sorted, and are built only when read.
+    return Choice(categorized.rule, BuiltOnRead(chosen, ProxyEndpoint.selected), len(mine))
