@@ -196,7 +196,7 @@ cdef class StringTable:
         cdef Py_ssize_t sid = self._count, i
         self._count += 1
         self._offs[self._count] = <uint32_t>self._used
-        if 2 * self._count > self._mask:
+        if 10 * self._count > 7 * (self._mask + 1):  # at most 70% full: linear probing stays short
             self._rehash(2 * (self._mask + 1))
         else:
             i = h & self._mask

@@ -117,12 +117,13 @@ class ZoneIndex:
         found = state.answer(key)
         if found is None:
             decision = linkerd.decide(cands, client, local)
-            found = (decision.rule, cands.endpoints(cands.select(decision)))
+            found = (decision.rule, cands.endpoints(cands.select(decision)),
+                     self._dependencies(cands, decision, client))
             if cands is not self._empty:
-                state.remember(key, found, self._dependencies(cands, decision, client))
+                state.remember(key, found)
         # The count is read fresh: a cached answer outlives writes that change
         # the candidate set without touching anything the answer depends on.
-        return (*found, len(cands))
+        return found[0], found[1], len(cands)
 
     def _dependencies(self, cands: CandidateSet, decision: linkerd.Decision, client: linkerd.Client) -> tuple:
         """What a cached answer must be dropped for: rows naming these (before

@@ -39,15 +39,16 @@ class PortState:
     """A publisher and what is cached of it (each cache made when first filled:
     most services are small and never asked)."""
 
-    __slots__ = ("target", "publisher", "values", "answers", "answer_deps", "written")
+    __slots__ = ("target", "publisher", "values", "answers", "written", "view")
 
     def __init__(self, core, target: Union[int, str]):
         self.target = target
         self.publisher = core.Publisher()
         self.values: Optional[dict[int, object]] = None  # row -> its SelectedEndpoint, until a write touches it
-        self.answers: Optional[dict[tuple, tuple]] = None  # cache key -> (rule, EndpointList)
-        self.answer_deps: Optional[dict[tuple, list[tuple]]] = None  # dependency -> cache keys that read it
+        # cache key -> (rule, EndpointList, what the answer depends on)
+        self.answers: Optional[dict[tuple, tuple]] = None
         self.written = -1  # the fold that last wrote the publisher
+        self.view: Optional[CandidateSet] = None  # what the policy reads of it, made when first asked
 
     def mode(self) -> tuple[bool, bool, bool]:
         """The facts whose flip re-decides every client's rule."""
@@ -57,15 +58,13 @@ class PortState:
     def answer(self, key: tuple) -> Optional[tuple]:
         return None if self.answers is None else self.answers.get(key)
 
-    def remember(self, key: tuple, answer: tuple, deps: Iterable[tuple]) -> None:
+    def remember(self, key: tuple, answer: tuple) -> None:
         if self.answers is None:
-            self.answers, self.answer_deps = {}, {}
+            self.answers = {}
         self.answers[key] = answer
-        for dep in deps:
-            self.answer_deps.setdefault(dep, []).append(key)
 
     def forget_answers(self) -> None:
-        self.answers = self.answer_deps = None
+        self.answers = None
 
     def value(self, row: int):
         return None if self.values is None else self.values.get(row)
@@ -88,17 +87,16 @@ class PortState:
         if mode_before != self.mode():
             self.forget_answers()
             return
-        deps = self.answer_deps
-        if not deps:
+        answers = self.answers
+        if not answers:
             return
-        # Few answers are cached, a write names many nodes: look at the answers' side.
+        # Few answers are cached, a write names many nodes: look at each answer's side.
         zones, nodes, hint_nodes, hosts = (set(names) for names in pub.touched())
         named = {"zone": zones, "node": nodes, "hint-node": hint_nodes, "host": hosts}
-        stale = [dep for dep in deps if dep == ALL or dep[1] in named[dep[0]]]
-        answers = self.answers
-        for dep in stale:
-            for key in deps.pop(dep):
-                answers.pop(key, None)
+        stale = [key for key, (_, _, deps) in answers.items()
+                 if any(dep == ALL or dep[1] in named[dep[0]] for dep in deps)]
+        for key in stale:
+            del answers[key]
 
 
 class AddressBook:
@@ -120,24 +118,25 @@ class AddressBook:
         self._free_numbers: list[int] = []
         self.ports: dict[int, PortState] = {}  # every port a Service has declared
         self.undeclared: Optional[PortState] = None  # built when asked, see the module docstring
-        self._views: dict[int, CandidateSet] = {}
+        self._undeclared_views: Optional[dict[int, CandidateSet]] = None  # port -> its view of that map
 
     # -- reading ---------------------------------------------------------------
 
     def view(self, port: int, slices: Iterable[SliceUpserted]) -> CandidateSet:
         """The candidates for ``port``; ``slices`` gives the service's current
         slices, oldest write first, should an undeclared port's map be built."""
-        found = self._views.get(port)
+        state = self.ports.get(port)
+        if state is not None:
+            if state.view is None:
+                state.view = CandidateSet(self, state)
+            return state.view
+        if self.undeclared is None:
+            self.undeclared = PortState(self.core, 0)
+            self._relist(self.undeclared, list(slices), fold=-1)
+            self._undeclared_views = {}
+        found = self._undeclared_views.get(port)
         if found is None:
-            state = self.ports.get(port)
-            if state is None:
-                if self.undeclared is None:
-                    self.undeclared = PortState(self.core, 0)
-                    self._relist(self.undeclared, list(slices), fold=-1)
-                found = CandidateSet(self, self.undeclared, port)
-            else:
-                found = CandidateSet(self, state)
-            self._views[port] = found
+            found = self._undeclared_views[port] = CandidateSet(self, self.undeclared, port)
         return found
 
     # -- folding ---------------------------------------------------------------
@@ -158,7 +157,6 @@ class AddressBook:
             if state is None or state.target != target:
                 if state is None:
                     state = self.ports[port] = PortState(self.core, target)
-                    self._views.pop(port, None)
                 state.target = target
                 self._relist(state, slices, fold)
 
@@ -249,8 +247,7 @@ class AddressBook:
         """An event touched the service: the map for undeclared ports is stale."""
         if self.undeclared is not None:
             self.undeclared.publisher.clear(self.identities, self.slices)
-            self.undeclared = None
-            self._views = {port: view for port, view in self._views.items() if port in self.ports}
+            self.undeclared = self._undeclared_views = None
 
     # -- snapshots -------------------------------------------------------------
 
