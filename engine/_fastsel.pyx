@@ -804,8 +804,6 @@ cdef class ZoneMap:
             self._count += 1
         return found
 
-    def local(self, int32_t sid):
-        return self._local(sid)
 
     def find(self, int32_t sid):
         return self._find(sid)
@@ -933,18 +931,12 @@ cdef class Publisher:
         cdef int z
         return tuple([z for z in range(64) if (mask >> z) & 1])
 
-    def zone_ids(self, Py_ssize_t r):
-        return self._zone_ids(r)
-
     cdef tuple _node_hints(self, Py_ssize_t r):
         if self._wide_nodes:
             wide = self._wide_nodes.get(r)
             if wide is not None:
                 return wide
         return () if self._rows[r].node_hint < 0 else (self._rows[r].node_hint,)
-
-    def node_hints(self, Py_ssize_t r):
-        return self._node_hints(r)
 
     def zone_count(self, Py_ssize_t zone):
         return self._zone_counts[zone] if 0 <= zone < self._zones_cap else 0
@@ -1233,10 +1225,6 @@ cdef class Publisher:
         self._pool_len = at
         return differ
 
-    def changed(self, Py_ssize_t row, list sources):
-        """Whether the last write changed what a client sees of the row:
-        present or not, address, port, or its (sorted) zone hints."""
-        return self._changed(row, sources)
 
     def touched(self):
         """What the last write's rows named, before and after: (zone ids,
@@ -1323,9 +1311,6 @@ cdef class Publisher:
             return sibling < 0 or not self._passes(sibling, kind, arg, host)
         return True
 
-    def member(self, Identities ids, Py_ssize_t row, int kind, int32_t arg, int32_t host, bint ipv6):
-        """``row in select(...)``, for one row."""
-        return self._member(ids, row, kind, arg, host, ipv6)
 
     def select(self, Identities ids, int kind, int32_t arg, int32_t host, bint ipv6):
         """Rows a filter keeps, then Linkerd's address-family step, ascending."""

@@ -367,10 +367,10 @@ class Identities:
         """Rows ever allocated (held or free)."""
         return len(self.keys)
 
-    def find(self, key: tuple) -> int:
+    def _find(self, key: tuple) -> int:
         return self.rows.get(key, -1)
 
-    def acquire(self, key: tuple) -> int:
+    def _acquire(self, key: tuple) -> int:
         row = self.rows.get(key)
         if row is None:
             if self._free:
@@ -384,7 +384,7 @@ class Identities:
         self.refs[row] += 1
         return row
 
-    def release(self, row: int) -> None:
+    def _release(self, row: int) -> None:
         self.refs[row] -= 1
         if not self.refs[row]:
             self._unheld.append(row)
@@ -402,7 +402,7 @@ class Identities:
                 self._free.append(row)
         self._unheld.clear()
 
-    def pod_sibling(self, row: int, family: int) -> int:
+    def _pod_sibling(self, row: int, family: int) -> int:
         """The row of the same pod's identity in address family ``family``, or -1."""
         key = self.keys[row]
         if key is None or key[0] != POD_ROW:
@@ -460,19 +460,19 @@ class ZoneMap:
     """A service's zone names (string ids) interned to small ids, in the order first seen."""
 
     def __init__(self) -> None:
-        self._local: dict[int, int] = {}
+        self._ids: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self._local)
+        return len(self._ids)
 
-    def local(self, sid: int) -> int:
-        found = self._local.get(sid)
+    def _local(self, sid: int) -> int:
+        found = self._ids.get(sid)
         if found is None:
-            found = self._local[sid] = len(self._local)
+            found = self._ids[sid] = len(self._ids)
         return found
 
     def find(self, sid: int) -> int:
-        return self._local.get(sid, -1)
+        return self._ids.get(sid, -1)
 
 
 # ---------------------------------------------------------------------------
@@ -545,14 +545,14 @@ class Publisher:
         return (self.kind[r], self.family[r], self.port[r], self.address[r], self.node[r], self.hostname[r],
                 self.src_slice[r], self.src_endpoint[r], self.src_address[r])
 
-    def zone_ids(self, r: int) -> tuple[int, ...]:
+    def _zone_ids(self, r: int) -> tuple[int, ...]:
         wide = self.wide_zones.get(r)
         if wide is not None:
             return wide
         mask = self.zone_mask[r]
         return tuple(z for z in range(mask.bit_length()) if mask >> z & 1)
 
-    def node_hints(self, r: int) -> tuple[int, ...]:
+    def _node_hints(self, r: int) -> tuple[int, ...]:
         wide = self.wide_nodes.get(r)
         if wide is not None:
             return wide
@@ -576,13 +576,13 @@ class Publisher:
         """Drop every identity the slice (its previous version) gave that this map holds."""
         words = _words(data)
         for _, _, _, _, key in _slice_rows(words, n, port, namespace, family):
-            row = ids.find(key)
+            row = ids._find(key)
             if row >= 0 and self.holds(row):
                 self._touch(row, sources)
                 self._uncount(row)
                 self.kind[row] = ABSENT
                 self._resize(-1)
-                ids.release(row)
+                ids._release(row)
 
     def put(self, ids: Identities, zones: ZoneMap, n: int, data: bytes, port: int, namespace: int, family: int,
             slice_number: int, sources: list) -> None:
@@ -605,10 +605,10 @@ class Publisher:
 
     def _write(self, ids: Identities, zones: ZoneMap, words, n: int, e: int, a: int, kind: int, address: int,
                key: tuple, port: int, family: int, slice_number: int, sources: list) -> None:
-        row = ids.acquire(key)
+        row = ids._acquire(key)
         self._touch(row, sources)
         if self.holds(row):
-            ids.release(row)  # the acquire above was a look-up: this map already counted it
+            ids._release(row)  # the acquire above was a look-up: this map already counted it
             self._uncount(row)
         else:
             self._grow(row + 1)
@@ -622,7 +622,7 @@ class Publisher:
         self.node[row] = words[NODE * n + e]
         self.hostname[row] = words[HOSTNAME * n + e]
         self.src_slice[row], self.src_endpoint[row], self.src_address[row] = slice_number, e, a
-        zone_ids = tuple(zones.local(sid) for sid in _span(words, n, ZONE_HINT_LISTS, e))
+        zone_ids = tuple(zones._local(sid) for sid in _span(words, n, ZONE_HINT_LISTS, e))
         mask = 0
         for z in zone_ids:
             if z < MASK_BITS:
@@ -646,7 +646,7 @@ class Publisher:
             self._touch(row, sources)
             self._uncount(row)
             self.kind[row] = ABSENT
-            ids.release(row)
+            ids._release(row)
         if self.size:
             self.size = 0
             self.facts_version += 1
@@ -674,7 +674,7 @@ class Publisher:
 
     def _count_row(self, row: int, step: int) -> None:
         """Add (or with -1 take back) the row's share of the counts."""
-        zone_ids = self.zone_ids(row)
+        zone_ids = self._zone_ids(row)
         if not zone_ids:
             self.unhinted += step
             if self.unhinted == 0 or self.unhinted == step:
@@ -702,7 +702,7 @@ class Publisher:
         source = sources[self.src_slice[row]].endpoints
         hints = endpoint_fields(source.n, source.data, self.src_endpoint[row])[8]
         log.before[row] = (True, self.address[row], self.port[row], self.node[row], self.hostname[row],
-                           tuple(sorted(hints)), self.zone_ids(row), self.node_hints(row))
+                           tuple(sorted(hints)), self._zone_ids(row), self._node_hints(row))
 
     # -- what a write changed --------------------------------------------------
 
@@ -710,7 +710,7 @@ class Publisher:
         """The rows the last write touched, in first-touch order."""
         return array("i", self.log.rows)
 
-    def changed(self, row: int, sources: list) -> bool:
+    def _changed(self, row: int, sources: list) -> bool:
         """Whether the last write changed what a client sees of the row:
         present or not, address, port, or its (sorted) zone hints."""
         before = self.log.before.get(row)
@@ -737,9 +737,9 @@ class Publisher:
                 hint_nodes.update(node_hints)
                 hosts.add(host)
             if self.holds(row):
-                zones.update(self.zone_ids(row))
+                zones.update(self._zone_ids(row))
                 nodes.add(self.node[row])
-                hint_nodes.update(self.node_hints(row))
+                hint_nodes.update(self._node_hints(row))
                 hosts.add(self.hostname[row])
         return sorted(zones), sorted(nodes - {-1}), sorted(hint_nodes), sorted(hosts - {-1})
 
@@ -754,7 +754,7 @@ class Publisher:
         if kind == F_LOCAL:
             return arg >= 0 and self.kind[row] == POD_ROW and self.node[row] == arg
         if kind == F_NODE_HINT:
-            return arg in self.node_hints(row)
+            return arg in self._node_hints(row)
         if kind == F_ZONE:
             if 0 <= arg < MASK_BITS:
                 return bool(self.zone_mask[row] >> arg & 1)
@@ -764,18 +764,18 @@ class Publisher:
     def select(self, ids: Identities, kind: int, arg: int, host: int, ipv6: bool) -> array:
         """Rows a filter keeps, then Linkerd's address-family step, ascending."""
         rows = [r for r in range(len(self.kind)) if self.passes(r, kind, arg, host)]
-        return array("i", self.family_step(ids, rows, ipv6))
+        return array("i", self._family_step(ids, rows, ipv6))
 
-    def family_step(self, ids: Identities, rows, ipv6: bool) -> list[int]:
+    def _family_step(self, ids: Identities, rows, ipv6: bool) -> list[int]:
         """Without IPv6, Pod IPv6 addresses are dropped; with it, a pod that
         has both families among ``rows`` keeps only its IPv6 address."""
         family = self.family
         if not ipv6:
             return [r for r in rows if family[r] != S_IPV6]
         kept = set(rows)
-        return [r for r in rows if family[r] != S_IPV4 or ids.pod_sibling(r, S_IPV6) not in kept]
+        return [r for r in rows if family[r] != S_IPV4 or ids._pod_sibling(r, S_IPV6) not in kept]
 
-    def member(self, ids: Identities, row: int, kind: int, arg: int, host: int, ipv6: bool) -> bool:
+    def _member(self, ids: Identities, row: int, kind: int, arg: int, host: int, ipv6: bool) -> bool:
         """``row in select(...)``, for one row."""
         if not self.passes(row, kind, arg, host):
             return False
@@ -783,7 +783,7 @@ class Publisher:
         if family == S_IPV6:
             return ipv6
         if family == S_IPV4 and ipv6:
-            sibling = ids.pod_sibling(row, S_IPV6)
+            sibling = ids._pod_sibling(row, S_IPV6)
             return sibling < 0 or not self.passes(sibling, kind, arg, host)
         return True
 
@@ -816,16 +816,16 @@ class Publisher:
             candidates = list(self.log.rows)
             if ipv6:
                 for row in self.log.rows:
-                    sibling = ids.pod_sibling(row, S_IPV4)
+                    sibling = ids._pod_sibling(row, S_IPV4)
                     if sibling >= 0 and sibling not in self.log.before:
                         candidates.append(sibling)
         added, removed = array("i"), array("i")
         for row in candidates:
             old = member[row]
-            new = self.member(ids, row, kind, arg, host, ipv6)
+            new = self._member(ids, row, kind, arg, host, ipv6)
             if old and not new:
                 removed.append(row)
-            elif new and (not old or logged and self.changed(row, sources)):
+            elif new and (not old or logged and self._changed(row, sources)):
                 added.append(row)
             member[row] = new
         return added, removed
