@@ -26,6 +26,13 @@ cdef extern from "Python.h":
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
 
+cdef extern from "Python.h":
+    ctypedef struct PyObject
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
 RESERVED_STRINGS = ("", "IPv4", "IPv6", "FQDN", "Pod", "ExternalWorkload")
 S_EMPTY, S_IPV4, S_IPV6, S_FQDN, S_POD, S_EXTERNAL_WORKLOAD = range(len(RESERVED_STRINGS))
 DEF C_IPV4 = 1
@@ -363,7 +370,7 @@ def columns_from_rows(rows):
     endpoint and field on a wrong shape or type."""
     if type(rows) not in (list, tuple):
         raise RecordError(f"endpoints: expected a list, found {type(rows).__name__}")
-    cdef dict strings = {}
+    cdef _Strings strings = _Strings()
     cdef Py_ssize_t n = len(rows), i, g, k, start, total
     # The fixed columns, then each list's offsets (relative to its own list)
     # and ids, in C buffers; laid out into one bytes object at the end.
@@ -393,7 +400,7 @@ def columns_from_rows(rows):
             _id_list(strings, for_zones, i, "hints.forZones", &lists[1])
             offsets[2 * (n + 1) + i] = <int32_t>lists[2].size
             _id_list(strings, for_nodes, i, "hints.forNodes", &lists[2])
-        return tuple(strings), n, _lay_out(n, fixed, offsets, lists)
+        return tuple(strings.order), n, _lay_out(n, fixed, offsets, lists)
     finally:
         free(fixed)
         free(offsets)
@@ -401,19 +408,73 @@ def columns_from_rows(rows):
             free(lists[g].data)
 
 
-cdef int32_t _sid(dict strings, object value, Py_ssize_t i, str what) except? -2:
-    if value is None:
-        return -1
-    if type(value) is not str:
-        raise RecordError(f"endpoint {i}: {what}: expected a string, found {type(value).__name__}")
-    found = strings.get(value)
-    if found is None:
+cdef class _Strings:
+    """A slice's own strings, each given the next id when first met: a
+    small open-addressing table over the strings' cached hashes (cheaper
+    than a dict, which also allocates an int per entry)."""
+
+    cdef list order  # the strings, by id
+    cdef Py_hash_t* _hashes
+    cdef int32_t* _slots  # id + 1, 0 empty
+    cdef Py_ssize_t _mask, _count
+
+    def __cinit__(self):
+        self.order = []
+        self._mask = 63
+        self._slots = <int32_t*>_grow_array(NULL, 64, sizeof(int32_t))
+        memset(self._slots, 0, 64 * sizeof(int32_t))
+        self._hashes = <Py_hash_t*>_grow_array(NULL, 32, sizeof(Py_hash_t))
+
+    def __dealloc__(self):
+        free(self._slots)
+        free(self._hashes)
+
+    cdef int32_t id_of(self, str value) except -2:
+        cdef Py_hash_t h = hash(value)
+        cdef Py_ssize_t i = <size_t>h & self._mask, sid
+        cdef int32_t slot
+        while True:
+            slot = self._slots[i]
+            if slot == 0:
+                break
+            if self._hashes[slot - 1] == h and <str>self.order[slot - 1] == value:
+                return slot - 1
+            i = (i + 1) & self._mask
         try:
             PyUnicode_AsUTF8AndSize(value, NULL)  # cached in the string: adopting it reuses it
         except UnicodeEncodeError:
             raise RecordError(f"string {value[:40]!r} is not valid Unicode (a lone surrogate?)") from None
-        found = strings[value] = len(strings)
-    return found
+        sid = self._count
+        self.order.append(value)
+        self._count += 1
+        if (self._count & (self._count - 1)) == 0 and self._count >= 32:
+            self._hashes = <Py_hash_t*>_grow_array(self._hashes, 2 * self._count, sizeof(Py_hash_t))
+        self._hashes[sid] = h
+        self._slots[i] = <int32_t>(sid + 1)
+        if 2 * self._count > self._mask:
+            self._regrow()
+        return <int32_t>sid
+
+    cdef int _regrow(self) except -1:
+        cdef Py_ssize_t size = 2 * (self._mask + 1), sid, i
+        free(self._slots)
+        self._slots = <int32_t*>_grow_array(NULL, size, sizeof(int32_t))
+        memset(self._slots, 0, size * sizeof(int32_t))
+        self._mask = size - 1
+        for sid in range(self._count):
+            i = <size_t>self._hashes[sid] & self._mask
+            while self._slots[i] != 0:
+                i = (i + 1) & self._mask
+            self._slots[i] = <int32_t>(sid + 1)
+        return 0
+
+
+cdef int32_t _sid(_Strings strings, object value, Py_ssize_t i, str what) except? -2:
+    if value is None:
+        return -1
+    if type(value) is not str:
+        raise RecordError(f"endpoint {i}: {what}: expected a string, found {type(value).__name__}")
+    return strings.id_of(<str>value)
 
 
 cdef int _tristate(object value, Py_ssize_t i, str what) except -1:
@@ -426,7 +487,7 @@ cdef int _tristate(object value, Py_ssize_t i, str what) except -1:
     raise RecordError(f"endpoint {i}: {what}: expected a boolean, found {type(value).__name__}")
 
 
-cdef int _id_list(dict strings, object values, Py_ssize_t i, str what, IntBuffer* out) except -1:
+cdef int _id_list(_Strings strings, object values, Py_ssize_t i, str what, IntBuffer* out) except -1:
     if type(values) is not list and type(values) is not tuple:
         raise RecordError(f"endpoint {i}: {what}: expected a list, found {type(values).__name__}")
     for value in values:
@@ -434,19 +495,64 @@ cdef int _id_list(dict strings, object values, Py_ssize_t i, str what, IntBuffer
     return 0
 
 
-cdef inline int32_t _listed_sid(dict strings, object value, Py_ssize_t i, str what) except? -2:
+cdef inline int32_t _listed_sid(_Strings strings, object value, Py_ssize_t i, str what) except? -2:
     """A list entry's id: unlike a field, an entry is never absent."""
     if value is None:
         raise RecordError(f"endpoint {i}: {what}: expected a string, found NoneType")
     return _sid(strings, value, i, what)
 
 
+cdef class _Fields:
+    """Reads named fields of objects of one class the way CPython's own slot
+    descriptors do, by offset: the C API's getattr finds a field through the
+    class dictionary every time (the interpreter caches that, C code does
+    not), and on the ingest path that look-up was most of the work.  Falls
+    back to getattr for a class whose field is not a slot."""
+
+    cdef object cls
+    cdef tuple names
+    cdef Py_ssize_t offsets[8]
+
+    def __cinit__(self, *names):
+        self.names = names
+        self.cls = None
+
+    cdef int _learn(self, object cls) except -1:
+        cdef Py_ssize_t i
+        for i in range(len(self.names)):
+            found = getattr(cls, self.names[i], None)
+            if type(found).__name__ == "member_descriptor":
+                self.offsets[i] = (<PyMemberDescrObject*>found).d_member.offset
+            else:
+                self.offsets[i] = -1
+        self.cls = cls
+        return 0
+
+    cdef inline object get(self, object obj, int i):
+        if type(obj) is not self.cls:
+            self._learn(type(obj))
+        cdef Py_ssize_t offset = self.offsets[i]
+        cdef PyObject* value
+        if offset >= 0:
+            value = (<PyObject**>((<char*><void*>obj) + offset))[0]
+            if value != NULL:
+                return <object>value
+        return getattr(obj, self.names[i])
+
+
+cdef _Fields _ENDPOINT = _Fields("addresses", "conditions", "nodeName", "zone", "hostname", "targetRef", "hints")
+cdef _Fields _CONDITIONS = _Fields("ready", "serving", "terminating")
+cdef _Fields _REFERENCE = _Fields("kind", "namespace", "name")
+cdef _Fields _HINTS = _Fields("forZones", "forNodes")
+cdef _Fields _HINT = _Fields("name")
+
+
 def columns_from_endpoints(endpoints):
     """Endpoint columns from decoded EndpointSlice endpoints, read by their
     Kubernetes field names (see the twin): what ``columns_from_rows`` gives
     for the same endpoints as rows, without building the rows."""
-    cdef dict strings = {}
-    cdef Py_ssize_t n = len(endpoints), i, g, k, start, total
+    cdef _Strings strings = _Strings()
+    cdef Py_ssize_t n = len(endpoints), i, g
     cdef int32_t* fixed = <int32_t*>_grow_array(NULL, FIXED * n, sizeof(int32_t))
     cdef int32_t* offsets = <int32_t*>_grow_array(NULL, 3 * (n + 1), sizeof(int32_t))
     cdef IntBuffer lists[3]
@@ -456,37 +562,38 @@ def columns_from_endpoints(endpoints):
         for i in range(n):
             e = endpoints[i]
             offsets[i] = <int32_t>lists[0].size
-            _id_list(strings, e.addresses, i, "addresses", &lists[0])
-            c = e.conditions
+            _id_list(strings, _ENDPOINT.get(e, 0), i, "addresses", &lists[0])
+            c = _ENDPOINT.get(e, 1)
             if c is None:
                 fixed[i] = 0
             else:
-                fixed[i] = (_tristate(c.ready, i, "ready") | _tristate(c.serving, i, "serving") << 2
-                            | _tristate(c.terminating, i, "terminating") << 4)
-            fixed[n + i] = _sid(strings, e.nodeName, i, "nodeName")
-            fixed[2 * n + i] = _sid(strings, e.zone or None, i, "zone")
-            fixed[3 * n + i] = _sid(strings, e.hostname, i, "hostname")
-            r = e.targetRef
+                fixed[i] = (_tristate(_CONDITIONS.get(c, 0), i, "ready")
+                            | _tristate(_CONDITIONS.get(c, 1), i, "serving") << 2
+                            | _tristate(_CONDITIONS.get(c, 2), i, "terminating") << 4)
+            fixed[n + i] = _sid(strings, _ENDPOINT.get(e, 2), i, "nodeName")
+            fixed[2 * n + i] = _sid(strings, _ENDPOINT.get(e, 3) or None, i, "zone")
+            fixed[3 * n + i] = _sid(strings, _ENDPOINT.get(e, 4), i, "hostname")
+            r = _ENDPOINT.get(e, 5)
             if r is None:
                 fixed[4 * n + i] = fixed[5 * n + i] = fixed[6 * n + i] = -1
             else:
-                fixed[4 * n + i] = _sid(strings, r.kind, i, "targetRef.kind")
-                fixed[5 * n + i] = _sid(strings, r.namespace, i, "targetRef.namespace")
-                fixed[6 * n + i] = _sid(strings, r.name, i, "targetRef.name")
-            h = e.hints
+                fixed[4 * n + i] = _sid(strings, _REFERENCE.get(r, 0), i, "targetRef.kind")
+                fixed[5 * n + i] = _sid(strings, _REFERENCE.get(r, 1), i, "targetRef.namespace")
+                fixed[6 * n + i] = _sid(strings, _REFERENCE.get(r, 2), i, "targetRef.name")
+            h = _ENDPOINT.get(e, 6)
             offsets[(n + 1) + i] = <int32_t>lists[1].size
             if h is not None:
-                hints = h.forZones
+                hints = _HINTS.get(h, 0)
                 if hints:
                     for hint in hints:
-                        _push(&lists[1], _listed_sid(strings, hint.name, i, "hints.forZones"))
+                        _push(&lists[1], _listed_sid(strings, _HINT.get(hint, 0), i, "hints.forZones"))
             offsets[2 * (n + 1) + i] = <int32_t>lists[2].size
             if h is not None:
-                hints = h.forNodes
+                hints = _HINTS.get(h, 1)
                 if hints:
                     for hint in hints:
-                        _push(&lists[2], _listed_sid(strings, hint.name, i, "hints.forNodes"))
-        return tuple(strings), n, _lay_out(n, fixed, offsets, lists)
+                        _push(&lists[2], _listed_sid(strings, _HINT.get(hint, 0), i, "hints.forNodes"))
+        return tuple(strings.order), n, _lay_out(n, fixed, offsets, lists)
     finally:
         free(fixed)
         free(offsets)
