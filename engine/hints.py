@@ -68,6 +68,7 @@ REASONS = {
 }
 
 Hint = tuple[tuple[str, ...], tuple[str, ...]]  # (for_zones, for_nodes)
+FROM_NODES = object()  # compute_hints: work the zone ratios out from the nodes given
 _NO_HINT: Hint = ((), ())
 
 
@@ -447,6 +448,7 @@ def compute_hints(
     mode: Optional[str] = None,
     keep_recorded: bool = False,
     service_key: Optional[str] = None,
+    ratios: object = FROM_NODES,
 ) -> ServiceHints:
     """The hints the controller writes for ``slices`` (all of one service).
 
@@ -459,10 +461,16 @@ def compute_hints(
 
     Slices are taken in key order: the controller's own order comes from Go
     maps and informer listings, so no order is more faithful than another.
+
+    ``ratios`` is ``zone_ratios(nodes)`` when the caller has it already (one
+    set of nodes for many services); ``nodes`` is then not read.
     """
     mode = mode_for(service) if mode is None else _canonical_mode(mode)
     key = service.key if service is not None else service_key or ""
-    ratios = zone_ratios(nodes) if mode == "auto" else None
+    if mode != "auto":
+        ratios = None
+    elif ratios is FROM_NODES:
+        ratios = zone_ratios(nodes)
     by_type: dict[str, list[SliceUpserted]] = defaultdict(list)
     for s in sorted(slices, key=lambda s: s.key):
         by_type[s.address_type].append(s)

@@ -123,7 +123,8 @@ model does not see.
 
 The timeline folds a log event by event and evaluates the recorded state,
 or ``hazl`` with each zone's pool carried along, after every event that
-touches the service (its Service or slices, any node, or the client service).
+touches the service (its Service or slices, a node that changed, or the
+client service); ``engine.timeline`` does it for many services in one pass.
 """
 from __future__ import annotations
 
@@ -138,13 +139,7 @@ import attrs
 from . import hints as hint_writer
 from .api import Engine
 from .errors import EngineError, LookupFailed
-from .events import (
-    Endpoint,
-    Event,
-    NodeDeleted,
-    NodeUpserted,
-    SliceUpserted,
-)
+from .events import Endpoint, Event, SliceUpserted
 from .policies import POLICIES, linkerd
 from .values import SelectedEndpoint
 
@@ -460,6 +455,69 @@ def _zone_shares(sites: Iterable[ClientSite]) -> dict[str, float]:
     return dict(sorted(shares.items()))
 
 
+class SiteGroups(Sequence[ClientSite]):
+    """Client sites, grouped once so that ``alike`` can merge them for any service.
+
+    The policies read a client's node only to compare it with the nodes the
+    service's endpoints name: their ``nodeName`` under
+    ``internalTrafficPolicy: Local``, their node hints otherwise.  Clients on
+    the other nodes of one zone get the same answer, so for each service they
+    are one site (on the first of those nodes): a 5,000-node cluster asks a
+    few questions per zone instead of 5,000, and merging costs time in
+    proportion to the nodes a service names, not to the sites.  As a
+    sequence it is the sites themselves.
+    """
+
+    def __init__(self, engine: Engine, sites: Sequence[ClientSite]):
+        self.sites = tuple(sites)
+        state = engine.state
+        # (site zone, the zone the policy reads: the node's label, a site without a node)
+        self._groups: dict[tuple, list[int]] = {}
+        self._totals: dict[tuple, float] = defaultdict(float)
+        self._by_node: dict[str, list[tuple[int, tuple]]] = defaultdict(list)
+        for position, site in enumerate(self.sites):
+            key = (site.zone, site.zone if site.node is None else state.node_zone(site.node), site.node is None)
+            self._groups.setdefault(key, []).append(position)
+            self._totals[key] += site.share
+            if site.node is not None:
+                self._by_node[site.node].append((position, key))
+        self.zones = sorted({site.zone for site in self.sites})
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def __getitem__(self, index):
+        return self.sites[index]
+
+    def alike(self, engine: Engine, service: str) -> list[ClientSite]:
+        """The sites ``service``'s rules can tell apart, shares of the others added up."""
+        state = engine.state
+        svc = state.services.get(service)
+        local = svc is None or svc.internal_traffic_policy == "Local"  # a Service gone may still be Local for Linkerd
+        named: set = set()
+        for es in state.slices_of(service):
+            for e in es.endpoints:
+                named.update(e.for_nodes)
+                if local and e.node_name is not None:
+                    named.add(e.node_name)
+        apart = sorted(found for node in named for found in self._by_node.get(node, ()))
+        taken: dict[tuple, float] = defaultdict(float)
+        counted: dict[tuple, int] = defaultdict(int)
+        chosen: list[tuple[int, ClientSite]] = []
+        for position, key in apart:
+            chosen.append((position, self.sites[position]))
+            taken[key] += self.sites[position].share
+            counted[key] += 1
+        for key, positions in self._groups.items():
+            if counted[key] == len(positions):
+                continue
+            first = next(p for p in positions if self.sites[p].node not in named)
+            site = self.sites[first]
+            chosen.append((first, ClientSite(site.node, site.zone, self._totals[key] - taken[key])))
+        chosen.sort(key=lambda item: item[0])
+        return [site for _, site in chosen]
+
+
 # ---------------------------------------------------------------------------
 # The model
 
@@ -474,10 +532,14 @@ def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite
              bytes_per_request: Optional[float] = None, requests: int = 1_000_000, *,
              rate: Optional[Rate] = None, spread: Optional[Spread] = None) -> ScenarioResult:
     """Send every client's requests where ``spread`` says: by default evenly
-    over what ``policy`` selects for it."""
+    over what ``policy`` selects for it, the sites merged where the policy
+    cannot tell them apart (``SiteGroups``; pass one when many services or
+    scenarios share the sites)."""
     state = engine.state
+    groups = sites if isinstance(sites, SiteGroups) else SiteGroups(engine, sites)
     if spread is None:
         spread = even_spread(engine, service, port, policy)
+        sites = groups.alike(engine, service)
     universe: dict[tuple[str, int], SelectedEndpoint] = {
         (e.address, e.port): e
         for e in engine.endpoints(service, port, filtering=False, strict=False).endpoints
@@ -502,7 +564,7 @@ def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite
         _endpoint_load(e, _endpoint_zone(e, state), traffic.get(key, 0.0), even, rate)
         for key, e in sorted(universe.items(), key=lambda kv: (_endpoint_zone(kv[1], state), kv[0]))
     )
-    client_zones = sorted({s.zone for s in sites})
+    client_zones = groups.zones
     endpoint_zones = sorted({e.zone for e in loads} | {t for _, t in flows})
     matrix = {f: {t: flows.get((f, t), 0.0) for t in endpoint_zones} for f in client_zones}
     cross = sum(share for (f, t), share in flows.items() if _crosses(f, t))
@@ -521,6 +583,18 @@ def even_spread(engine: Engine, service: str, port: int, policy: str) -> Spread:
         return _evenly(engine.endpoints(service, port, node=site.node, zone=site.zone or None,
                                         policy=policy, strict=False).endpoints)
     return spread
+
+
+def zone_rules(engine: Engine, service: str, port: int, sites: Sequence[ClientSite],
+               policy: str) -> dict[str, dict[str, float]]:
+    """The rule that decides for each client zone: zone -> rule -> share of all requests."""
+    groups = sites if isinstance(sites, SiteGroups) else SiteGroups(engine, sites)
+    found: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for site in groups.alike(engine, service):
+        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None, policy=policy,
+                                     strict=False)
+        found[site.zone][selection.rule] += site.share
+    return {zone: dict(sorted(rules.items())) for zone, rules in sorted(found.items())}
 
 
 def _evenly(chosen: Sequence[SelectedEndpoint]) -> list[tuple[SelectedEndpoint, float]]:
@@ -692,6 +766,7 @@ def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
     if scenarios is None:
         scenarios = DEFAULT_SCENARIOS if rate is None else RATE_SCENARIOS
     results = []
+    groups = SiteGroups(engine, sites)  # scenario engines copy the nodes: the same groups serve them all
     for item in scenarios:
         scenario = parse_scenario(item) if isinstance(item, str) else item
         if scenario.kind == "hazl":
@@ -700,7 +775,7 @@ def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
                                          bytes_per_request=bytes_per_request, requests=requests))
             continue
         target, scenario_policy, note = _scenario_engine(engine, service, scenario, policy)
-        results.append(evaluate(target, service, port, sites, scenario_policy, scenario.name, note,
+        results.append(evaluate(target, service, port, groups, scenario_policy, scenario.name, note,
                                 price_per_gb, bytes_per_request, requests, rate=rate))
     return WhatIfReport(service, port, basis, _zone_shares(sites), tuple(results), rate)
 
@@ -723,14 +798,23 @@ def _needs_rate(rate: Optional[Rate], scenario: Scenario) -> Rate:
 
 def _scenario_engine(engine: Engine, service: str, scenario: Scenario, policy: str) -> tuple[Engine, str, str]:
     """The engine to query, the policy to query it with, and a note."""
+    slices, policy, note = scenario_slices(engine, service, scenario, policy)
+    return (engine if slices is None else with_slices(engine, {service: slices})), policy, note
+
+
+def scenario_slices(engine: Engine, service: str, scenario: Scenario, policy: str,
+                    ratios: object = hint_writer.FROM_NODES) -> tuple[Optional[list[SliceUpserted]], str, str]:
+    """The service's slices under ``scenario`` (None: as recorded), the policy
+    to query them with, and a note.  ``ratios``: the nodes' zone ratios, when
+    known already (``hints.compute_hints``)."""
     state = engine.state
     svc = state.services.get(service)
     slices = list(state.slices_of(service))
     kind = scenario.kind
     if kind == "recorded":
-        return engine, policy, ""
+        return None, policy, ""
     if kind == "none":
-        return _with_slices(engine, service, [_hinted(s, {}) for s in slices]), policy, ""
+        return [_hinted(s, {}) for s in slices], policy, ""
     if kind in ("auto", "prefer-close", "prefer-same-node"):
         mode = kind
         if kind == "prefer-same-node" and policy == "linkerd":
@@ -743,10 +827,10 @@ def _scenario_engine(engine: Engine, service: str, scenario: Scenario, policy: s
             slices = _drain_nodes(state, slices, scenario.argument)
         else:
             slices = _scaled(state, service, slices, int(scenario.argument[0]))
-    written = hint_writer.compute_hints(svc, slices, state.nodes.values(), mode=mode, service_key=service)
+    written = hint_writer.compute_hints(svc, slices, state.nodes.values(), mode=mode, service_key=service,
+                                        ratios=ratios)
     note = f"hints {written.mode}" + ("" if written.written else f": none written ({written.message})")
-    rewritten = [_hinted(s, written.hints) for s in slices]
-    return _with_slices(engine, service, rewritten), policy, note
+    return [_hinted(s, written.hints) for s in slices], policy, note
 
 
 def _hinted(s: SliceUpserted, hints: Mapping[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]]) -> SliceUpserted:
@@ -758,29 +842,22 @@ def _hinted(s: SliceUpserted, hints: Mapping[tuple[str, int], tuple[tuple[str, .
     return attrs.evolve(s, endpoints=tuple(endpoints))
 
 
-def _with_slices(engine: Engine, service: str, slices: Sequence[SliceUpserted]) -> Engine:
-    """A log-less engine holding the current objects, with ``service``'s slices replaced.
+def with_slices(engine: Engine, replaced: Mapping[str, Sequence[SliceUpserted]]) -> Engine:
+    """A log-less engine holding the current nodes and each service of
+    ``replaced`` with its Service and the slices given for it.
 
-    Slices keep their write order (Linkerd resolves shared identities in
-    favour of the last written); new slices come after the service's last.
+    Nothing else is copied: a service's selections read only the nodes, its
+    Service and its own slices.  Slices keep their write order (Linkerd
+    resolves shared identities in favour of the last written); new slices
+    come after the service's last.
     """
     state = engine.state
-    replacement = {s.key: s for s in slices}
-    events: list[Event] = [*state.nodes.values(), *state.services.values()]
-    pending = [s for s in slices if s.key not in state.slices]
-    own = {s.key for s in state.slices_of(service)}
-    remaining = len(own)
-    for key, s in state.slices.items():
-        if key in own:
-            remaining -= 1
-            if key in replacement:
-                events.append(replacement[key])
-            if remaining == 0:
-                events.extend(pending)
-                pending = []
-        else:
-            events.append(s)
-    events.extend(pending)
+    events: list[Event] = [*state.nodes.values()]
+    events.extend(state.services[key] for key in replaced if key in state.services)
+    for key, slices in replaced.items():
+        replacement = {s.key: s for s in slices}
+        events.extend(replacement.pop(s.key) for s in state.slices_of(key) if s.key in replacement)
+        events.extend(replacement.values())
     copy = Engine()
     copy.apply_all(events)
     return copy
@@ -965,38 +1042,22 @@ def timeline(log_path, service: str, port: int, *, clients: Clients = None, poli
 
     The log is folded event by event from seq ``since`` (0: the start); with
     ``every`` N only every N-th touching event gives a row (the last always
-    does).  Client shares are found again at each row, so ``cpu`` and
-    ``service:`` clients follow the cluster as it changes.  ``scenario`` is
+    does).  Client shares follow the cluster as it changes.  ``scenario`` is
     ``recorded`` (the default) or ``hazl[:LOW,HIGH]``, which needs ``rps``
     and ``latency`` and is decided at every touching event, each zone's
-    pool carried from one to the next (the band's hysteresis).
+    pool carried from one to the next (the band's hysteresis).  The
+    one-service case of ``engine.timeline.timelines``.
     """
-    if every < 1:
-        raise EngineError(f"timeline: every must be at least 1, not {every}")
-    if policy not in POLICIES:
-        raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
-    follow = _follower(service, port, policy, scenario, rate_of(rps, latency))
-    client_service = clients[len("service:"):] if isinstance(clients, str) and clients.startswith("service:") else None
-    rows: list[TimelineRow] = []
-    with Engine.open(log_path, at=since) as engine:
-        touching = 0
-        last: Optional[TimelineRow] = None
-        for seq, written, event in engine.read():
-            change = engine.fold(event, seq)
-            if not (service in change.services or client_service in change.services
-                    or (isinstance(event, (NodeUpserted, NodeDeleted)) and engine.state.slices_of(service))):
-                continue
-            touching += 1
-            last = _timeline_row(engine, clients, follow, seq, written, event)
-            if (touching - 1) % every == 0:
-                rows.append(last)
-        if last is not None and (not rows or rows[-1] is not last):
-            rows.append(last)
-    return rows
+    from .timeline import timelines  # it builds on this module
+
+    found = timelines(log_path, [(service, port)], clients=clients, policy=policy, every=every, since=since,
+                      scenario=scenario, rps=rps, latency=latency)
+    return [point.row for point in found[(service, port)]]
 
 
-def _follower(service: str, port: int, policy: str, scenario: Union[None, str, Scenario],
-              rate: Optional[Rate]) -> Follower:
+def follower(service: str, port: int, policy: str, scenario: Union[None, str, Scenario],
+             rate: Optional[Rate]) -> Follower:
+    """What a timeline of ``service`` asks at each row, under ``scenario``."""
     scenario = parse_scenario(scenario) if isinstance(scenario, str) else scenario or Scenario("recorded")
     if scenario.kind not in TIMELINE_SCENARIOS:
         raise EngineError(f"timeline: follows the recorded state or hazl[:LOW,HIGH], not {scenario.name}")
@@ -1013,10 +1074,10 @@ def _follower(service: str, port: int, policy: str, scenario: Union[None, str, S
     return follow
 
 
-def _timeline_row(engine: Engine, clients: Clients, follow: Follower, seq: int, written: float,
-                  event: Event) -> TimelineRow:
+def timeline_row(engine: Engine, sites: Sequence[ClientSite], follow: Follower, seq: int, written: float,
+                 event: Event) -> TimelineRow:
+    """The row after event ``seq``, as ``follow`` sees the state folded so far."""
     label = f"{type(event).__name__} {getattr(event, 'key', getattr(event, 'name', ''))}"
-    _, sites = client_sites(engine, clients)
     try:
         result = follow(engine, sites)
     except LookupFailed:  # kube-proxy: the Service does not declare the port (yet)

@@ -8,7 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.api import Engine
@@ -20,9 +20,11 @@ from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, 
 from engine.whatif import (
     Band,
     ClientSite,
+    SiteGroups,
     apportion,
     band_of,
     client_sites,
+    evaluate,
     hazl_pool,
     parse_clients,
     parse_prices,
@@ -31,6 +33,7 @@ from engine.whatif import (
     timeline,
     whatif,
     write_timeline,
+    zone_rules,
 )
 
 ZONES = ("zone-a", "zone-b", "zone-c")
@@ -795,3 +798,76 @@ def test_demo_log_side_by_side_where_hazl_spills(tmp_path):
     # zone-b's endpoints: 150 of their own and 50 from zone-a each; zone-c's: 50 + 50.
     assert sorted(rps_of(hazl).values()) == pytest.approx([100, 100, 200, 200, 200, 200])
     assert hazl.max_overload == pytest.approx(1.2)
+
+
+# ---------------------------------------------------------------------------
+# Merging client sites: the same answers as asking for every site
+
+
+def spread_per_site(engine, service, port, sites, policy):
+    """The model's spreading, asking the policy for every site separately."""
+    flows, traffic, rules = {}, {}, {}
+    for site in sites:
+        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None,
+                                     policy=policy, strict=False)
+        rules.setdefault(site.zone, {}).setdefault(selection.rule, 0.0)
+        rules[site.zone][selection.rule] += site.share
+        for e in selection.endpoints:
+            zone = e.zone or engine.state.node_zone(e.node) or ""
+            flows[(site.zone, zone)] = flows.get((site.zone, zone), 0.0) + site.share / len(selection.endpoints)
+            traffic[e.address] = traffic.get(e.address, 0.0) + site.share / len(selection.endpoints)
+    return flows, traffic, rules
+
+
+site_nodes = st.sampled_from(["n-a1", "n-a2", "n-b1", "n-b2", "n-c1", "n-x"])  # n-x has no zone
+site_endpoints = st.builds(
+    lambda i, node_name, zones, nodes, ready: endpoint(
+        f"10.1.0.{i}", node_name, {"n-x": None}.get(node_name, f"zone-{node_name[2]}"),
+        for_zones=tuple(sorted(zones)), for_nodes=tuple(sorted(nodes)), ready=ready),
+    st.integers(1, 40), site_nodes, st.sets(st.sampled_from(ZONES), max_size=2),
+    st.sets(site_nodes, max_size=2), st.booleans(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(local=st.booleans(), endpoints=st.lists(site_endpoints, max_size=8, unique_by=lambda e: e.addresses),
+       clients=st.sampled_from(["cpu", "service:shop/other", {"zone-a": 3, "zone-c": 1, "zone-q": 1}]),
+       policy=st.sampled_from(["linkerd", "linkerd+nodes", "kube-proxy"]))
+def test_merged_sites_give_what_asking_every_site_gives(local, endpoints, clients, policy):
+    zone_of = {"n-a1": "zone-a", "n-a2": "zone-a", "n-b1": "zone-b", "n-b2": "zone-b", "n-c1": "zone-c", "n-x": None}
+    engine = engine_with(
+        *(node(name, zone, 1000 + 500 * i) for i, (name, zone) in enumerate(zone_of.items())),
+        service(internal_traffic_policy="Local" if local else "Cluster"), web_slice(*endpoints),
+        service("other"),
+        web_slice(*(endpoint(f"10.2.0.{i}", name, zone) for i, (name, zone) in enumerate(zone_of.items())),
+                  name="other-1", svc="other"),
+    )
+    _, sites = client_sites(engine, clients)
+    result = evaluate(engine, "shop/web", 80, sites, policy)
+    flows, traffic, rules = spread_per_site(engine, "shop/web", 80, sites, policy)
+    for source, row in result.matrix.items():
+        for target, share in row.items():
+            assert share == pytest.approx(flows.get((source, target), 0.0), abs=1e-12)
+    assert {e.address: e.traffic for e in result.endpoints if e.traffic} == pytest.approx(traffic, abs=1e-12)
+    assert zone_rules(engine, "shop/web", 80, sites, policy) == {
+        zone: pytest.approx(found, abs=1e-12) for zone, found in rules.items()}
+
+
+def test_site_groups_ask_once_per_zone_unless_a_node_is_named():
+    engine = engine_with(
+        *(node(f"node-{z[-1]}{i}", z) for z in ZONES for i in range(3)),
+        service(), web_slice(endpoint("10.0.0.1", "node-a0", "zone-a", for_zones=("zone-a",)),
+                             endpoint("10.0.0.2", "node-b0", "zone-b", for_zones=("zone-b", "zone-c"))),
+        service("local", internal_traffic_policy="Local"),
+        web_slice(endpoint("10.0.1.1", "node-a0", "zone-a"), name="local-1", svc="local"),
+    )
+    _, sites = client_sites(engine, "cpu")
+    groups = SiteGroups(engine, sites)
+    merged = groups.alike(engine, "shop/web")
+    assert [(s.node, s.zone) for s in merged] == [("node-a0", "zone-a"), ("node-b0", "zone-b"), ("node-c0", "zone-c")]
+    assert [s.share for s in merged] == pytest.approx([1 / 3] * 3)
+    # ITP Local: node-a0 holds an endpoint and is asked on its own; the others of zone-a together.
+    local = groups.alike(engine, "shop/local")
+    assert [(s.node, round(s.share, 9)) for s in local] == [
+        ("node-a0", round(1 / 9, 9)), ("node-a1", round(2 / 9, 9)), ("node-b0", round(1 / 3, 9)),
+        ("node-c0", round(1 / 3, 9))]
