@@ -1,175 +1,259 @@
-"""A chart of a what-if timeline: cross-zone share and worst overload by event.
+"""Charts as Vega-Lite specifications, and pages that render them offline.
 
-SVG is written with the standard library.  PNG needs matplotlib, the
-``chart`` extra, imported only when a PNG is asked for.  Both draw two panels
-over the log sequence number, as steps (a value holds until the next event);
-an event after which no client was served leaves a gap.
+Every chart is a Vega-Lite spec (a dict).  ``vl-convert`` (Vega's own
+converter, with the Vega, Vega-Lite and vega-embed JavaScript inside) turns a
+spec into SVG or PNG without a browser, and gives the JavaScript bundle that
+``page`` inlines so a page renders its charts with no network at all.  On a
+page each chart is an element with a ``data-chart`` attribute; once the page
+has loaded it holds the chart's ``<svg>`` (or, should Vega fail, the error
+text and a ``data-chart-error`` attribute).
+
+``vl_convert`` is imported only when something is drawn: the other commands
+do not pay for loading it.
 """
 from __future__ import annotations
 
-import math
+import html
+import json
 import os
 from pathlib import Path
-from typing import Optional, Sequence
-from xml.sax.saxutils import escape
+from typing import Mapping, Optional, Sequence
 
 from .errors import EngineError
-from .whatif import FLOOD_LOAD, TimelineRow
+from .timeline import CAUSES, Point
+from .whatif import FLOOD_LOAD, ScenarioResult
 
-WIDTH, HEIGHT = 900, 560
-LEFT, RIGHT, TOP, GAP, BOTTOM = 80, 30, 50, 60, 50
-PANEL_HEIGHT = (HEIGHT - TOP - GAP - BOTTOM) // 2
-COLOURS = ("#1f77b4", "#d62728")
+WIDTH = 640
+PANEL_HEIGHT = 150
+CAUSE_COLOURS = ("#d62728", "#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c", "#8c564b", "#7f7f7f")
+LINE_COLOUR = "#4c78a8"
+FORMATS = (".svg", ".png", ".html")
 
 
-def write_chart(rows: Sequence[TimelineRow], path: str | os.PathLike, title: Optional[str] = None) -> Path:
-    """Write the chart as SVG or PNG, by ``path``'s extension; returns the path."""
+def _zone(name: str) -> str:
+    return name or "(no zone)"
+
+
+# ---------------------------------------------------------------------------
+# Specs
+
+
+def timeline_spec(points: Sequence[Point], title: Optional[str] = None) -> dict:
+    """Cross-zone share and worst overload along the log, over wall-clock time.
+
+    Values hold until the next point (steps); a point after which no client
+    was served leaves a gap, the value before it held up to it.  Points that
+    moved a value are marked, coloured by their first cause, with every
+    cause in the tooltip.
+    """
+    values: list[dict] = []
+    before: Optional[Point] = None
+    for point in points:
+        row = point.row
+        cross = None if row.cross_zone_share is None else round(100 * row.cross_zone_share, 4)
+        moved = before is not None and (_differ(row.cross_zone_share, before.row.cross_zone_share)
+                                        or _differ(row.max_overload, before.row.max_overload))
+        if before is not None and row.cross_zone_share is None and before.row.cross_zone_share is not None:
+            values.append({"time": 1000 * row.time, "cross": round(100 * before.row.cross_zone_share, 4),
+                           "overload": before.row.max_overload, "hold": True})
+        values.append({
+            "time": 1000 * row.time, "seq": row.seq, "event": row.event, "endpoints": row.endpoints,
+            "cross": cross, "overload": row.max_overload, "hold": False,
+            "cause": point.causes[0][0] if moved and point.causes else None,
+            "causes": ", ".join(f"{count} {cause}" for cause, count in point.causes) or "-",
+        })
+        before = point
+    x = {"field": "time", "type": "temporal", "title": "time written to the log (UTC)", "scale": {"type": "utc"}}
+    tooltip = [
+        {"field": "time", "type": "temporal", "title": "time (UTC)", "format": "%Y-%m-%d %H:%M:%S", "scale": {"type": "utc"}},
+        {"field": "seq", "title": "seq"}, {"field": "event", "title": "last event"},
+        {"field": "causes", "title": "what touched it"},
+        {"field": "cross", "title": "cross-zone %", "format": ".1f"},
+        {"field": "overload", "title": "max overload", "format": ".2f"},
+        {"field": "endpoints", "title": "endpoints"},
+    ]
+    colour = {"field": "cause", "type": "nominal", "title": "what moved it",
+              "scale": {"domain": list(CAUSES), "range": list(CAUSE_COLOURS)}}
+
+    def panel(field: str, axis_title: str, domain: Optional[list], guides: Sequence[float]) -> dict:
+        y = {"field": field, "type": "quantitative", "title": axis_title}
+        if domain is not None:
+            y["scale"] = {"domain": domain}
+        layers: list[dict] = [
+            {"mark": {"type": "line", "interpolate": "step-after", "color": LINE_COLOUR}, "encoding": {"x": x, "y": y}},
+            {"transform": [{"filter": "!datum.hold"}],
+             "mark": {"type": "point", "filled": True, "size": 18, "color": LINE_COLOUR},
+             "encoding": {"x": x, "y": y, "tooltip": tooltip}},
+            {"transform": [{"filter": "datum.cause != null"}],
+             "mark": {"type": "point", "filled": True, "size": 90, "opacity": 0.9},
+             "encoding": {"x": x, "y": y, "color": colour, "tooltip": tooltip}},
+        ]
+        if guides:
+            layers.insert(0, {"data": {"values": [{"guide": g} for g in guides]},
+                              "mark": {"type": "rule", "strokeDash": [5, 4], "color": "#888"},
+                              "encoding": {"y": {"field": "guide", "type": "quantitative"}}})
+        return {"width": WIDTH, "height": PANEL_HEIGHT, "layer": layers}
+
+    top = max([p.row.max_overload or 0.0 for p in points] + [1.0])
+    return {
+        "title": title or "cross-zone share and worst overload along the log",
+        "data": {"values": values},
+        "vconcat": [
+            panel("cross", "cross-zone share (%)", [0, 100], ()),
+            panel("overload", "max overload (1 = even)", [0, max(1.5, round(top * 1.1, 2))], (1.0, FLOOD_LOAD)),
+        ],
+        "resolve": {"scale": {"color": "shared"}},
+    }
+
+
+def _differ(a: Optional[float], b: Optional[float]) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return abs(a - b) > 1e-9
+
+
+def matrix_spec(result: ScenarioResult, title: str = "where requests go (share of all requests)") -> dict:
+    """The zone-to-zone matrix as a heat map: client zones down, endpoint zones across."""
+    values = [
+        {"from": _zone(source), "to": _zone(target), "share": round(100 * share, 4)}
+        for source, row in result.matrix.items() for target, share in row.items()
+    ]
+    zones_to = sorted({v["to"] for v in values})
+    encoding_x = {"field": "to", "type": "nominal", "title": "endpoint zone", "sort": zones_to,
+                  "axis": {"orient": "top", "labelAngle": 0}}
+    encoding_y = {"field": "from", "type": "nominal", "title": "client zone"}
+    return {
+        "title": title,
+        "data": {"values": values},
+        "width": {"step": 90}, "height": {"step": 40},
+        "layer": [
+            {"mark": "rect", "encoding": {
+                "x": encoding_x, "y": encoding_y,
+                "color": {"field": "share", "type": "quantitative", "title": "% of requests",
+                          "scale": {"scheme": "blues", "domainMin": 0}},
+                "tooltip": [{"field": "from", "title": "client zone"}, {"field": "to", "title": "endpoint zone"},
+                            {"field": "share", "title": "% of requests", "format": ".1f"}]}},
+            {"mark": {"type": "text", "fontSize": 12}, "encoding": {
+                "x": encoding_x, "y": encoding_y,
+                "text": {"field": "share", "type": "quantitative", "format": ".1f"},
+                "color": {"condition": {"test": "datum.share > 25", "value": "white"}, "value": "black"}}},
+        ],
+    }
+
+
+def bars_spec(values: Sequence[Mapping[str, object]], category: str, amount: str, *, title: str,
+              amount_title: str, category_title: str, tooltip: Sequence[tuple[str, str]] = (),
+              domain: Optional[list] = None) -> dict:
+    """Horizontal bars, one per category, in the order given, labelled with their amount."""
+    x = {"field": amount, "type": "quantitative", "title": amount_title}
+    if domain is not None:
+        x["scale"] = {"domain": domain}
+    y = {"field": category, "type": "nominal", "title": category_title, "sort": None}
+    return {
+        "title": title,
+        "data": {"values": list(values)},
+        "width": 420, "height": {"step": 22},
+        "layer": [
+            {"mark": {"type": "bar", "color": LINE_COLOUR},
+             "encoding": {"x": x, "y": y, "tooltip": [{"field": f, "title": t} for f, t in tooltip] or None}},
+            {"mark": {"type": "text", "align": "left", "dx": 4},
+             "encoding": {"x": x, "y": y, "text": {"field": amount, "type": "quantitative", "format": ".1f"}}},
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Drawing without a browser
+
+
+def _converter():
+    import vl_convert
+
+    return vl_convert
+
+
+def svg(spec: dict) -> str:
+    try:
+        return _converter().vegalite_to_svg(spec)
+    except ValueError as exc:  # vl-convert reports a spec Vega-Lite rejects this way
+        raise EngineError(f"chart: Vega-Lite could not draw the chart: {exc}") from None
+
+
+def png(spec: dict, scale: float = 2.0) -> bytes:
+    try:
+        return _converter().vegalite_to_png(spec, scale=scale)
+    except ValueError as exc:
+        raise EngineError(f"chart: Vega-Lite could not draw the chart: {exc}") from None
+
+
+def write_chart(points: Sequence[Point], path: str | os.PathLike, title: Optional[str] = None) -> Path:
+    """The timeline chart as SVG, PNG or a self-contained HTML page, by ``path``'s extension."""
     path = Path(path)
-    if not rows:
+    if not points:
         raise EngineError(f"{path}: no timeline rows to chart (no event touched the service)")
     suffix = path.suffix.lower()
-    if suffix == ".svg":
-        path.write_text(svg_chart(rows, title), encoding="utf-8")
-    elif suffix == ".png":
-        _write_png(rows, path, title)
-    else:
-        raise EngineError(f"{path}: unknown chart format {suffix or '(none)'} (use .svg or .png)")
+    if suffix not in FORMATS:
+        raise EngineError(f"{path}: unknown chart format {suffix or '(none)'} (use .svg, .png or .html)")
+    spec = timeline_spec(points, title)
+    try:
+        if suffix == ".svg":
+            path.write_text(svg(spec), encoding="utf-8")
+        elif suffix == ".png":
+            path.write_bytes(png(spec))
+        else:
+            path.write_text(page(title or "timeline", embed("timeline", spec)), encoding="utf-8")
+    except OSError as exc:
+        raise EngineError(f"{path}: cannot write: {exc.strerror}") from None
     return path
 
 
-def _overload_top(rows: Sequence[TimelineRow]) -> float:
-    highest = max((r.max_overload for r in rows if r.max_overload is not None), default=1.0)
-    return max(1.5, highest * 1.1)
-
-
 # ---------------------------------------------------------------------------
-# SVG
+# Pages
+
+# Renders every [data-chart] element from the JSON spec beside it.
+_LOADER = """
+for (const el of document.querySelectorAll('[data-chart]')) {
+  const spec = JSON.parse(document.getElementById('spec-' + el.dataset.chart).textContent);
+  vegaEmbed(el, spec, {renderer: 'svg', actions: false}).catch((error) => {
+    el.dataset.chartError = String(error);
+    el.textContent = 'chart failed: ' + error;
+  });
+}
+"""
+
+STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
+       margin: 0 auto; max-width: 1180px; padding: 16px 28px 48px; }
+h1 { font-size: 24px; margin: 8px 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; }
+h3 { font-size: 16px; margin: 18px 0 6px; }
+table { border-collapse: collapse; margin: 6px 0 12px; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+th { background: #f6f6f6; font-weight: 600; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.muted { color: #666; } .chart { margin: 6px 0 14px; }
+"""
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high], about ``count`` of them."""
-    if high <= low:
-        high = low + 1
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
+def embed(name: str, spec: dict) -> str:
+    """A chart's element and its spec, for ``page``; ``name`` must be unique on the page."""
+    data = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")  # no "</script>" inside the script
+    name = html.escape(name, quote=True)
+    return (f'<div class="chart" data-chart="{name}"></div>\n'
+            f'<script type="application/json" id="spec-{name}">{data}</script>\n')
 
 
-def svg_chart(rows: Sequence[TimelineRow], title: Optional[str] = None) -> str:
-    seqs = [r.seq for r in rows]
-    x_low, x_high = min(seqs), max(seqs)
-    if x_high == x_low:
-        x_low, x_high = x_low - 1, x_high + 1
-    plot_width = WIDTH - LEFT - RIGHT
+def bundle() -> str:
+    """The Vega, Vega-Lite and vega-embed JavaScript, as one script (a few seconds the first time)."""
+    script = _converter().javascript_bundle()
+    if "</script" in script.lower():
+        raise EngineError("chart: the Vega bundle holds '</script' and cannot be inlined in a page")
+    return script
 
-    def x_of(seq: float) -> float:
-        return LEFT + (seq - x_low) / (x_high - x_low) * plot_width
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
-        f'<text x="{WIDTH / 2}" y="24" text-anchor="middle" font-size="15">'
-        f'{escape(title or "cross-zone share and worst overload by event")}</text>',
-    ]
-    panels = (
-        ("cross-zone share (%)", [None if r.cross_zone_share is None else 100 * r.cross_zone_share for r in rows],
-         100.0, (), "{:.0f}"),
-        ("max overload (1 = even)", [r.max_overload for r in rows], _overload_top(rows),
-         (1.0, FLOOD_LOAD), "{:g}"),
+def page(title: str, body: str, style: str = "") -> str:
+    """A self-contained HTML page: ``body``, the styles, the Vega bundle and the loader inline."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{html.escape(title)}</title>\n"
+        f"<style>{STYLE}{style}</style>\n</head>\n<body>\n{body}\n"
+        f"<script>{bundle()}</script>\n<script>{_LOADER}</script>\n</body>\n</html>\n"
     )
-    for number, (label, values, y_high, guides, fmt) in enumerate(panels):
-        top = TOP + number * (PANEL_HEIGHT + GAP)
-        bottom = top + PANEL_HEIGHT
-
-        def y_of(value: float, top=top, y_high=y_high) -> float:
-            return top + PANEL_HEIGHT * (1 - value / y_high)
-
-        parts.append(f'<rect x="{LEFT}" y="{top}" width="{plot_width}" height="{PANEL_HEIGHT}" '
-                     f'fill="none" stroke="#444"/>')
-        for tick in nice_ticks(0, y_high):
-            if tick > y_high:
-                continue
-            y = y_of(tick)
-            parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_width}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-            parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt.format(tick)}</text>')
-        for guide in guides:
-            y = y_of(guide)
-            parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_width}" y2="{y:.1f}" '
-                         f'stroke="#888" stroke-dasharray="5,4"/>')
-        parts.append(f'<text x="18" y="{(top + bottom) / 2:.1f}" text-anchor="middle" '
-                     f'transform="rotate(-90 18 {(top + bottom) / 2:.1f})">{escape(label)}</text>')
-        for d in _step_paths(seqs, values, x_of, y_of):
-            parts.append(f'<path d="{d}" fill="none" stroke="{COLOURS[number]}" stroke-width="2"/>')
-        for seq, value in zip(seqs, values):
-            if value is not None:
-                parts.append(f'<circle cx="{x_of(seq):.1f}" cy="{y_of(value):.1f}" r="2.5" '
-                             f'fill="{COLOURS[number]}"/>')
-        for tick in nice_ticks(x_low, x_high, 8):
-            if tick != int(tick) or not x_low <= tick <= x_high:
-                continue
-            x = x_of(tick)
-            parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#444"/>')
-            parts.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{int(tick)}</text>')
-    parts.append(f'<text x="{LEFT + plot_width / 2}" y="{HEIGHT - 12}" text-anchor="middle">log sequence number</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
-
-
-def _step_paths(seqs, values, x_of, y_of) -> list[str]:
-    """SVG path data for steps through (seq, value), broken where a value is missing."""
-    paths: list[str] = []
-    current: list[str] = []
-    for index, (seq, value) in enumerate(zip(seqs, values)):
-        if value is None:
-            if current:
-                paths.append(" ".join(current))
-            current = []
-            continue
-        x, y = x_of(seq), y_of(value)
-        # From the previous point: along at its value, then up or down to this one.
-        current.append(f"H{x:.1f} V{y:.1f}" if current else f"M{x:.1f} {y:.1f}")
-        if index + 1 < len(seqs) and values[index + 1] is None:
-            current.append(f"H{x_of(seqs[index + 1]):.1f}")  # held until the event that emptied it
-    if current:
-        paths.append(" ".join(current))
-    return paths
-
-
-# ---------------------------------------------------------------------------
-# PNG
-
-
-def _write_png(rows: Sequence[TimelineRow], path: Path, title: Optional[str]) -> None:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise EngineError(f"{path}: PNG charts need matplotlib: pip install 'topology-engine[chart]' "
-                          f"(or write an .svg, which needs nothing)") from None
-    seqs = [r.seq for r in rows]
-    cross = [math.nan if r.cross_zone_share is None else 100 * r.cross_zone_share for r in rows]
-    overload = [math.nan if r.max_overload is None else r.max_overload for r in rows]
-    figure = Figure(figsize=(9, 5.6), dpi=100)
-    FigureCanvasAgg(figure)
-    top, bottom = figure.subplots(2, 1, sharex=True)
-    top.plot(seqs, cross, drawstyle="steps-post", marker="o", markersize=3, color=COLOURS[0])
-    top.set_ylim(0, 100)
-    top.set_ylabel("cross-zone share (%)")
-    bottom.plot(seqs, overload, drawstyle="steps-post", marker="o", markersize=3, color=COLOURS[1])
-    for guide in (1.0, FLOOD_LOAD):
-        bottom.axhline(guide, color="#888", linestyle="--", linewidth=1)
-    bottom.set_ylim(0, _overload_top(rows))
-    bottom.set_ylabel("max overload (1 = even)")
-    bottom.set_xlabel("log sequence number")
-    for axes in (top, bottom):
-        axes.grid(True, color="#e5e5e5")
-    figure.suptitle(title or "cross-zone share and worst overload by event")
-    figure.savefig(path, format="png")

@@ -15,6 +15,7 @@ from typing import IO, Optional, Sequence
 from . import explain, hintcheck, integrity, kernels, log, render, whatif
 from .chart import write_chart
 from .api import Engine, IngestReport, compact, ingest_files, ingest_live
+from .timeline import timelines
 from .errors import EngineError
 from .policies import DEFAULT_POLICY, POLICIES, rule_text
 from .subscribe import Update
@@ -375,8 +376,9 @@ def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
         if args.scenario and len(args.scenario) > 1:
             raise UsageError("--timeline and --chart follow one scenario: recorded (the default) or hazl[:LOW,HIGH]")
         scenario = whatif.parse_scenario(args.scenario[0]) if args.scenario else whatif.Scenario("recorded")
-        rows = whatif.timeline(args.log, service, port, clients=clients, policy=args.policy, scenario=scenario,
-                               rps=args.rps, latency=args.latency)
+        points = timelines(args.log, [(service, port)], clients=clients, policy=args.policy, scenario=scenario,
+                           rps=args.rps, latency=args.latency)[(service, port)]
+        rows = [point.row for point in points]
         if args.timeline:
             fmt = "json" if args.timeline.endswith(".json") else "csv"
             if args.timeline == "-":
@@ -387,7 +389,7 @@ def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
                 out.write(f"timeline: {len(rows)} rows written to {args.timeline}\n")
         if args.chart:
             title = f"{service}:{port}" + ("" if scenario.kind == "recorded" else f" under {scenario.name}")
-            path = write_chart(rows, args.chart, title=title)
+            path = write_chart(points, args.chart, title=title)
             out.write(f"chart written to {path}\n")
         return 0
     prices = whatif.parse_prices(args.price_per_gb) if args.price_per_gb else None
@@ -399,6 +401,23 @@ def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
         out.write(json.dumps(report.to_json()) + "\n")
     else:
         whatif.render_whatif(report, out)
+    return 0
+
+
+def report_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of services (1 or more), got {text!r}")
+    return int(text)
+
+
+def cmd_report(args: argparse.Namespace, out: IO[str]) -> int:
+    from .report import build_and_write
+
+    clients = whatif.parse_clients(args.clients) if args.clients else None
+    report, path = build_and_write(args.log, args.output, services=args.service, top=args.top, at=args.at,
+                                   policy=args.policy, clients=clients)
+    out.write(f"report written to {path}: {len(report.sections)} services, as of event {report.seq:,} "
+              f"({report.seconds:.1f} s)\n")
     return 0
 
 
@@ -578,9 +597,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the cross-zone share and worst overload after every event touching the "
                         "service, as CSV (or JSON for a .json FILE; - for standard output); with "
                         "--scenario hazl, under HAZL with its pools carried from event to event")
-    p.add_argument("--chart", metavar="FILE", help="draw the timeline to FILE (.svg, or .png with matplotlib)")
+    p.add_argument("--chart", metavar="FILE",
+                   help="draw the timeline to FILE: .svg, .png, or .html (a page that needs no network)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(run=cmd_whatif)
+
+    p = commands.add_parser("report", help="one HTML page: the cluster at a glance, each service's cross-zone traffic",
+                            description="Write one self-contained HTML page (it needs no network to view): the "
+                                        "cluster at a glance (zones, nodes and CPU, the rules clients get, the whole "
+                                        "cluster's modelled cross-zone share as recorded, with Auto hints and with "
+                                        "none, services ranked by cross-zone traffic) and, per service, the what-if "
+                                        "scenarios, the zone-to-zone matrix as a heat map, the cross-zone share and "
+                                        "worst overload along the log, hints health and the rule each client zone "
+                                        "gets. The timelines of all services come from one pass over the log.")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("-o", "--output", metavar="FILE", default="report.html",
+                   help="where to write the page (default: %(default)s)")
+    p.add_argument("--service", type=service_port, action="append", default=[], metavar="NAMESPACE/NAME:PORT",
+                   help="a service to report on (repeatable; default: the --top services adding most to the "
+                        "cluster's cross-zone share)")
+    p.add_argument("--top", type=report_count, default=20, metavar="N",
+                   help="how many services to report on without --service (default: %(default)s)")
+    p.add_argument("--at", type=sequence_number, metavar="SEQ",
+                   help="as of event SEQ instead of the end of the log (the timelines stop there too)")
+    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY, help="selection rules (default: %(default)s)")
+    p.add_argument("--clients", metavar="SPEC",
+                   help="where requests come from, as for whatif: cpu (default), service:NS/NAME, or "
+                        "zone-a=60,zone-b=30,...")
+    p.set_defaults(run=cmd_report)
 
     p = commands.add_parser("demo", help="run on the bundled demo cluster",
                             description="Ingest the bundled demo cluster into a temporary log and show, "

@@ -4,7 +4,6 @@ import contextlib
 import csv
 import io
 import json
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -14,13 +13,15 @@ from hypothesis import strategies as st
 from engine.api import Engine
 from engine.cli import main
 from engine.demo import run_demo
-from engine.chart import write_chart
+from engine.chart import timeline_spec, write_chart
 from engine.errors import EngineError, LookupFailed
+from engine.timeline import Point, timelines
 from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SlicePort, SliceUpserted
 from engine.whatif import (
     Band,
     ClientSite,
     SiteGroups,
+    TimelineRow,
     apportion,
     band_of,
     client_sites,
@@ -429,24 +430,38 @@ def test_timeline_csv_and_json(short_log):
     assert data[3]["max_overload"] == pytest.approx(4 / 3) and data[0]["max_overload"] is None
 
 
-def test_chart_svg_is_valid_and_png_needs_matplotlib(short_log, tmp_path, monkeypatch):
-    rows = timeline(short_log, "shop/web", 80, clients={z: 1 for z in ZONES})
-    svg = write_chart(rows, tmp_path / "web.svg", title="shop/web:80")
+def test_chart_svg_png_and_html_from_the_same_spec(short_log, tmp_path):
+    points = timelines(short_log, [("shop/web", 80)], clients={z: 1 for z in ZONES})[("shop/web", 80)]
+    svg = write_chart(points, tmp_path / "web.svg", title="shop/web:80")
     root = ET.parse(svg).getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    assert len(root.findall("{http://www.w3.org/2000/svg}path")) == 2  # one line per panel
-    with pytest.raises(EngineError, match="unknown chart format"):
-        write_chart(rows, tmp_path / "web.gif")
-    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
-    with pytest.raises(EngineError, match=r"topology-engine\[chart\]"):
-        write_chart(rows, tmp_path / "web.png")
-
-
-def test_chart_png(short_log, tmp_path):
-    pytest.importorskip("matplotlib")
-    rows = timeline(short_log, "shop/web", 80, clients={z: 1 for z in ZONES})
-    png = write_chart(rows, tmp_path / "web.png")
+    texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"shop/web:80", "cross-zone share (%)", "max overload (1 = even)"} <= texts
+    png = write_chart(points, tmp_path / "web.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = write_chart(points, tmp_path / "web.html").read_text()
+    assert page.count("data-chart=") == 1 and "<script src" not in page and "vegaEmbed" in page
+    with pytest.raises(EngineError, match="unknown chart format"):
+        write_chart(points, tmp_path / "web.gif")
+    with pytest.raises(EngineError, match="no timeline rows"):
+        write_chart([], tmp_path / "web.svg")
+
+
+def test_timeline_spec_marks_the_points_that_moved_and_holds_values_up_to_a_gap(short_log):
+    points = timelines(short_log, [("shop/web", 80)], clients={z: 1 for z in ZONES})[("shop/web", 80)]
+    values = timeline_spec(points)["data"]["values"]
+    assert [v["seq"] for v in values] == [4, 5, 6, 8] and not any(v["hold"] for v in values)
+    # 4 served nobody; 5 served everyone (from nothing: moved), 6 lost an endpoint, 8 rewrote hints.
+    assert [v["cause"] for v in values] == [None, "endpoints", "endpoints", "hints"]
+    assert values[0]["cross"] is None and values[2]["cross"] == pytest.approx(100 / 3, abs=1e-3)
+    assert [v["time"] for v in values] == [1000 * p.row.time for p in points]
+    # A value holds up to the event after which nobody was served, then the line breaks.
+    served, emptied = (Point(TimelineRow(seq, 100.0 + seq, "e", 1, cross, load, 0.0), (("endpoints", 1),))
+                       for seq, cross, load in ((1, 0.25, 1.5), (2, None, None)))
+    held = timeline_spec([served, emptied])["data"]["values"]
+    assert [(v["time"], v["cross"], v["hold"]) for v in held] == [(101000.0, 25.0, False), (102000.0, 25.0, True),
+                                                                  (102000.0, None, False)]
+    assert held[2]["cause"] == "endpoints"
 
 
 def test_demo_cluster_after_zone_c_lost_its_web_pods(fixtures_dir):
