@@ -1,19 +1,27 @@
 """``topology-engine demo``: the main job on the bundled demo cluster.
 
-It ingests fixtures/demo/cluster.json into a log, shows per service port
-what a client in each zone gets and why, then ingests the recorded changes
-(fixtures/demo/changes.jsonl) and shows, update by update, what the clients
-of ``shop/web`` received.
+It writes fixtures/demo/cluster.json and the recorded changes
+(fixtures/demo/changes.jsonl) to a log as a watch would have recorded them:
+the cluster first, then each change in its own batch at the time
+fixtures/demo/times.json gives (seconds after the cluster; the log ends
+now).  It shows per service port what a client in each zone gets and why,
+replays the changes showing, update by update, what the clients of
+``shop/web`` received, and ends with the command that writes the report.
 """
 from __future__ import annotations
 
+import json
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Optional
 
-from . import render
+from . import kernels, kube, render
 from .api import Engine
 from .errors import EngineError
+from .events import Event
+from .log import EventLog
+from .records import RecordCodec
 from .policies import rule_text
 from .subscribe import Update
 
@@ -43,20 +51,36 @@ def _selection_rows(engine: Engine, clients: list[tuple[str, str]]) -> list[tupl
 
 
 def run_demo(out: IO[str], keep: Optional[str] = None) -> None:
-    cluster, changes = DEMO_DIR / "cluster.json", DEMO_DIR / "changes.jsonl"
+    cluster, changes, times = DEMO_DIR / "cluster.json", DEMO_DIR / "changes.jsonl", DEMO_DIR / "times.json"
     if not cluster.exists():
         raise EngineError(f"demo data not found at {DEMO_DIR}: run the demo from a source checkout")
     with tempfile.TemporaryDirectory(prefix="topology-engine-demo-") as scratch:
         log_dir = Path(keep) if keep else Path(scratch) / "log"
         if keep and log_dir.exists() and any(log_dir.iterdir()):
             raise EngineError(f"{log_dir}: already exists and is not empty; give a new directory to --keep")
-        with Engine.open(log_dir, create=True, write=True, sync=False) as engine:
-            _show(engine, cluster, changes, log_dir if keep else None, out)
+        cluster_events = _read(cluster)
+        change_events = _read(changes)
+        offsets = json.loads(times.read_text(encoding="utf-8"))["changes"]
+        if len(offsets) != len(change_events):
+            raise EngineError(f"{times}: {len(offsets)} times for {len(change_events)} changes")
+        start = time.time() - max(offsets, default=0)
+        codec = RecordCodec(kernels.StringTable())  # the log's string table, grown record by record
+        with EventLog.open(log_dir, create=True, write=True, sync=False) as log:
+            log.append([codec.to_log(e)[1] for e in cluster_events], time=start)
+            for event, offset in zip(change_events, offsets):
+                log.append([codec.to_log(event)[1]], time=start + offset)
+        with Engine.open(log_dir, at=len(cluster_events)) as engine:
+            _show(engine, cluster, changes, out)
+            first_node = _client_nodes(engine)[0][0]
+        _print_next_steps(log_dir if keep else None, first_node, out)
 
 
-def _show(engine: Engine, cluster: Path, changes: Path, kept: Optional[Path], out: IO[str]) -> None:
-    with cluster.open(encoding="utf-8") as stream:
-        engine.ingest_streams([(cluster.name, stream)])
+def _read(path: Path) -> list[Event]:
+    with path.open(encoding="utf-8") as stream:
+        return list(kube.iter_events(stream, path.name, kube.ReadStats()))
+
+
+def _show(engine: Engine, cluster: Path, changes: Path, out: IO[str]) -> None:
     state = engine.state
     clients = _client_nodes(engine)
     out.write(f"topology-engine demo: {len(state.zones())} zones, {len(state.nodes)} nodes, "
@@ -78,11 +102,19 @@ def _show(engine: Engine, cluster: Path, changes: Path, kept: Optional[Path], ou
 
     for node, _ in clients:
         engine.subscribe(WATCHED, 80, node=node, on_update=show)
-    with changes.open(encoding="utf-8") as stream:
-        report = engine.ingest_streams([(changes.name, stream)])
-    out.write(f"\nAfter {report.appended} changes (seq {engine.seq}):\n")
+    applied = engine.replay()
+    out.write(f"\nAfter {sum(applied.values())} changes (seq {engine.seq}):\n")
     final = [row for row in _selection_rows(engine, clients) if row[0] == f"{WATCHED}:80"]
     render.table(headers, final, out)
-    if kept is not None:
-        out.write(f"\nThe log is kept in {kept}: try `topology-engine endpoints {kept} {WATCHED}:80 "
-                  f"--node {clients[0][0]} --at 20`\n")
+
+
+def _print_next_steps(kept: Optional[Path], node: str, out: IO[str]) -> None:
+    if kept is None:
+        out.write("\nThe report of this demo (one HTML page: the cluster at a glance, each service's traffic "
+                  "and its timeline):\n  topology-engine demo --keep demo-log && "
+                  "topology-engine report demo-log -o demo-report.html\n")
+        return
+    out.write(f"\nThe log is kept in {kept}: try `topology-engine endpoints {kept} {WATCHED}:80 "
+              f"--node {node} --at 20`\n"
+              f"The report of this demo (one HTML page: the cluster at a glance, each service's traffic "
+              f"and its timeline):\n  topology-engine report {kept} -o demo-report.html\n")
