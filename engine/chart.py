@@ -23,11 +23,19 @@ from .errors import EngineError
 from .timeline import CAUSES, Point
 from .whatif import FLOOD_LOAD, ScenarioResult
 
-WIDTH = 640
+WIDTH = 720
 PANEL_HEIGHT = 150
-CAUSE_COLOURS = ("#d62728", "#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c", "#8c564b", "#7f7f7f")
+# In CAUSES order: node-down, endpoints, hints, service, node-up, node, clients.
+CAUSE_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#2ca02c", "#17becf", "#e377c2")
 LINE_COLOUR = "#4c78a8"
 FORMATS = (".svg", ".png", ".html")
+CONFIG = {
+    "font": "Helvetica, Arial, sans-serif",
+    "title": {"fontSize": 15, "anchor": "start", "offset": 10},
+    "axis": {"labelFontSize": 12, "titleFontSize": 12},
+    "legend": {"labelFontSize": 12, "titleFontSize": 12},
+    "view": {"stroke": "#ccc"},
+}
 
 
 def _zone(name: str) -> str:
@@ -38,13 +46,15 @@ def _zone(name: str) -> str:
 # Specs
 
 
-def timeline_spec(points: Sequence[Point], title: Optional[str] = None) -> dict:
+def timeline_spec(points: Sequence[Point], title: Optional[str] = None,
+                  span: Optional[tuple[float, float]] = None) -> dict:
     """Cross-zone share and worst overload along the log, over wall-clock time.
 
     Values hold until the next point (steps); a point after which no client
     was served leaves a gap, the value before it held up to it.  Points that
     moved a value are marked, coloured by their first cause, with every
-    cause in the tooltip.
+    cause in the tooltip.  ``span`` (first and last write time of the log)
+    fixes the time axis, and the last value holds to its end.
     """
     values: list[dict] = []
     before: Optional[Point] = None
@@ -63,7 +73,16 @@ def timeline_spec(points: Sequence[Point], title: Optional[str] = None) -> dict:
             "causes": ", ".join(f"{count} {cause}" for cause, count in point.causes) or "-",
         })
         before = point
-    x = {"field": "time", "type": "temporal", "title": "time written to the log (UTC)", "scale": {"type": "utc"}}
+    if span is not None and before is not None and before.row.time < span[1]:
+        values.append({"time": 1000 * span[1], "cross": values[-1]["cross"], "overload": before.row.max_overload,
+                       "hold": True})
+    times = [p.row.time for p in points]
+    first, last = span or (min(times, default=0.0), max(times, default=0.0))
+    # Label what changes across the log: the date only when it spans days.
+    label_format = "%Y-%m-%d %H:%M" if last - first > 86400 else "%H:%M" if last - first > 600 else "%H:%M:%S"
+    x = {"field": "time", "type": "temporal", "title": "time written to the log (UTC)",
+         "scale": {"type": "utc", **({"domain": [1000 * first, 1000 * last]} if span else {})},
+         "axis": {"format": label_format, "labelFlush": True}}
     tooltip = [
         {"field": "time", "type": "temporal", "title": "time (UTC)", "format": "%Y-%m-%d %H:%M:%S", "scale": {"type": "utc"}},
         {"field": "seq", "title": "seq"}, {"field": "event", "title": "last event"},
@@ -96,6 +115,7 @@ def timeline_spec(points: Sequence[Point], title: Optional[str] = None) -> dict:
 
     top = max([p.row.max_overload or 0.0 for p in points] + [1.0])
     return {
+        "config": CONFIG,
         "title": title or "cross-zone share and worst overload along the log",
         "data": {"values": values},
         "vconcat": [
@@ -123,6 +143,7 @@ def matrix_spec(result: ScenarioResult, title: str = "where requests go (share o
                   "axis": {"orient": "top", "labelAngle": 0}}
     encoding_y = {"field": "from", "type": "nominal", "title": "client zone"}
     return {
+        "config": CONFIG,
         "title": title,
         "data": {"values": values},
         "width": {"step": 90}, "height": {"step": 40},
@@ -150,9 +171,10 @@ def bars_spec(values: Sequence[Mapping[str, object]], category: str, amount: str
         x["scale"] = {"domain": domain}
     y = {"field": category, "type": "nominal", "title": category_title, "sort": None}
     return {
+        "config": CONFIG,
         "title": title,
         "data": {"values": list(values)},
-        "width": 420, "height": {"step": 22},
+        "width": 300, "height": {"step": 22},
         "layer": [
             {"mark": {"type": "bar", "color": LINE_COLOUR},
              "encoding": {"x": x, "y": y, "tooltip": [{"field": f, "title": t} for f, t in tooltip] or None}},
@@ -223,7 +245,7 @@ for (const el of document.querySelectorAll('[data-chart]')) {
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
-       margin: 0 auto; max-width: 1180px; padding: 16px 28px 48px; }
+       margin: 0 auto; max-width: 1300px; padding: 16px 28px 48px; }
 h1 { font-size: 24px; margin: 8px 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; }
 h3 { font-size: 16px; margin: 18px 0 6px; }
 table { border-collapse: collapse; margin: 6px 0 12px; }

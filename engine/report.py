@@ -122,6 +122,7 @@ class Report:
     summary: ClusterSummary
     sections: tuple[ServiceSection, ...]
     seconds: float  # how long building it took
+    started: float  # when the log's first event was written
 
 
 # ---------------------------------------------------------------------------
@@ -172,12 +173,18 @@ def build_report(log_path: str | os.PathLike, *, services: Sequence[Target] = ()
                     )
                     show(number, len(targets))
             gc.collect()
-            written = next((t for _, t, _ in engine.log.read(seq, seq)), 0.0) if seq else 0.0
+            written, started_at = (_written(engine, at_seq) for at_seq in (seq, engine.log.first_seq))
             with _stage("report: timelines", stream) as show:
                 points = pass_.result(show)
     sections = tuple(ServiceSection(service, port, *found[(service, port)], tuple(points[(service, port)]))
                      for service, port in targets)
-    return Report(str(log_path), seq, written, policy, basis, summary, sections, time.perf_counter() - started)
+    return Report(str(log_path), seq, written, policy, basis, summary, sections, time.perf_counter() - started,
+                  started_at)
+
+
+def _written(engine: Engine, seq: int) -> float:
+    """When event ``seq`` was written (0.0 for none)."""
+    return next((written for _, written, _ in engine.log.read(seq, seq)), 0.0) if seq else 0.0
 
 
 @contextlib.contextmanager
@@ -390,6 +397,10 @@ def build_and_write(log_path: str | os.PathLike, path: str | os.PathLike, **opti
     The Vega bundle takes a few seconds to assemble and its converter lets
     other threads run, so it is made while the log is read.
     """
+    where = Path(path)
+    if where.is_dir() or not where.parent.is_dir():  # say so now, not after the work
+        reason = "is a directory" if where.is_dir() else f"no directory {where.parent}"
+        raise EngineError(f"{where}: cannot write the report: {reason}")
     bundle = threading.Thread(target=chart.bundle, name="vega-bundle", daemon=True)
     bundle.start()
     report = build_report(log_path, **options)
@@ -440,7 +451,8 @@ def render_html(report: Report) -> str:
         + "</nav>",
         _causes_html(),
     ]
-    parts.extend(_service_html(index, section, report.policy) for index, section in enumerate(report.sections))
+    span = (report.started, report.written)
+    parts.extend(_service_html(index, section, span) for index, section in enumerate(report.sections))
     parts.append(f'<p class="muted">Written by topology-engine in {report.seconds:.1f} s.</p>')
     return chart.page(title, "\n".join(parts), _STYLE)
 
@@ -520,7 +532,7 @@ def _causes_html() -> str:
             f"<ul>{items}</ul>\n")
 
 
-def _service_html(index: int, section: ServiceSection, policy: str) -> str:
+def _service_html(index: int, section: ServiceSection, span: tuple[float, float]) -> str:
     name = f"{section.service}:{section.port}"
     report = section.whatif
     recorded = section.recorded
@@ -534,9 +546,11 @@ def _service_html(index: int, section: ServiceSection, policy: str) -> str:
             ("unserved", *(_pct(s.unserved_share) for s in scenarios)),
             ("flooded zones", *(_e(", ".join(s.flooded) or "-") for s in scenarios)),
             ("starved zones", *(_e(", ".join(s.starved) or "-") for s in scenarios)),
-            ("note", *(_e(s.note or "-") for s in scenarios)),
         ],
         numeric=tuple(range(1, len(scenarios) + 1)))
+    notes = "".join(f"<li><code>{_e(s.name)}</code>: {_e(s.note)}</li>" for s in scenarios if s.note)
+    if notes:
+        table += f'<ul class="muted">{notes}</ul>'
     health = section.hints
     counts = health.counts()
     reason = "" if health.written else f" (writes none: {_e(hint_writer.REASONS.get(health.reason, health.reason))})"
@@ -549,7 +563,7 @@ def _service_html(index: int, section: ServiceSection, policy: str) -> str:
         [(_e(zone or "(no zone)"), _pct(sum(found.values())), ", ".join(f"<code>{_e(r)}</code>" for r in found),
           _e("; ".join(rule_text(recorded.policy, r) for r in found)))
          for zone, found in section.rules.items()], numeric=(1,))
-    timeline = chart.embed(f"timeline-{index}", chart.timeline_spec(section.points, f"{name} along the log"))
+    timeline = chart.embed(f"timeline-{index}", chart.timeline_spec(section.points, f"{name} along the log", span))
     matrix = chart.embed(f"matrix-{index}", chart.matrix_spec(recorded, "where its requests go, as recorded (%)"))
     return (
         f'<section id="s{index}" data-section="{_e(name)}">\n<h2>{_e(name)}</h2>\n'
@@ -558,7 +572,9 @@ def _service_html(index: int, section: ServiceSection, policy: str) -> str:
         f'<div class="tile"><div class="big">{recorded.max_overload:.2f}</div>'
         f'<div class="label">worst overload (1 = even)</div></div>'
         f'<div class="tile"><div class="big">{len(recorded.endpoints)}</div><div class="label">endpoints</div></div>'
-        f"</div>\n<h3>Scenarios</h3>{table}\n"
+        f"</div>\n<h3>Scenarios</h3><p class=\"muted\">As <code>whatif</code> computes them: <code>none</code> "
+        f"removes every hint, <code>auto</code> writes them as the Auto allocator does, <code>drain:ZONE</code> "
+        f"removes the service's endpoints in ZONE and recomputes hints in the Service's own mode.</p>{table}\n"
         f'<div class="row">{matrix}<div><h3>The rule each client zone gets</h3>{rules}</div></div>\n'
         f"{timeline}\n"
         f"<h3>Hints health</h3><p>The controller's hint mode is <code>{_e(health.mode)}</code>{reason}; "
