@@ -497,7 +497,10 @@ def compute_hints(
 
 
 def _without_hints(s: SliceUpserted) -> SliceUpserted:
-    return attrs.evolve(s, endpoints=tuple(attrs.evolve(e, for_zones=(), for_nodes=()) for e in s.endpoints))
+    if not any(e.for_zones or e.for_nodes for e in s.endpoints):
+        return s  # nothing to remove: no copy
+    return attrs.evolve(s, endpoints=tuple(attrs.evolve(e, for_zones=(), for_nodes=()) if e.for_zones or e.for_nodes
+                                           else e for e in s.endpoints))
 
 
 def _canonical_mode(mode: str) -> str:

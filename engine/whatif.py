@@ -834,11 +834,15 @@ def scenario_slices(engine: Engine, service: str, scenario: Scenario, policy: st
 
 
 def _hinted(s: SliceUpserted, hints: Mapping[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]]) -> SliceUpserted:
-    """``s`` with each endpoint's hints from ``hints`` (absent: no hint)."""
+    """``s`` with each endpoint's hints from ``hints`` (absent: no hint); ``s``
+    itself when nothing changes (a whole cluster's worth of copies is slow)."""
     endpoints = []
     for index, e in enumerate(s.endpoints):
-        for_zones, for_nodes = hints.get((s.key, index), ((), ()))
-        endpoints.append(attrs.evolve(e, for_zones=for_zones, for_nodes=for_nodes))
+        wanted = hints.get((s.key, index), ((), ()))
+        endpoints.append(e if (e.for_zones, e.for_nodes) == wanted else
+                         attrs.evolve(e, for_zones=wanted[0], for_nodes=wanted[1]))
+    if all(new is old for new, old in zip(endpoints, s.endpoints)):
+        return s
     return attrs.evolve(s, endpoints=tuple(endpoints))
 
 
@@ -855,7 +859,9 @@ def with_slices(engine: Engine, replaced: Mapping[str, Sequence[SliceUpserted]])
     events: list[Event] = [*state.nodes.values()]
     events.extend(state.services[key] for key in replaced if key in state.services)
     for key, slices in replaced.items():
-        replacement = {s.key: s for s in slices}
+        # Columns of their own: adopting columns that index this engine's
+        # string table into the copy's would intern that whole table, slice by slice.
+        replacement = {s.key: attrs.evolve(s, endpoints=tuple(s.endpoints)) for s in slices}
         events.extend(replacement.pop(s.key) for s in state.slices_of(key) if s.key in replacement)
         events.extend(replacement.values())
     copy = Engine()
