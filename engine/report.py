@@ -173,7 +173,7 @@ def build_report(log_path: str | os.PathLike, *, services: Sequence[Target] = ()
                     )
                     show(number, len(targets))
             gc.collect()
-            written, started_at = (_written(engine, at_seq) for at_seq in (seq, engine.log.first_seq))
+            written, started_at = _written(engine, seq), _written(engine, engine.log.first_seq)
             with _stage("report: timelines", stream) as show:
                 points = pass_.result(show)
     sections = tuple(ServiceSection(service, port, *found[(service, port)], tuple(points[(service, port)]))
