@@ -142,3 +142,15 @@ def test_the_report_command_knows_the_service_a_whatif_json_names(churned, capsy
     early = build_report(churned, services=[("team-000/svc-00003", 80)])
     assert f"{100 * answer['scenarios'][0]['cross_zone_share']:.1f}" == \
         f"{100 * early.sections[0].recorded.cross_zone_share:.1f}"
+
+
+def test_the_demo_ends_with_the_command_that_writes_its_report(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "demo")
+    command = out.strip().splitlines()[-1].strip()
+    assert code == 0 and command == ("topology-engine demo --keep demo-log && "
+                                     "topology-engine report demo-log -o demo-report.html")
+    for step in command.split(" && "):
+        assert main(step.split()[1:]) == 0
+    page = (tmp_path / "demo-report.html").read_text(encoding="utf-8")
+    assert page.count("data-section=") == 5
