@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -234,7 +235,7 @@ class _TimelinePass:
             context = multiprocessing.get_context("spawn")  # no fork of a process holding a big heap and threads
             self._done = context.Value("q", 0, lock=False)
             self._pipe, child_end = context.Pipe(duplex=False)
-            self._process = context.Process(target=_timeline_job, args=(*self._args, self._done, child_end),
+            self._process = context.Process(target=_timeline_job, args=(self._args, self._done, child_end),
                                             name="report-timelines", daemon=True)
             self._process.start()
             child_end.close()
@@ -242,9 +243,7 @@ class _TimelinePass:
 
     def result(self, show: Callable[[int, int], None]) -> dict[Target, list[Point]]:
         if self._process is None:
-            log_path, targets, clients, policy, until = self._args
-            return timelines(log_path, targets, clients=clients, policy=policy, until=until, per_batch=True,
-                             progress=show)
+            return _timelines_of(self._args, show)
         while not self._pipe.poll(0.1):
             show(self._done.value, self._until)
         try:
@@ -264,14 +263,19 @@ class _TimelinePass:
             self._pipe.close()
 
 
-def _timeline_job(log_path, targets, clients, policy, until, done, pipe) -> None:
+def _timelines_of(args: tuple, show: Callable[[int, int], None]) -> dict[Target, list[Point]]:
+    log_path, targets, clients, policy, until = args
+    return timelines(log_path, targets, clients=clients, policy=policy, until=until, per_batch=True, progress=show)
+
+
+def _timeline_job(args: tuple, done, pipe) -> None:
     """The second process: the timeline pass, its outcome sent back whole."""
     def show(seq: int, total: int) -> None:
         done.value = seq
 
+    warnings.simplefilter("ignore")  # the first process opened the same log and said what there was to say
     try:
-        outcome = ("ok", timelines(log_path, targets, clients=clients, policy=policy, until=until,
-                                   per_batch=True, progress=show))
+        outcome = ("ok", _timelines_of(args, show))
     except EngineError as exc:
         outcome = ("error", exc)
     pipe.send(outcome)
