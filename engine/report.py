@@ -575,7 +575,7 @@ def _service_html(index: int, section: ServiceSection, span: tuple[float, float]
         f'{_pct(recorded.cross_zone_share)}</div><div class="label">cross-zone, as recorded</div></div>'
         f'<div class="tile"><div class="big">{recorded.max_overload:.2f}</div>'
         f'<div class="label">worst overload (1 = even)</div></div>'
-        f'<div class="tile"><div class="big">{len(recorded.endpoints)}</div><div class="label">endpoints</div></div>'
+        f'<div class="tile"><div class="big">{len(recorded.endpoints):,}</div><div class="label">endpoints</div></div>'
         f"</div>\n<h3>Scenarios</h3><p class=\"muted\">As <code>whatif</code> computes them: <code>none</code> "
         f"removes every hint, <code>auto</code> writes them as the Auto allocator does, <code>drain:ZONE</code> "
         f"removes the service's endpoints in ZONE and recomputes hints in the Service's own mode.</p>{table}\n"
