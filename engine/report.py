@@ -137,7 +137,9 @@ def build_report(log_path: str | os.PathLike, *, services: Sequence[Target] = ()
     contributing), as of event ``at`` (None: the end of the log).
 
     The timelines' pass over the log runs in a second process (when the
-    machine has a second core) while this one evaluates the cluster.
+    machine has a second core) while this one evaluates the cluster.  That
+    process is spawned, so a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard around what it runs.
     ``progress`` is where stage progress goes when it is a terminal
     (default: standard error).
     """
