@@ -309,29 +309,54 @@ cdef class StringTable:
             self._rehash(self._mask + 1)
 
     def adopt(self, strings, Py_ssize_t n, bytes data):
-        """``data``, endpoint columns whose ids index ``strings``, with the
-        ids made this table's (what is new is interned in ``strings`` order)."""
+        """``data``, endpoint columns whose ids index ``strings`` (a slice's own
+        tuple, or another table), with the ids made this table's: the strings
+        the columns use are interned in the order of their old ids."""
         if strings is self:
             return data
-        cdef Py_ssize_t count = len(strings), i
-        cdef int32_t* ids = <int32_t*>_grow_array(NULL, count, sizeof(int32_t))
+        out = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        cdef int32_t* words = <int32_t*>PyBytes_AS_STRING(out)
+        cdef Py_ssize_t total = PyBytes_GET_SIZE(data) // 4, i, k, used = 0, lo, hi, mid
+        cdef int32_t* old = <int32_t*>_grow_array(NULL, total, sizeof(int32_t))
+        cdef int32_t* new = NULL
         try:
-            for i in range(count):
-                ids[i] = <int32_t>self._intern(strings[i])
-            out = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
-            _remap(<int32_t*>PyBytes_AS_STRING(out), n, PyBytes_GET_SIZE(data) // 4, ids)
+            for i in range(n, FIXED * n):
+                if words[i] >= 0:
+                    old[used] = words[i]
+                    used += 1
+            for i in range(_lists_start(n), total):
+                old[used] = words[i]
+                used += 1
+            qsort(old, used, sizeof(int32_t), _compare_ints)
+            k = 0
+            for i in range(used):  # unique, ascending
+                if k == 0 or old[k - 1] != old[i]:
+                    old[k] = old[i]
+                    k += 1
+            used = k
+            new = <int32_t*>_grow_array(NULL, used, sizeof(int32_t))
+            for i in range(used):
+                new[i] = <int32_t>self._intern(strings[old[i]])
+            for i in range(n, total):
+                if (i < FIXED * n and words[i] < 0) or FIXED * n <= i < _lists_start(n):
+                    continue  # no string, or an offset
+                lo, hi = 0, used - 1
+                while lo < hi:  # the id's place among the used ones
+                    mid = (lo + hi) // 2
+                    if old[mid] < words[i]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                words[i] = new[lo]
         finally:
-            free(ids)
+            free(old)
+            free(new)
         return out
 
 
-cdef void _remap(int32_t* words, Py_ssize_t n, Py_ssize_t total, const int32_t* ids) noexcept:
-    cdef Py_ssize_t i
-    for i in range(n, FIXED * n):
-        if words[i] >= 0:
-            words[i] = ids[words[i]]
-    for i in range(FIXED * n + 3 * (n + 1), total):
-        words[i] = ids[words[i]]
+cdef int _compare_ints(const void* x, const void* y) noexcept nogil:
+    cdef int32_t a = (<const int32_t*>x)[0], b = (<const int32_t*>y)[0]
+    return -1 if a < b else (1 if a > b else 0)
 
 
 # ---------------------------------------------------------------------------

@@ -132,18 +132,19 @@ class StringTable:
         del self._strings[size:]
 
     def adopt(self, strings, n: int, data: bytes) -> bytes:
-        """``data``, endpoint columns whose ids index ``strings``, with the
-        ids made this table's (what is new is interned in ``strings`` order)."""
+        """``data``, endpoint columns whose ids index ``strings`` (a slice's own
+        tuple, or another table), with the ids made this table's: the strings
+        the columns use are interned in the order of their old ids."""
         if strings is self:
             return data
-        ids = [self.intern(s) for s in strings]
         words = array("i")
         words.frombytes(data)
-        for i in range(n, FIXED_COLUMNS * n):
+        places = [*range(n, FIXED_COLUMNS * n), *range(_lists_start(n), len(words))]
+        used = sorted({words[i] for i in places if words[i] >= 0})
+        ids = {old: self.intern(strings[old]) for old in used}
+        for i in places:
             if words[i] >= 0:
                 words[i] = ids[words[i]]
-        for i in range(_lists_start(n), len(words)):
-            words[i] = ids[words[i]]
         return words.tobytes()
 
 

@@ -101,10 +101,11 @@ class Subscription:
 
 
 class _Group:
-    __slots__ = ("key", "live", "zone", "policy_version", "subscribers")
+    __slots__ = ("key", "number", "live", "zone", "policy_version", "subscribers")
 
-    def __init__(self, key: WatchKey):
+    def __init__(self, key: WatchKey, number: int):
         self.key = key
+        self.number = number  # groups are served in the order they were made
         self.live: Optional[LiveSelection] = None  # the selection this group's subscribers follow
         self.zone: Optional[str] = None  # the client node's zone when ``live`` was chosen
         self.policy_version = 0  # the service's traffic-policy version then
@@ -118,6 +119,7 @@ class Subscriptions:
     def __init__(self, engine):
         self._engine = engine
         self._groups: dict[WatchKey, _Group] = {}
+        self._made = 0
         self._by_service: dict[str, set[WatchKey]] = {}
         self._by_node: dict[str, set[WatchKey]] = {}
 
@@ -131,7 +133,8 @@ class Subscriptions:
     def subscribe(self, key: WatchKey, callback: Callable[[Update], None]) -> Subscription:
         group = self._groups.get(key)
         if group is None:
-            group = _Group(key)
+            self._made += 1
+            group = _Group(key, self._made)
             self._follow(group)
             self._groups[key] = group
             self._by_service.setdefault(key.service, set()).add(key)
@@ -150,7 +153,7 @@ class Subscriptions:
             keys |= self._by_service.get(service, set())
         for node in change.nodes:
             keys |= self._by_node.get(node, set())
-        groups = [self._groups[key] for key in keys]
+        groups = sorted((self._groups[key] for key in keys), key=_made_order)
         index = self._engine.index
         # A group whose client moved to another zone, or whose service's
         # traffic policy flipped, follows another selection from now on: what
@@ -212,6 +215,10 @@ class Subscriptions:
                 self._by_node[key.node].discard(key)
                 if not self._by_node[key.node]:
                     del self._by_node[key.node]
+
+
+def _made_order(group: _Group) -> int:
+    return group.number
 
 
 class AsyncUpdates:

@@ -202,6 +202,22 @@ def test_string_table_round_trip_and_refusals(core):
     assert len(copy) == 8
 
 
+@pytest.mark.parametrize("core", CORES, ids=IMPLEMENTATIONS)
+def test_adopting_from_another_table_takes_only_the_strings_used(core):
+    big = core.StringTable()
+    for i in range(5000):
+        big.intern(f"s{i}")
+    rows = [[["s4999"], None, None, None, "s10", None, None, None, None, None, ["s3"], []]]
+    strings, n, data = core.columns_from_rows(rows)
+    data = big.adopt(strings, n, data)
+    small = core.StringTable()
+    adopted = small.adopt(big, n, data)
+    assert len(small) == len(core.RESERVED_STRINGS) + 3
+    assert [small[i] for i in range(len(core.RESERVED_STRINGS), len(small))] == ["s3", "s10", "s4999"]
+    cond, node, _, _, _, _, _, addresses, zones, _ = core.endpoint_fields(n, adopted, 0)
+    assert (small[addresses[0]], small[node], small[zones[0]]) == ("s4999", "s10", "s3")
+
+
 # ---------------------------------------------------------------------------
 # Whole engines, one per implementation, fed the same events
 
