@@ -14,7 +14,7 @@ compared by identity, as Linkerd's listeners compare address sets.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from ..policies import linkerd
 from ..values import SelectedEndpoint
@@ -38,6 +38,7 @@ class LiveSelection:
         self._decision: linkerd.Decision = None  # type: ignore[assignment]
         self._member = bytearray()  # 1 for each row sent (and not removed since)
         self._sent: dict[int, SelectedEndpoint] = {}  # those rows' values, as sent
+        self._values: Optional[Values] = None  # _sent, sorted, once asked
         # What the decision was made from; the same again means the same decision.
         self._facts: tuple = ()
         self._refreshed = index.folds
@@ -45,8 +46,12 @@ class LiveSelection:
         self._select_all()
 
     def values(self) -> Values:
-        """What was sent so far, applied: the selection as of the last refresh, sorted."""
-        return tuple(self._sent[row] for row in self._view.publisher.sort(self._view.book.table, list(self._sent)))
+        """What was sent so far, applied: the selection as of the last refresh,
+        sorted (kept until it changes: every new subscriber's first Add)."""
+        if self._values is None:
+            rows = self._view.publisher.sort(self._view.book.table, list(self._sent))
+            self._values = tuple(self._sent[row] for row in rows)
+        return self._values
 
     def refresh(self) -> tuple[Values, Values]:
         """``(added or changed, removed)`` since the last refresh, each sorted
@@ -78,6 +83,8 @@ class LiveSelection:
         kind, arg, host = view.filter_of(decision)
         added, removed = pub.diff(view.book.identities, self._member, kind, arg, host, decision.ipv6, full, logged,
                                   view.book.slices)
+        if added or removed:
+            self._values = None
         gone = [self._sent.pop(row) for row in removed]
         gone.sort(key=_listed)
         new = []
@@ -105,6 +112,7 @@ class LiveSelection:
         for row in rows:
             self._member[row] = 1
         self._sent = {row: view.value(row) for row in rows}
+        self._values = None
 
 
 def _listed(value: SelectedEndpoint) -> tuple:
