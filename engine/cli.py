@@ -369,14 +369,15 @@ def cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
 
 def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
     service, port = args.target
-    clients = whatif.parse_clients(args.clients) if args.clients else None
+    if args.price_per_gb is not None and args.bytes_per_request is None:
+        raise UsageError("--price-per-gb needs --bytes-per-request")
     if (args.rps is None) != (args.latency is None):
         raise UsageError("--rps and --latency go together (requests in flight are their product)")
     if args.timeline or args.chart:
         if args.scenario and len(args.scenario) > 1:
             raise UsageError("--timeline and --chart follow one scenario: recorded (the default) or hazl[:LOW,HIGH]")
-        scenario = whatif.parse_scenario(args.scenario[0]) if args.scenario else whatif.Scenario("recorded")
-        points = timelines(args.log, [(service, port)], clients=clients, policy=args.policy, scenario=scenario,
+        scenario = args.scenario[0] if args.scenario else whatif.Scenario("recorded")
+        points = timelines(args.log, [(service, port)], clients=args.clients, policy=args.policy, scenario=scenario,
                            rps=args.rps, latency=args.latency)[(service, port)]
         rows = [point.row for point in points]
         if args.timeline:
@@ -392,11 +393,10 @@ def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
             path = write_chart(points, args.chart, title=title)
             out.write(f"chart written to {path}\n")
         return 0
-    prices = whatif.parse_prices(args.price_per_gb) if args.price_per_gb else None
     with Engine.open(args.log, at=args.at) as engine:
-        report = whatif.whatif(engine, service, port, clients=clients, scenarios=args.scenario, policy=args.policy,
-                               price_per_gb=prices, bytes_per_request=args.bytes_per_request,
-                               rps=args.rps, latency=args.latency)
+        report = whatif.whatif(engine, service, port, clients=args.clients, scenarios=args.scenario,
+                               policy=args.policy, price_per_gb=args.price_per_gb,
+                               bytes_per_request=args.bytes_per_request, rps=args.rps, latency=args.latency)
     if args.json:
         out.write(json.dumps(report.to_json()) + "\n")
     else:
@@ -413,9 +413,8 @@ def report_count(text: str) -> int:
 def cmd_report(args: argparse.Namespace, out: IO[str]) -> int:
     from .report import build_and_write
 
-    clients = whatif.parse_clients(args.clients) if args.clients else None
     report, path = build_and_write(args.log, args.output, services=args.service, top=args.top, at=args.at,
-                                   policy=args.policy, clients=clients)
+                                   policy=args.policy, clients=args.clients)
     out.write(f"report written to {path}: {len(report.sections)} services, as of event {report.seq:,} "
               f"({report.seconds:.1f} s)\n")
     return 0
@@ -429,165 +428,161 @@ class UsageError(Exception):
     """Arguments that parse but do not make sense together (exit 2)."""
 
 
+LOG_HELP = "the event log: a directory of segments and snapshots (`ingest` creates it)"
+TARGET = "NAMESPACE/NAME:PORT"
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False)
+
+
+class SharedOptions:
+    """The arguments several commands take, each defined once.
+
+    Each attribute is an argparse parent parser; a command lists the ones it
+    takes (``parents=[shared.log, shared.target, ...]``), so a flag means the
+    same thing, with the same help, everywhere.
+    """
+
+    def __init__(self) -> None:
+        self.log = _parent()
+        self.log.add_argument("log", metavar="LOG", help=LOG_HELP)
+
+        self.target = _parent()
+        self.target.add_argument("target", metavar=TARGET, type=service_port, help="the service port asked about")
+
+        self.client = _parent()
+        where = self.client.add_mutually_exclusive_group()
+        where.add_argument("--node", help="the client's node (its zone label decides the client zone)")
+        where.add_argument("--zone", help="the client's zone, for a client on no particular node")
+
+        self.policy = _parent()
+        self.policy.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY,
+                                 help="selection rules (default: %(default)s)")
+
+        self.at = _parent()
+        self.at.add_argument("--at", type=sequence_number, metavar="SEQ",
+                             help="answer as of event SEQ instead of the end of the log")
+
+        self.ipv6 = _parent()
+        self.ipv6.add_argument("--ipv6", action="store_true",
+                               help="Linkerd's --enable-ipv6: keep IPv6 pod addresses, preferring them for "
+                                    "dual-stack pods (off by default, as in Linkerd's Helm chart)")
+
+        self.json = _parent()
+        self.json.add_argument("--json", action="store_true",
+                               help="JSON instead of text: one object per answer, one line per update")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Replay Kubernetes cluster changes and show which endpoints each client "
                     "gets under topology-aware routing, exactly as Linkerd (and kube-proxy) decide.",
-        epilog="LOG is a directory holding the event log; `ingest` creates it. "
-               "Exit codes: 0 ok, 1 error, 2 usage.",
+        epilog=f"LOG is {LOG_HELP}. Exit codes: 0 ok, 1 error, 2 usage.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    shared = SharedOptions()
 
-    p = commands.add_parser("ingest", help="append Kubernetes objects (JSON, YAML, watch streams) to a log",
-                            description="Read Nodes, Services and EndpointSlices from kubectl output (JSON, "
-                                        "watch streams or YAML; UTF-8, or UTF-16/32 with a byte-order mark), "
-                                        "check them as the API server would, and append them to LOG as events "
-                                        "(LOG is created if missing). Files are all-or-nothing and read before "
-                                        "LOG is opened: bad input creates and changes nothing. '-' reads "
-                                        "standard input and commits as it goes, for `kubectl get ... --watch "
-                                        f"--output-watch-events -o json | {PROG} ingest LOG -`.")
-    p.add_argument("log", metavar="LOG")
+    def command(name: str, run, help: str, description: str, parents=()) -> argparse.ArgumentParser:
+        p = commands.add_parser(name, help=help, description=description, parents=list(parents))
+        p.set_defaults(run=run)
+        return p
+
+    p = command("ingest", cmd_ingest, "append Kubernetes objects (JSON, YAML, watch streams) to a log",
+                "Read Nodes, Services and EndpointSlices from kubectl output (JSON, watch streams or YAML; "
+                "UTF-8, or UTF-16/32 with a byte-order mark), check them as the API server would, and append "
+                "them to LOG as events (LOG is created if missing). Files are all-or-nothing and read before "
+                "LOG is opened: bad input creates and changes nothing. '-' reads standard input and commits as "
+                f"it goes, for `kubectl get ... --watch --output-watch-events -o json | {PROG} ingest LOG -`.",
+                [shared.log])
     p.add_argument("files", metavar="FILE", nargs="+", help="kubectl JSON/YAML output, or - for stdin")
     p.add_argument("--skip-invalid", action="store_true",
                    help="append the valid objects and report how many invalid ones were skipped")
     p.add_argument("--no-sync", action="store_true",
                    help="do not fsync each batch (faster bulk import; a crash may lose the tail)")
-    p.set_defaults(run=cmd_ingest)
 
-    p = commands.add_parser("endpoints", help="the endpoints a client gets for a service port",
-                            description="Show the endpoints a client on --node (or in --zone) receives for "
-                                        "NAMESPACE/NAME:PORT, and the rule that decided.")
-    p.add_argument("log", metavar="LOG")
-    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port, nargs="?")
-    p.add_argument("--node", help="the client's node (its zone label decides the client zone)")
-    p.add_argument("--zone", help="the client's zone, for a client on no particular node")
-    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY,
-                   help="selection rules (default: %(default)s)")
-    p.add_argument("--at", type=sequence_number, metavar="SEQ",
-                   help="answer as of event SEQ instead of the end of the log")
-    p.add_argument("--ipv6", action="store_true",
-                   help="Linkerd's --enable-ipv6: keep IPv6 pod addresses, preferring them for dual-stack "
-                        "pods (off by default, as in Linkerd's Helm chart)")
+    p = command("endpoints", cmd_endpoints, "the endpoints a client gets for a service port",
+                f"Show the endpoints a client on --node (or in --zone) receives for {TARGET}, and the rule "
+                "that decided.", [shared.log, shared.client, shared.policy, shared.at, shared.ipv6, shared.json])
+    p.add_argument("target", metavar=TARGET, type=service_port, nargs="?",
+                   help="the service port asked about (not with --batch)")
     p.add_argument("--batch", metavar="FILE",
                    help="JSON lines of {\"service\": \"ns/name\", \"port\": 80, \"node\": \"n1\"} "
                         "(or \"zone\", optional \"policy\"); one answer per line, in order")
-    p.add_argument("--json", action="store_true", help="one JSON object per answer")
-    p.set_defaults(run=cmd_endpoints)
 
-    p = commands.add_parser("replay", help="fold the whole log; summarise it, or show what clients received",
-                            description="Fold the log from its first event (never from a snapshot, except "
-                                        "after `compact`: then from the compaction snapshot, since the events "
-                                        "before it are gone). Without --watch, print what was applied, the "
-                                        "resulting cluster and the rate. With --watch, print every Add/Remove "
-                                        "each watched client received, in event order.")
-    p.add_argument("log", metavar="LOG")
+    p = command("replay", cmd_replay, "fold the whole log; summarise it, or show what clients received",
+                "Fold the log from its first event (never from a snapshot, except after `compact`: then from "
+                "the compaction snapshot, since the events before it are gone). Without --watch, print what was "
+                "applied, the resulting cluster and the rate. With --watch, print every Add/Remove each watched "
+                "client received, in event order.", [shared.log, shared.ipv6, shared.json])
     p.add_argument("--until", type=sequence_number, metavar="SEQ",
                    help="stop after event SEQ (an error past the end of the log)")
-    p.add_argument("--watch", type=watch_spec, action="append", default=[], metavar="NAMESPACE/NAME:PORT@NODE",
+    p.add_argument("--watch", type=watch_spec, action="append", default=[], metavar=f"{TARGET}@NODE",
                    help="a client to follow (repeatable): its updates are printed as the log is folded")
-    p.add_argument("--ipv6", action="store_true", help="Linkerd's --enable-ipv6 for the watched clients")
-    p.add_argument("--json", action="store_true",
-                   help='with --watch: JSON lines {"seq", "time", "watch", "op", "endpoints"}')
-    p.set_defaults(run=cmd_replay)
 
-    p = commands.add_parser("follow", help="show a client's endpoints, then each change as the log grows",
-                            description="Print the endpoints a client on --node gets, then every Add/Remove "
-                                        "as another process appends to LOG (e.g. `ingest LOG -` fed by "
-                                        "kubectl --watch). Stops on Ctrl-C or after --timeout idle seconds.")
-    p.add_argument("log", metavar="LOG")
-    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port)
+    p = command("follow", cmd_follow, "show a client's endpoints, then each change as the log grows",
+                "Print the endpoints a client on --node gets, then every Add/Remove as another process "
+                "appends to LOG (e.g. `ingest LOG -` fed by kubectl --watch). Stops on Ctrl-C or after "
+                "--timeout idle seconds.", [shared.log, shared.target, shared.ipv6, shared.json])
     p.add_argument("--node", required=True, help="the client's node")
-    p.add_argument("--ipv6", action="store_true", help="Linkerd's --enable-ipv6")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long with no new event")
-    p.add_argument("--json", action="store_true", help="JSON lines, as `replay --watch --json`")
-    p.set_defaults(run=cmd_follow)
 
-    p = commands.add_parser("snapshot", help="write the current state as a snapshot",
-                            description="Fold LOG and write its state as a snapshot in LOG, so that opening "
-                                        "it replays only the events after the snapshot.")
-    p.add_argument("log", metavar="LOG")
-    p.set_defaults(run=cmd_snapshot)
+    command("snapshot", cmd_snapshot, "write the current state as a snapshot",
+            "Fold LOG and write its state as a snapshot in LOG, so that opening it replays only the events "
+            "after the snapshot.", [shared.log])
 
-    p = commands.add_parser("compact", help="drop the log segments the newest snapshot covers",
-                            description="Remove whole segments whose events the newest snapshot covers. "
-                                        "`endpoints --at SEQ` keeps working for every SEQ still in the log.")
-    p.add_argument("log", metavar="LOG")
-    p.set_defaults(run=cmd_compact)
+    command("compact", cmd_compact, "drop the log segments the newest snapshot covers",
+            "Remove whole segments whose events the newest snapshot covers. `endpoints --at SEQ` keeps "
+            "working for every SEQ still in the log.", [shared.log])
 
-    p = commands.add_parser("stats", help="events, sequence range, segments, bytes and snapshots of a log")
-    p.add_argument("log", metavar="LOG")
-    p.add_argument("--json", action="store_true", help="one JSON object")
-    p.set_defaults(run=cmd_stats)
+    command("stats", cmd_stats, "events, sequence range, segments, bytes and snapshots of a log",
+            "Events, sequence range, segments, bytes and snapshots of LOG; reads headers and the last "
+            "segment only.", [shared.log, shared.json])
 
-    p = commands.add_parser("verify", help="check every frame and snapshot of a log (exit 1 on damage)",
-                            description="Read every segment and frame, checking headers, checksums and "
-                                        "sequence numbers, and every snapshot: header, checksum and that its "
-                                        "image decodes. Changes nothing. Exit 0 when the log is sound (a torn "
-                                        "tail left by a crash is cut by the next writer), 1 on damage.")
-    p.add_argument("log", metavar="LOG")
+    p = command("verify", cmd_verify, "check every frame and snapshot of a log (exit 1 on damage)",
+                "Read every segment and frame, checking headers, checksums and sequence numbers, and every "
+                "snapshot: header, checksum and that its image decodes. Changes nothing. Exit 0 when the log "
+                "is sound (a torn tail left by a crash is cut by the next writer), 1 on damage.", [shared.log])
     p.add_argument("--deep", action="store_true",
                    help="also fold the log and compare the state at each snapshot's seq with the snapshot")
-    p.set_defaults(run=cmd_verify)
 
-    p = commands.add_parser("repair", help="cut a damaged log at its first problem",
-                            description="Show what a cut at the log's first problem (damage or a torn tail) "
-                                        "would drop: the byte ranges, the intact events among them, their seq "
-                                        "range and the services they touch. Nothing changes without --truncate; "
-                                        "with it, the cut bytes are first kept beside the segments "
-                                        "(SEGMENT.cut-OFFSET) and snapshots past the new end are renamed "
-                                        "SNAPSHOT.stale.")
-    p.add_argument("log", metavar="LOG")
+    p = command("repair", cmd_repair, "cut a damaged log at its first problem",
+                "Show what a cut at the log's first problem (damage or a torn tail) would drop: the byte "
+                "ranges, the intact events among them, their seq range and the services they touch. Nothing "
+                "changes without --truncate; with it, the cut bytes are first kept beside the segments "
+                "(SEGMENT.cut-OFFSET) and snapshots past the new end are renamed SNAPSHOT.stale.", [shared.log])
     p.add_argument("--truncate", action="store_true", help="really cut (takes the writer lock)")
-    p.set_defaults(run=cmd_repair)
 
-    p = commands.add_parser("hints", help="the hints the EndpointSlice controller would write, against the recorded",
-                            description="Compute the hints the EndpointSlice controller would write for "
-                                        "NAMESPACE/NAME (the Auto allocator, or trafficDistribution) and mark each "
-                                        "endpoint's recorded hints ok, stale, missing or unexpected.")
-    p.add_argument("log", metavar="LOG")
-    p.add_argument("service", metavar="NAMESPACE/NAME", type=service_name)
+    p = command("hints", cmd_hints, "the hints the EndpointSlice controller would write, against the recorded",
+                "Compute the hints the EndpointSlice controller would write for NAMESPACE/NAME (the Auto "
+                "allocator, or trafficDistribution) and mark each endpoint's recorded hints ok, stale, "
+                "missing or unexpected.", [shared.log, shared.at, shared.json])
+    p.add_argument("service", metavar="NAMESPACE/NAME", type=service_name, help="the service")
     p.add_argument("--mode", choices=hintcheck.MODES,
                    help="the hint mode to apply (default: what the Service asks for)")
-    p.add_argument("--at", type=sequence_number, metavar="SEQ", help="as of event SEQ")
-    p.add_argument("--json", action="store_true", help="one JSON object")
-    p.set_defaults(run=cmd_hints)
 
-    p = commands.add_parser("explain", help="why a client gets what it gets, step by step",
-                            description="Walk through the decision for a client: its zone and where it came "
-                                        "from, candidate counts at each step, the rule that fired and, with "
-                                        "--endpoint, why one endpoint is in or out.")
-    p.add_argument("log", metavar="LOG")
-    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port)
-    p.add_argument("--node", help="the client's node")
-    p.add_argument("--zone", help="the client's zone, for a client on no particular node")
-    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY, help="selection rules (default: %(default)s)")
+    p = command("explain", cmd_explain, "why a client gets what it gets, step by step",
+                "Walk through the decision for a client: its zone and where it came from, candidate counts "
+                "at each step, the rule that fired and, with --endpoint, why one endpoint is in or out.",
+                [shared.log, shared.target, shared.client, shared.policy, shared.at, shared.ipv6, shared.json])
     p.add_argument("--endpoint", metavar="ADDRESS[:PORT]", help="explain this endpoint's verdict")
-    p.add_argument("--at", type=sequence_number, metavar="SEQ", help="as of event SEQ")
-    p.add_argument("--ipv6", action="store_true", help="Linkerd's --enable-ipv6")
-    p.add_argument("--json", action="store_true", help="one JSON object")
-    p.set_defaults(run=cmd_explain)
 
-    p = commands.add_parser("whatif", help="cross-zone traffic and endpoint load under scenarios",
-                            description="Model where a service's requests go: the zone-to-zone traffic matrix, "
-                                        "the cross-zone share and each endpoint's load, as recorded and under "
-                                        "scenarios, side by side. With --rps and --latency every endpoint also "
-                                        "gets its request rate and requests in flight, and the hazl scenario "
-                                        "(Buoyant's zonal load band, modelled) joins the defaults. With "
-                                        "--timeline or --chart, follow the cross-zone share and worst overload "
-                                        "along the whole log instead, as recorded or under hazl.")
-    p.add_argument("log", metavar="LOG")
-    p.add_argument("target", metavar="NAMESPACE/NAME:PORT", type=service_port)
-    p.add_argument("--clients", metavar="SPEC",
+    p = command("whatif", cmd_whatif, "cross-zone traffic and endpoint load under scenarios",
+                "Model where a service's requests go: the zone-to-zone traffic matrix, the cross-zone share "
+                "and each endpoint's load, as recorded and under scenarios, side by side. With --rps and "
+                "--latency every endpoint also gets its request rate and requests in flight, and the hazl "
+                "scenario (Buoyant's zonal load band, modelled) joins the defaults. With --timeline or --chart, "
+                "follow the cross-zone share and worst overload along the whole log instead, as recorded or "
+                "under hazl.", [shared.log, shared.target, shared.policy, shared.at, shared.json])
+    p.add_argument("--clients", metavar="SPEC", type=_typed(whatif.parse_clients),
                    help="where requests come from: cpu (default: allocatable CPU of Ready workers), "
                         "service:NS/NAME (its ready endpoints), or zone-a=60,zone-b=30,...")
-    p.add_argument("--scenario", action="append", metavar="NAME",
+    p.add_argument("--scenario", action="append", metavar="NAME", type=_typed(whatif.parse_scenario),
                    help="repeatable: recorded, none, auto, prefer-close, prefer-same-node, drain:ZONE, "
                         "drain-nodes:N1,N2, scale:N, hazl[:LOW,HIGH] (band in requests in flight per endpoint, "
                         "default 0.8,2.0; needs --rps) (default: recorded, none, auto, and hazl with --rps)")
-    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY, help="selection rules (default: %(default)s)")
-    p.add_argument("--at", type=sequence_number, metavar="SEQ", help="as of event SEQ")
-    p.add_argument("--price-per-gb", metavar="PRICE",
+    p.add_argument("--price-per-gb", metavar="PRICE", type=_typed(whatif.parse_prices),
                    help="cross-zone price per GB: one number, or zone-a:zone-b=0.01,... per pair")
     p.add_argument("--bytes-per-request", type=float, metavar="BYTES", help="request size, for the cost")
     p.add_argument("--rps", type=float, metavar="R",
@@ -599,18 +594,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "--scenario hazl, under HAZL with its pools carried from event to event")
     p.add_argument("--chart", metavar="FILE",
                    help="draw the timeline to FILE: .svg, .png, or .html (a page that needs no network)")
-    p.add_argument("--json", action="store_true", help="one JSON object")
-    p.set_defaults(run=cmd_whatif)
 
-    p = commands.add_parser("report", help="one HTML page: the cluster at a glance, each service's cross-zone traffic",
-                            description="Write one self-contained HTML page (it needs no network to view): the "
-                                        "cluster at a glance (zones, nodes and CPU, the rules clients get, the whole "
-                                        "cluster's modelled cross-zone share as recorded, with Auto hints and with "
-                                        "none, services ranked by cross-zone traffic) and, per service, the what-if "
-                                        "scenarios, the zone-to-zone matrix as a heat map, the cross-zone share and "
-                                        "worst overload along the log, hints health and the rule each client zone "
-                                        "gets. The timelines of all services come from one pass over the log.")
-    p.add_argument("log", metavar="LOG")
+    p = command("report", cmd_report, "one HTML page: the cluster at a glance, each service's cross-zone traffic",
+                "Write one self-contained HTML page (it needs no network to view): the cluster at a glance "
+                "(zones, nodes and CPU, the rules clients get, the whole cluster's modelled cross-zone share as "
+                "recorded, with Auto hints and with none, services ranked by cross-zone traffic) and, per "
+                "service, the what-if scenarios, the zone-to-zone matrix as a heat map, the cross-zone share and "
+                "worst overload along the log, hints health and the rule each client zone gets. The timelines "
+                "of all services come from one pass over the log (and stop at --at).",
+                [shared.log, shared.policy, shared.at])
     p.add_argument("-o", "--output", metavar="FILE", default="report.html",
                    help="where to write the page (default: %(default)s)")
     p.add_argument("--service", type=service_port, action="append", default=[], metavar="NAMESPACE/NAME:PORT",
@@ -618,21 +610,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "cluster's cross-zone share)")
     p.add_argument("--top", type=report_count, default=20, metavar="N",
                    help="how many services to report on without --service (default: %(default)s)")
-    p.add_argument("--at", type=sequence_number, metavar="SEQ",
-                   help="as of event SEQ instead of the end of the log (the timelines stop there too)")
-    p.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY, help="selection rules (default: %(default)s)")
-    p.add_argument("--clients", metavar="SPEC",
+    p.add_argument("--clients", metavar="SPEC", type=_typed(whatif.parse_clients),
                    help="where requests come from, as for whatif: cpu (default), service:NS/NAME, or "
                         "zone-a=60,zone-b=30,...")
-    p.set_defaults(run=cmd_report)
 
-    p = commands.add_parser("demo", help="run on the bundled demo cluster",
-                            description="Ingest the bundled demo cluster into a temporary log and show, "
-                                        "per service and client zone, which endpoints each client gets "
-                                        "and why, before and after a recorded series of changes.")
+    p = command("demo", cmd_demo, "run on the bundled demo cluster",
+                "Ingest the bundled demo cluster into a temporary log and show, per service and client zone, "
+                "which endpoints each client gets and why, before and after a recorded series of changes.")
     p.add_argument("--keep", metavar="DIR", help="write the demo log to DIR and keep it")
-    p.set_defaults(run=cmd_demo)
     return parser
+
+
+def _typed(parse):
+    """An argparse type from one of the engine's parsers of what people type:
+    its error becomes a usage error naming the flag."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except EngineError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _warn(message, category, filename, lineno, file=None, line=None) -> None:

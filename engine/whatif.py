@@ -322,7 +322,7 @@ def parse_clients(text: str) -> Clients:
         except ValueError:
             weight = -1.0
         if not sep or not zone.strip() or not math.isfinite(weight) or weight < 0:
-            raise EngineError(f"--clients: {part!r} is not ZONE=WEIGHT (expected cpu, service:NS/NAME "
+            raise EngineError(f"{part!r} is not ZONE=WEIGHT (expected cpu, service:NS/NAME "
                               f"or zone-a=60,zone-b=40)")
         weights[zone.strip()] = weight
     return weights
@@ -343,7 +343,7 @@ def parse_prices(text: str) -> Prices:
         except ValueError:
             price = -1.0
         if not sep or not colon or price < 0:
-            raise EngineError(f"--price: {part!r} is not FROM:TO=PRICE or a single price per GB")
+            raise EngineError(f"{part!r} is not FROM:TO=PRICE or a single price per GB")
         prices[(source.strip(), target.strip())] = price
     return prices
 

@@ -303,4 +303,39 @@ def test_hints_explain_and_whatif_commands(log, tmp_path, capsys):
     assert code == 0 and "<svg" in chart.read_text()[:200]
     with pytest.raises(SystemExit) as info:
         main(["explain", str(log), "ns/web:80", "--node", "n1", "--zone", "zone-a"])
-    assert info.value.code == 2 and "exactly one of --node or --zone" in capsys.readouterr().err
+    assert info.value.code == 2 and "--zone: not allowed with argument --node" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["explain", str(log), "ns/web:80"])
+    assert info.value.code == 2 and "give exactly one of --node or --zone" in capsys.readouterr().err
+
+
+def _commands() -> dict:
+    from engine.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    return subparsers.choices
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_help_explains_log(name, capsys):
+    """Each command that takes LOG says what it is in its own --help."""
+    with pytest.raises(SystemExit) as info:
+        main([name, "--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    if " LOG" in out.split("\n\n")[0]:  # the usage line names LOG
+        assert "LOG  " in out and "a directory of segments and snapshots" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--clients", "zone-a=lots"], "argument --clients: 'zone-a=lots' is not ZONE=WEIGHT"),
+    (["--scenario", "teleport"], "argument --scenario: scenario 'teleport': unknown"),
+    (["--price-per-gb", "cheap"], "argument --price-per-gb: 'cheap' is not FROM:TO=PRICE"),
+    (["--price-per-gb", "0.01"], "--price-per-gb needs --bytes-per-request"),
+])
+def test_whatif_usage_errors_exit_2_naming_the_flag(log, capsys, args, message):
+    with pytest.raises(SystemExit) as info:
+        main(["whatif", str(log), "ns/web:80", *args])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err.splitlines()[-1]
