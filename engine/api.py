@@ -7,6 +7,7 @@ index over that state.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import os
@@ -19,14 +20,16 @@ from typing import IO, Callable, Iterable, Iterator, Optional
 
 import attrs
 
-from . import kube
-from .errors import InputError, LogError, LookupFailed, RecordError
+from . import arguments, kube
+from .arguments import DEFAULT_PROTOCOL
+from .errors import ArgumentError, InputError, LogError, LookupFailed, RecordError
 from .log import EventLog, check_log_dir, list_segments
+from .log import follow as follow_log
 from .snapshot import list_snapshots, load_snapshot, write_snapshot
 from . import kernels
-from .events import Event
+from .events import Event, ServiceUpserted
 from .index import ZoneIndex
-from .policies import DEFAULT_POLICY, POLICIES, kube_proxy, linkerd
+from .policies import DEFAULT_POLICY, kube_proxy, linkerd
 from .state import Change, ClusterState
 from .subscribe import AsyncUpdates, Subscription, Subscriptions, Update, WatchKey
 from .values import Selection
@@ -333,30 +336,44 @@ class Engine:
     # -- queries -------------------------------------------------------------
 
     def endpoints(self, service: str, port: int, *, node: Optional[str] = None,
-                  zone: Optional[str] = None, policy: str = DEFAULT_POLICY,
+                  zone: Optional[str] = None, policy: str = DEFAULT_POLICY, protocol: str = DEFAULT_PROTOCOL,
                   hostname: Optional[str] = None, filtering: bool = True, ipv6: bool = False,
                   strict: bool = True) -> Selection:
-        """What a client on ``node`` (or in ``zone``) gets for ``service`` port ``port``.
+        """What a client on ``node`` (or, without a node, in ``zone``) gets for ``service`` port ``port``.
+
+        ``protocol`` (TCP, UDP or SCTP) is matched as each policy matches it:
+        kube-proxy keys a Service port by name and protocol; Linkerd's proxy
+        carries TCP only (UDP and SCTP bypass it), so the Linkerd policies
+        answer TCP questions and resolve the port by number alone, as
+        Linkerd's port publishers do.
 
         With ``strict`` (the default) an unknown service, or a port its
-        Service does not declare, raises LookupFailed.  ``strict=False``
-        answers as Linkerd does: an unknown service has no endpoints, and an
-        undeclared port number is used as the endpoint port.
+        Service does not declare for that protocol, raises LookupFailed.
+        ``strict=False`` answers as Linkerd does: an unknown service has no
+        endpoints, and an undeclared port number is used as the endpoint
+        port.  A node the cluster does not have has no zone, as in Linkerd
+        (``check_client`` tells).  Arguments of the wrong type or value raise
+        ArgumentError.
         """
-        question = (port, node, zone, policy, hostname, filtering, ipv6, strict)
+        question = (port, node, zone, policy, protocol, hostname, filtering, ipv6, strict)
         answers = self._answers.get(service)
         if answers is not None:
             found = answers.get(question)
             if found is not None:
                 return found
-        if policy not in POLICIES:
-            raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+        # Checked only when the answer is not cached: a cached question was checked when first asked.
+        protocol = self._check_question(service, port, node, zone, policy, protocol, hostname)
         if strict:
-            self._check_exists(service, port)
+            self._check_exists(service, port, protocol)
         client_zone = zone if node is None else self.state.node_zone(node)
         svc = self.state.services.get(service)
         if policy == "kube-proxy":
-            choice = kube_proxy.choose(svc, self.index.proxy_endpoints(service, port), port, node, client_zone)
+            # kube-proxy programs nothing for a port the Service does not declare
+            # with this protocol: to it, there is no such service.
+            proxied = svc if svc is not None and _declares(svc, port, protocol) else None
+            endpoints = (self.index.proxy_endpoints(service, port, protocol) if proxied is not None
+                         else kube_proxy.PortEndpoints((), {}))
+            choice = kube_proxy.choose(proxied, endpoints, port, node, client_zone, protocol=protocol)
             rule, chosen, candidates = choice.rule, choice.endpoints, choice.candidates
         else:
             client = linkerd.Client(
@@ -373,50 +390,130 @@ class Engine:
             rule=rule,
             endpoints=chosen,
             candidates=candidates,
+            protocol=protocol,
         )
         self._answers.setdefault(service, {})[question] = selection
         return selection
 
     # -- subscriptions ---------------------------------------------------------
 
-    def subscribe(self, service: str, port: int, *, node: Optional[str] = None,
+    def subscribe(self, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
                   hostname: Optional[str] = None, filtering: bool = True, policy: str = DEFAULT_POLICY,
-                  ipv6: bool = False, on_update: Callable[[Update], None]) -> Subscription:
+                  protocol: str = DEFAULT_PROTOCOL, ipv6: bool = False,
+                  on_update: Callable[[Update], None]) -> Subscription:
         """Call ``on_update`` with the initial Add, then every Add/Remove as events arrive.
 
         Returns a handle with ``.cancel()``.  See engine.subscribe for the
         update contract and how failing callbacks are isolated.
         """
-        return self.subscriptions.subscribe(
-            self._watch_key(service, port, node, hostname, filtering, policy, ipv6), on_update
-        )
+        key = self._watch_key(service, port, node, zone, hostname, filtering, policy, protocol, ipv6)
+        return self.subscriptions.subscribe(key, on_update)
 
-    def updates(self, service: str, port: int, *, node: Optional[str] = None,
+    def updates(self, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
                 hostname: Optional[str] = None, filtering: bool = True, policy: str = DEFAULT_POLICY,
-                ipv6: bool = False, max_queue: int = 1000) -> AsyncUpdates:
+                protocol: str = DEFAULT_PROTOCOL, ipv6: bool = False, max_queue: int = 1000) -> AsyncUpdates:
         """The same as an async iterator with a bounded queue (``async for update in ...``)."""
-        key = self._watch_key(service, port, node, hostname, filtering, policy, ipv6)
+        key = self._watch_key(service, port, node, zone, hostname, filtering, policy, protocol, ipv6)
         return AsyncUpdates(self.subscriptions, key, max_queue)
 
-    @staticmethod
-    def _watch_key(service, port, node, hostname, filtering, policy, ipv6) -> WatchKey:
-        if policy not in ("linkerd", "linkerd+nodes"):
-            raise LookupFailed(f"subscriptions follow the Linkerd policies, not {policy!r}")
-        return WatchKey(service, port, node, hostname, filtering, policy, ipv6)
+    def follow(self, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
+               policy: str = DEFAULT_POLICY, protocol: str = DEFAULT_PROTOCOL, ipv6: bool = False,
+               timeout: Optional[float] = None) -> Iterator[tuple[Update, Optional[float]]]:
+        """What a client gets now, then every Add/Remove as another process
+        appends to the log: ``(update, time)`` pairs, ``time`` being when the
+        update's event was written (None if the log no longer holds it).
 
-    def _check_exists(self, service: str, port: int) -> None:
+        The service and port must exist now (as for a strict ``endpoints``).  Ends after ``timeout`` seconds without a new event,
+        or never; the subscription is cancelled when the iterator is closed.
+        """
+        if self.log is None:
+            raise LogError("follow needs an engine opened on a log")
+        self.endpoints(service, port, node=node, zone=zone, policy=policy, protocol=protocol, ipv6=ipv6)
+        arrived: collections.deque[Update] = collections.deque()
+        handle = self.subscribe(service, port, node=node, zone=zone, policy=policy, protocol=protocol,
+                                ipv6=ipv6, on_update=arrived.append)
+        try:
+            written = self._time_of(self.seq)
+            while arrived:
+                yield arrived.popleft(), written
+            decode = self.state.codec.decode
+            for seq, written, record in follow_log(self.log.path, self.seq + 1, timeout=timeout):
+                self.last_time = written
+                self.fold(decode(record), seq)
+                while arrived:
+                    yield arrived.popleft(), written
+        finally:
+            handle.cancel()
+
+    def _time_of(self, seq: int) -> Optional[float]:
+        """When event ``seq`` was written: known after folding it, else read
+        from the log (an engine restored from a snapshot folded nothing)."""
+        if self.last_time or seq == 0:
+            return self.last_time or None
+        if self.log is None or seq < self.log.first_seq:
+            return None  # compacted away
+        return next((written for _, written, _ in self.log.read(seq, seq)), None)
+
+    def _watch_key(self, service, port, node, zone, hostname, filtering, policy, protocol, ipv6) -> WatchKey:
+        protocol = self._check_question(service, port, node, zone, policy, protocol, hostname)
+        return WatchKey(service, port, node, hostname, filtering, policy, ipv6, zone, protocol)
+
+    # -- checking questions ------------------------------------------------------
+
+    @staticmethod
+    def _check_question(service, port, node, zone, policy, protocol, hostname) -> str:
+        """Raise ArgumentError for an argument of the wrong type or value; the protocol, as spelled by Kubernetes."""
+        arguments.service_key(service)
+        arguments.port_number(port)
+        arguments.optional_name(node, "node")
+        arguments.optional_name(zone, "zone")
+        arguments.optional_name(hostname, "hostname")
+        arguments.policy(policy)
+        protocol = arguments.protocol(protocol)
+        if policy != "kube-proxy" and protocol != "TCP":
+            raise ArgumentError(
+                f"policy {policy} answers TCP only: Linkerd's proxy carries TCP, {protocol} traffic to "
+                f"{service}:{port} bypasses it (ask policy kube-proxy)", argument="protocol")
+        return protocol
+
+    def _check_exists(self, service: str, port: int, protocol: str) -> None:
         state = self.state
         svc = state.services.get(service)
         if svc is None:
-            if service in state.service_slices:
-                return  # slices without their Service: Linkerd still serves them
-            namespace = service.split("/", 1)[0]
-            near = sorted(k.split("/", 1)[1] for k in state.service_keys() if k.startswith(namespace + "/"))
-            hint = f"services in {namespace}: {', '.join(near)}" if near else f"no services in namespace {namespace}"
-            raise LookupFailed(f"service {service} not found ({hint})")
-        if not any(p.port == port for p in svc.ports):
-            declared = ", ".join(f"{p.port}" + (f"/{p.name}" if p.name else "") for p in svc.ports) or "none"
-            raise LookupFailed(f"service {service} has no port {port} (ports: {declared})")
+            if service not in state.service_slices:  # slices without their Service: Linkerd still serves them
+                namespace = service.split("/", 1)[0]
+                near = sorted(k.split("/", 1)[1] for k in state.service_keys() if k.startswith(namespace + "/"))
+                hint = f"services in {namespace}: {', '.join(near)}" if near else f"no services in namespace {namespace}"
+                raise LookupFailed(f"service {service} not found ({hint})")
+        elif not _declares(svc, port, protocol):
+            declared = ", ".join(f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in svc.ports)
+            raise LookupFailed(f"service {service} has no port {port}/{protocol} (ports: {declared or 'none'})")
+
+    def check_client(self, node: Optional[str] = None, zone: Optional[str] = None) -> None:
+        """Raise LookupFailed for a client node, or zone, the cluster does not have.
+
+        Queries accept them (Linkerd gives an unknown node no zone); the
+        command line asks this first, since a name it was given and the
+        cluster does not know is most likely mistyped.
+        """
+        if node is not None and node not in self.state.nodes:
+            raise arguments.unknown_name("node", node, self.state.nodes, argument="node")
+        if node is None and zone is not None and zone not in self.state.zones() and zone not in self.zones():
+            raise arguments.unknown_name("zone", zone, self.zones(), argument="zone")
+
+    def zones(self) -> set[str]:
+        """Every zone the cluster names: node labels, endpoint zones and zone hints."""
+        found = self.state.zones()
+        for es in self.state.slices.values():
+            for e in es.endpoints:
+                if e.zone:
+                    found.add(e.zone)
+                found.update(e.for_zones)
+        return found
+
+
+def _declares(service: ServiceUpserted, port: int, protocol: str) -> bool:
+    return any(p.port == port and p.protocol == protocol for p in service.ports)
 
 
 @attrs.define

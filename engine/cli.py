@@ -12,13 +12,14 @@ import warnings
 from datetime import datetime, timezone
 from typing import IO, Optional, Sequence
 
-from . import explain, hintcheck, integrity, kernels, log, render, whatif
+from . import __version__, arguments, explain, hintcheck, integrity, kernels, log, render, whatif
 from .chart import write_chart
 from .api import Engine, IngestReport, compact, ingest_files, ingest_live
 from .timeline import timelines
-from .errors import EngineError
+from .errors import ArgumentError, EngineError
 from .policies import DEFAULT_POLICY, POLICIES, rule_text
 from .subscribe import Update
+from .values import target_text
 
 PROG = "topology-engine"
 
@@ -27,23 +28,15 @@ PROG = "topology-engine"
 # Argument types
 
 
-def service_port(text: str) -> tuple[str, int]:
-    """``NAMESPACE/NAME:PORT`` -> ("namespace/name", port)."""
-    service, sep, port = text.rpartition(":")
-    if not sep or service.count("/") != 1 or not all(service.split("/")) or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME:PORT, got {text!r}")
-    number = int(port)
-    if not 0 < number <= 65535:
-        raise argparse.ArgumentTypeError(f"port {number} is outside 1..65535")
-    return service, number
-
-
-def watch_spec(text: str) -> tuple[str, int, str]:
-    """``NAMESPACE/NAME:PORT@NODE`` -> ("namespace/name", port, node)."""
-    target, sep, node = text.rpartition("@")
-    if not sep or not node:
-        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME:PORT@NODE, got {text!r}")
-    return (*service_port(target), node)
+def watch_spec(text: str) -> tuple[str, int, str, Optional[str], Optional[str]]:
+    """``NAMESPACE/NAME:PORT[/PROTOCOL]@NODE`` or ``...@zone:ZONE`` ->
+    (service, port, protocol, node, zone).  Node names cannot hold a colon,
+    so ``zone:`` is never part of one."""
+    target, sep, client = text.rpartition("@")
+    zone = client[len("zone:"):] if client.startswith("zone:") else None
+    if not sep or not client or zone == "":
+        raise ArgumentError(f"expected {arguments.TARGET_SYNTAX}@NODE or ...@zone:ZONE, got {text!r}")
+    return (*arguments.service_port(target), None if zone is not None else client, zone)
 
 
 def service_name(text: str) -> str:
@@ -71,7 +64,7 @@ def cmd_ingest(args: argparse.Namespace, out: IO[str]) -> int:
                              skip_invalid=args.skip_invalid)
     else:
         if "-" in args.files:
-            raise EngineError("'-' (standard input) cannot be mixed with files")
+            raise ArgumentError("'-' (standard input) cannot be mixed with files")
         report = ingest_files(args.log, args.files, sync=not args.no_sync, skip_invalid=args.skip_invalid)
     _print_ingest(report, out)
     return 0
@@ -99,19 +92,24 @@ def _print_ingest(report: IngestReport, out: IO[str]) -> None:
 def cmd_endpoints(args: argparse.Namespace, out: IO[str]) -> int:
     if args.batch is None:
         if args.target is None:
-            raise UsageError("give NAMESPACE/NAME:PORT, or --batch FILE")
-        if (args.node is None) == (args.zone is None):
-            raise UsageError("give exactly one of --node or --zone")
+            raise ArgumentError(f"give {arguments.TARGET_SYNTAX}, or --batch FILE")
+        _require_client(args)
     elif args.target is not None or args.node is not None or args.zone is not None:
-        raise UsageError("--batch takes its queries from FILE: drop NAMESPACE/NAME:PORT, --node and --zone")
+        raise ArgumentError(f"--batch takes its queries from FILE: drop {arguments.TARGET_SYNTAX}, --node and --zone")
     with Engine.open(args.log, at=args.at) as engine:
         if args.batch is not None:
             return _endpoints_batch(engine, args, out)
-        service, port = args.target
+        service, port, protocol = args.target
+        engine.check_client(args.node, args.zone)
         selection = engine.endpoints(service, port, node=args.node, zone=args.zone, policy=args.policy,
-                                     ipv6=args.ipv6)
+                                     protocol=protocol, ipv6=args.ipv6)
     _print_selection(selection, args.json, out)
     return 0
+
+
+def _require_client(args: argparse.Namespace) -> None:
+    if args.node is None and args.zone is None:
+        raise ArgumentError("give exactly one of --node or --zone")
 
 
 def _print_selection(selection, as_json: bool, out: IO[str]) -> None:
@@ -119,6 +117,9 @@ def _print_selection(selection, as_json: bool, out: IO[str]) -> None:
         out.write(json.dumps(selection.to_json()) + "\n")
     else:
         render.selection(selection, rule_text(selection.policy, selection.rule), out)
+
+
+BATCH_KEYS = ("service", "port", "protocol", "node", "zone", "policy")
 
 
 def _endpoints_batch(engine: Engine, args: argparse.Namespace, out: IO[str]) -> int:
@@ -134,19 +135,17 @@ def _endpoints_batch(engine: Engine, args: argparse.Namespace, out: IO[str]) -> 
                 continue
             query: dict = {}
             try:
-                query = _parse_batch_query(line, f"{args.batch}: line {number}")
-                selection = engine.endpoints(
-                    query["service"], query["port"], node=query.get("node"), zone=query.get("zone"),
-                    policy=query.get("policy", DEFAULT_POLICY), ipv6=args.ipv6,
-                )
+                query = _batch_query(line)
+                selection = engine.endpoints(**query, ipv6=args.ipv6)
+                engine.check_client(query.get("node"), query.get("zone"))
             except EngineError as exc:
                 failures += 1
                 answer = {k: query.get(k) for k in ("service", "port", "node", "zone")}
-                answer["error"] = str(exc)
+                answer["error"] = f"{args.batch}: line {number}: {exc}"
                 if args.json:
                     out.write(json.dumps(answer) + "\n")
                 else:
-                    out.write(f"error: {exc}\n\n")
+                    out.write(f"error: {answer['error']}\n\n")
                 continue
             _print_selection(selection, args.json, out)
             if not args.json:
@@ -154,23 +153,21 @@ def _endpoints_batch(engine: Engine, args: argparse.Namespace, out: IO[str]) -> 
     return 1 if failures else 0
 
 
-def _parse_batch_query(line: str, where: str) -> dict:
+def _batch_query(line: str) -> dict:
+    """A JSON line's query; ``Engine.endpoints`` checks each value, naming its key."""
     try:
         query = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise EngineError(f"{where}: malformed JSON ({exc.msg})") from None
+        raise EngineError(f"malformed JSON ({exc.msg})") from None
     if not isinstance(query, dict):
-        raise EngineError(f"{where}: expected a JSON object")
-    service, port = query.get("service"), query.get("port")
-    if not isinstance(service, str) or service.count("/") != 1:
-        raise EngineError(f"{where}: \"service\" must be \"namespace/name\"")
-    if not isinstance(port, int) or isinstance(port, bool):
-        raise EngineError(f"{where}: \"port\" must be an integer")
-    for key in ("node", "zone", "policy"):
-        if key in query and not isinstance(query[key], str):
-            raise EngineError(f"{where}: \"{key}\" must be a string")
+        raise EngineError("expected a JSON object")
+    unknown = sorted(set(query) - set(BATCH_KEYS))
+    if unknown:
+        raise ArgumentError(f"unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(BATCH_KEYS)})")
     if ("node" in query) == ("zone" in query):
-        raise EngineError(f"{where}: give exactly one of \"node\" or \"zone\"")
+        raise ArgumentError('give exactly one of "node" or "zone"')
+    if "service" not in query or "port" not in query:
+        raise ArgumentError('"service" and "port" are required')
     return query
 
 
@@ -293,37 +290,36 @@ def cmd_repair(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-def _write_update(update: Update, time_of: float, as_json: bool, out: IO[str]) -> None:
+def _write_update(update: Update, written: Optional[float], as_json: bool, out: IO[str]) -> None:
     if as_json:
-        out.write(json.dumps(update.to_json(time_of)) + "\n")
+        out.write(json.dumps(update.to_json(written)) + "\n")
     else:
-        stamp = datetime.fromtimestamp(time_of, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        stamp = "-" if written is None else datetime.fromtimestamp(written, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         addresses = " ".join(f"{e.address}:{e.port}" for e in update.endpoints)
         out.write(f"seq {update.seq:>6}  {stamp}  {update.watch}  {update.op:6}  {addresses}\n")
     out.flush()
 
 
 def cmd_follow(args: argparse.Namespace, out: IO[str]) -> int:
-    service, port = args.target
-    with Engine.open(args.log, create=False) as engine:
-        engine.endpoints(service, port, node=args.node)  # fail now on an unknown service or port
-        engine.last_time = time.time()  # the initial Add is what the client gets on subscribing, now
-        engine.subscribe(service, port, node=args.node, ipv6=args.ipv6,
-                         on_update=lambda u: _write_update(u, engine.last_time, args.json, out))
-        decode = engine.state.codec.decode
-        for seq, written, record in log.follow(args.log, engine.seq + 1, timeout=args.timeout):
-            engine.last_time = written
-            engine.fold(decode(record), seq)
+    _require_client(args)
+    service, port, protocol = args.target
+    with Engine.open(args.log) as engine:
+        engine.check_client(args.node, args.zone)
+        for update, written in engine.follow(service, port, node=args.node, zone=args.zone, policy=args.policy,
+                                             protocol=protocol, ipv6=args.ipv6, timeout=args.timeout):
+            _write_update(update, written, args.json, out)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     started = time.perf_counter()
     progress = render.Progress("replay")
+    if args.watch:
+        _check_watches(args)
     with Engine.open(args.log, at=args.until, use_snapshot=False, fold=False) as engine:
-        for service, port, node in args.watch:
-            engine.subscribe(service, port, node=node, ipv6=args.ipv6,
-                             on_update=lambda u: _write_update(u, engine.last_time, args.json, out))
+        for service, port, protocol, node, zone in args.watch:
+            engine.subscribe(service, port, node=node, zone=zone, policy=args.policy, protocol=protocol,
+                             ipv6=args.ipv6, on_update=lambda u: _write_update(u, engine.last_time, args.json, out))
         applied = engine.replay(until=args.until, progress=progress if not args.watch else None)
     progress.finish()
     if args.watch:
@@ -343,6 +339,15 @@ def cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
+def _check_watches(args: argparse.Namespace) -> None:
+    """Each watched service port, node and zone must be one the log has (at
+    its end): a mistyped name would otherwise print nothing at all."""
+    with Engine.open(args.log) as engine:
+        for service, port, protocol, node, zone in args.watch:
+            engine.endpoints(service, port, policy=args.policy, protocol=protocol)
+            engine.check_client(node, zone)
+
+
 def cmd_hints(args: argparse.Namespace, out: IO[str]) -> int:
     with Engine.open(args.log, at=args.at) as engine:
         report = hintcheck.check_hints(engine, args.service, args.mode)
@@ -354,12 +359,12 @@ def cmd_hints(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
-    if (args.node is None) == (args.zone is None):
-        raise UsageError("give exactly one of --node or --zone")
-    service, port = args.target
+    _require_client(args)
+    service, port, protocol = args.target
     with Engine.open(args.log, at=args.at) as engine:
+        engine.check_client(args.node, args.zone)
         expl = explain.explain(engine, service, port, node=args.node, zone=args.zone, policy=args.policy,
-                               endpoint=args.endpoint, ipv6=args.ipv6)
+                               protocol=protocol, endpoint=args.endpoint, ipv6=args.ipv6)
     if args.json:
         out.write(json.dumps(expl.to_json()) + "\n")
     else:
@@ -368,17 +373,17 @@ def cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
-    service, port = args.target
+    service, port, protocol = args.target
     if args.price_per_gb is not None and args.bytes_per_request is None:
-        raise UsageError("--price-per-gb needs --bytes-per-request")
+        raise ArgumentError("--price-per-gb needs --bytes-per-request")
     if (args.rps is None) != (args.latency is None):
-        raise UsageError("--rps and --latency go together (requests in flight are their product)")
+        raise ArgumentError("--rps and --latency go together (requests in flight are their product)")
     if args.timeline or args.chart:
         if args.scenario and len(args.scenario) > 1:
-            raise UsageError("--timeline and --chart follow one scenario: recorded (the default) or hazl[:LOW,HIGH]")
+            raise ArgumentError("--timeline and --chart follow one scenario: recorded (the default) or hazl[:LOW,HIGH]")
         scenario = args.scenario[0] if args.scenario else whatif.Scenario("recorded")
         points = timelines(args.log, [(service, port)], clients=args.clients, policy=args.policy, scenario=scenario,
-                           rps=args.rps, latency=args.latency)[(service, port)]
+                           rps=args.rps, latency=args.latency, protocol=protocol)[(service, port)]
         rows = [point.row for point in points]
         if args.timeline:
             fmt = "json" if args.timeline.endswith(".json") else "csv"
@@ -396,7 +401,8 @@ def cmd_whatif(args: argparse.Namespace, out: IO[str]) -> int:
     with Engine.open(args.log, at=args.at) as engine:
         report = whatif.whatif(engine, service, port, clients=args.clients, scenarios=args.scenario,
                                policy=args.policy, price_per_gb=args.price_per_gb,
-                               bytes_per_request=args.bytes_per_request, rps=args.rps, latency=args.latency)
+                               bytes_per_request=args.bytes_per_request, rps=args.rps, latency=args.latency,
+                               protocol=protocol)
     if args.json:
         out.write(json.dumps(report.to_json()) + "\n")
     else:
@@ -413,7 +419,11 @@ def report_count(text: str) -> int:
 def cmd_report(args: argparse.Namespace, out: IO[str]) -> int:
     from .report import build_and_write
 
-    report, path = build_and_write(args.log, args.output, services=args.service, top=args.top, at=args.at,
+    other = [target_text(*target) for target in args.service if target[2] != "TCP"]
+    if other:
+        raise ArgumentError(f"--service: the report follows TCP service ports, not {', '.join(other)}")
+    services = [(service, port) for service, port, _ in args.service]
+    report, path = build_and_write(args.log, args.output, services=services, top=args.top, at=args.at,
                                    policy=args.policy, clients=args.clients)
     out.write(f"report written to {path}: {len(report.sections)} services, as of event {report.seq:,} "
               f"({report.seconds:.1f} s)\n")
@@ -424,12 +434,9 @@ def cmd_report(args: argparse.Namespace, out: IO[str]) -> int:
 # Parser
 
 
-class UsageError(Exception):
-    """Arguments that parse but do not make sense together (exit 2)."""
-
-
 LOG_HELP = "the event log: a directory of segments and snapshots (`ingest` creates it)"
-TARGET = "NAMESPACE/NAME:PORT"
+TARGET = arguments.TARGET_SYNTAX
+TARGET_HELP = "the service port asked about; PROTOCOL is TCP (the default), UDP or SCTP"
 
 
 def _parent() -> argparse.ArgumentParser:
@@ -449,7 +456,7 @@ class SharedOptions:
         self.log.add_argument("log", metavar="LOG", help=LOG_HELP)
 
         self.target = _parent()
-        self.target.add_argument("target", metavar=TARGET, type=service_port, help="the service port asked about")
+        self.target.add_argument("target", metavar=TARGET, type=_typed(arguments.service_port), help=TARGET_HELP)
 
         self.client = _parent()
         where = self.client.add_mutually_exclusive_group()
@@ -481,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "gets under topology-aware routing, exactly as Linkerd (and kube-proxy) decide.",
         epilog=f"LOG is {LOG_HELP}. Exit codes: 0 ok, 1 error, 2 usage.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     shared = SharedOptions()
 
@@ -505,27 +513,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("endpoints", cmd_endpoints, "the endpoints a client gets for a service port",
                 f"Show the endpoints a client on --node (or in --zone) receives for {TARGET}, and the rule "
                 "that decided.", [shared.log, shared.client, shared.policy, shared.at, shared.ipv6, shared.json])
-    p.add_argument("target", metavar=TARGET, type=service_port, nargs="?",
-                   help="the service port asked about (not with --batch)")
+    p.add_argument("target", metavar=TARGET, type=_typed(arguments.service_port), nargs="?",
+                   help=TARGET_HELP + " (not with --batch)")
     p.add_argument("--batch", metavar="FILE",
                    help="JSON lines of {\"service\": \"ns/name\", \"port\": 80, \"node\": \"n1\"} "
-                        "(or \"zone\", optional \"policy\"); one answer per line, in order")
+                        "(or \"zone\"; optional \"protocol\", \"policy\"); one answer per line, in order")
 
     p = command("replay", cmd_replay, "fold the whole log; summarise it, or show what clients received",
                 "Fold the log from its first event (never from a snapshot, except after `compact`: then from "
                 "the compaction snapshot, since the events before it are gone). Without --watch, print what was "
                 "applied, the resulting cluster and the rate. With --watch, print every Add/Remove each watched "
-                "client received, in event order.", [shared.log, shared.ipv6, shared.json])
+                "client received, in event order.", [shared.log, shared.policy, shared.ipv6, shared.json])
     p.add_argument("--until", type=sequence_number, metavar="SEQ",
                    help="stop after event SEQ (an error past the end of the log)")
-    p.add_argument("--watch", type=watch_spec, action="append", default=[], metavar=f"{TARGET}@NODE",
-                   help="a client to follow (repeatable): its updates are printed as the log is folded")
+    p.add_argument("--watch", type=_typed(watch_spec), action="append", default=[], metavar=f"{TARGET}@NODE",
+                   help="a client to follow (repeatable), on a node or, as @zone:ZONE, in a zone: its "
+                        "updates are printed as the log is folded")
 
     p = command("follow", cmd_follow, "show a client's endpoints, then each change as the log grows",
-                "Print the endpoints a client on --node gets, then every Add/Remove as another process "
-                "appends to LOG (e.g. `ingest LOG -` fed by kubectl --watch). Stops on Ctrl-C or after "
-                "--timeout idle seconds.", [shared.log, shared.target, shared.ipv6, shared.json])
-    p.add_argument("--node", required=True, help="the client's node")
+                "Print the endpoints a client on --node (or in --zone) gets, then every Add/Remove as another "
+                "process appends to LOG (e.g. `ingest LOG -` fed by kubectl --watch). Stops on Ctrl-C or after "
+                "--timeout idle seconds.", [shared.log, shared.target, shared.client, shared.policy, shared.ipv6,
+                                            shared.json])
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long with no new event")
 
     command("snapshot", cmd_snapshot, "write the current state as a snapshot",
@@ -579,9 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where requests come from: cpu (default: allocatable CPU of Ready workers), "
                         "service:NS/NAME (its ready endpoints), or zone-a=60,zone-b=30,...")
     p.add_argument("--scenario", action="append", metavar="NAME", type=_typed(whatif.parse_scenario),
-                   help="repeatable: recorded, none, auto, prefer-close, prefer-same-node, drain:ZONE, "
-                        "drain-nodes:N1,N2, scale:N, hazl[:LOW,HIGH] (band in requests in flight per endpoint, "
-                        "default 0.8,2.0; needs --rps) (default: recorded, none, auto, and hazl with --rps)")
+                   help=f"repeatable: {whatif.SCENARIO_NAMES} (the hazl band is in requests in flight per "
+                        "endpoint, default 0.8,2.0; hazl needs --rps) (default: recorded, none, auto, and hazl "
+                        "with --rps)")
     p.add_argument("--price-per-gb", metavar="PRICE", type=_typed(whatif.parse_prices),
                    help="cross-zone price per GB: one number, or zone-a:zone-b=0.01,... per pair")
     p.add_argument("--bytes-per-request", type=float, metavar="BYTES", help="request size, for the cost")
@@ -605,7 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
                 [shared.log, shared.policy, shared.at])
     p.add_argument("-o", "--output", metavar="FILE", default="report.html",
                    help="where to write the page (default: %(default)s)")
-    p.add_argument("--service", type=service_port, action="append", default=[], metavar="NAMESPACE/NAME:PORT",
+    p.add_argument("--service", type=_typed(arguments.service_port), action="append", default=[], metavar=TARGET,
                    help="a service to report on (repeatable; default: the --top services adding most to the "
                         "cluster's cross-zone share)")
     p.add_argument("--top", type=report_count, default=20, metavar="N",
@@ -628,7 +637,7 @@ def _typed(parse):
         try:
             return parse(text)
         except EngineError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(exc.detail) from None
 
     convert.__name__ = parse.__name__
     return convert
@@ -640,15 +649,16 @@ def _warn(message, category, filename, lineno, file=None, line=None) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     warnings.showwarning = _warn
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     out = sys.stdout
     try:
         return args.run(args, out)
-    except UsageError as exc:
-        parser.exit(2, f"{PROG} {args.command}: error: {exc}\n")
+    except ArgumentError as exc:
+        parser.exit(2, f"{PROG} {args.command}: error: {_as_typed(exc, argv)}\n")
     except EngineError as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
+        sys.stderr.write(f"{PROG}: {_as_typed(exc, argv)}\n")
         return 1
     except KeyboardInterrupt:
         return 130
@@ -657,6 +667,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.close()
         return 0
     return 0
+
+
+def _as_typed(exc: EngineError, argv: Sequence[str]) -> str:
+    """The message, naming the flag the person typed rather than the API
+    argument behind it (``--price-per-gb`` for ``price_per_gb``)."""
+    if exc.argument:
+        flag = "--" + exc.argument.replace("_", "-")
+        if any(a == flag or a.startswith(flag + "=") for a in argv):
+            return f"{flag}: {exc.detail}"
+    return str(exc)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """``topology-engine demo``: the main job on the bundled demo cluster.
 
-It writes fixtures/demo/cluster.json and the recorded changes
-(fixtures/demo/changes.jsonl) to a log as a watch would have recorded them:
-the cluster first, then each change in its own batch at the time
-fixtures/demo/times.json gives (seconds after the cluster; the log ends
-now).  It shows per service port what a client in each zone gets and why,
+It writes the bundled cluster and its recorded changes (package data:
+engine/demo_data/cluster.json and changes.jsonl, read with
+importlib.resources) to a log as a watch would have recorded them: the
+cluster first, then each change in its own batch at the time
+demo_data/times.json gives (seconds after the cluster; the log ends now).  It shows per service port what a client in each zone gets and why,
 replays the changes showing, update by update, what the clients of
 ``shop/web`` received, and ends with the command that writes the report.
 """
@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, TYPE_CHECKING, Optional
 
 from . import kernels, kube, render
 from .api import Engine
@@ -25,8 +26,15 @@ from .records import RecordCodec
 from .policies import rule_text
 from .subscribe import Update
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
 WATCHED = "shop/web"
+
+
+def demo_data() -> Traversable:
+    """The demo cluster's files, wherever the package was installed (or zipped)."""
+    return resources.files("engine") / "demo_data"
 
 
 def _client_nodes(engine: Engine) -> list[tuple[str, str]]:
@@ -51,9 +59,8 @@ def _selection_rows(engine: Engine, clients: list[tuple[str, str]]) -> list[tupl
 
 
 def run_demo(out: IO[str], keep: Optional[str] = None) -> None:
-    cluster, changes, times = DEMO_DIR / "cluster.json", DEMO_DIR / "changes.jsonl", DEMO_DIR / "times.json"
-    if not cluster.exists():
-        raise EngineError(f"demo data not found at {DEMO_DIR}: run the demo from a source checkout")
+    data = demo_data()
+    cluster, changes, times = data / "cluster.json", data / "changes.jsonl", data / "times.json"
     with tempfile.TemporaryDirectory(prefix="topology-engine-demo-") as scratch:
         log_dir = Path(keep) if keep else Path(scratch) / "log"
         if keep and log_dir.exists() and any(log_dir.iterdir()):
@@ -75,12 +82,12 @@ def run_demo(out: IO[str], keep: Optional[str] = None) -> None:
         _print_next_steps(log_dir if keep else None, first_node, out)
 
 
-def _read(path: Path) -> list[Event]:
+def _read(path: Traversable) -> list[Event]:
     with path.open(encoding="utf-8") as stream:
         return list(kube.iter_events(stream, path.name, kube.ReadStats()))
 
 
-def _show(engine: Engine, cluster: Path, changes: Path, out: IO[str]) -> None:
+def _show(engine: Engine, cluster: Traversable, changes: Traversable, out: IO[str]) -> None:
     state = engine.state
     clients = _client_nodes(engine)
     out.write(f"topology-engine demo: {len(state.zones())} zones, {len(state.nodes)} nodes, "

@@ -1,9 +1,29 @@
 """Exceptions the engine raises.  Each carries a one-line message that names
-where the problem is, because the CLI prints exactly that line and exits 1."""
+where the problem is, because the CLI prints exactly that line and exits 1
+(2 for an ``ArgumentError``: bad usage)."""
+from __future__ import annotations
+
+from typing import Optional
 
 
 class EngineError(Exception):
-    """Base class: every error the CLI reports as one line with exit code 1."""
+    """Base class: every error the CLI reports as one line.
+
+    ``argument`` names the API argument the message is about, when there is
+    one; the message is then ``"ARGUMENT: DETAIL"`` and ``detail`` holds the
+    rest, so the command line can say ``--price-per-gb: ...`` for
+    ``price_per_gb``.
+    """
+
+    def __init__(self, message: str, *, argument: Optional[str] = None):
+        super().__init__(f"{argument}: {message}" if argument else message)
+        self.argument = argument
+        self.detail = message
+
+
+class ArgumentError(EngineError):
+    """An argument of the wrong type or with a value the engine does not know
+    (a port given as a string, an unknown policy or protocol)."""
 
 
 class InputError(EngineError):
@@ -23,4 +43,8 @@ class LogCorruption(LogError):
 
 
 class LookupFailed(EngineError):
-    """A query names a service or port the cluster does not have."""
+    """A query names a service, port, node or zone the cluster does not have."""
+
+
+class Overflow(EngineError):
+    """An async subscriber fell further behind than its queue allows."""

@@ -20,11 +20,11 @@ from typing import IO, TYPE_CHECKING, Optional, Sequence
 
 import attrs
 
-from .errors import EngineError, LookupFailed
+from .errors import ArgumentError
 from .events import Endpoint, SliceUpserted
-from .policies import POLICIES, kube_proxy, linkerd, rule_text
+from .policies import kube_proxy, linkerd, rule_text
 from .render import table
-from .values import SelectedEndpoint, Step
+from .values import SelectedEndpoint, Step, target_text
 
 if TYPE_CHECKING:
     from .api import Engine
@@ -86,6 +86,7 @@ class Verdict:
 class Explanation:
     service: str
     port: int
+    protocol: str
     policy: str
     node: Optional[str]
     zone: Optional[str]  # the client zone the policy used
@@ -106,6 +107,7 @@ class Explanation:
         return {
             "service": self.service,
             "port": self.port,
+            "protocol": self.protocol,
             "policy": self.policy,
             "client": {"node": self.node, "zone": self.zone, "zone_source": self.zone_source,
                        "hostname": self.hostname},
@@ -121,28 +123,29 @@ class Explanation:
 
 
 def explain(engine: Engine, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
-            policy: str = "linkerd", endpoint: Optional[str] = None, ipv6: bool = False,
+            policy: str = "linkerd", protocol: str = "TCP", endpoint: Optional[str] = None, ipv6: bool = False,
             hostname: Optional[str] = None) -> Explanation:
     """The decision ``engine.endpoints(service, port, node=, zone=, policy=, ...)`` makes, step by step.
 
     ``endpoint`` is ``ADDRESS``, ``ADDRESS:PORT`` or ``[IPv6]:PORT`` (the
     endpoint port).  ``ipv6`` and ``hostname`` apply to the Linkerd policies
-    only, as in ``Engine.endpoints``.  Raises LookupFailed as
-    ``Engine.endpoints`` does for an unknown service, port or policy.
+    only, as in ``Engine.endpoints``.  Raises LookupFailed and ArgumentError
+    as ``Engine.endpoints`` does for an unknown service or port and for bad
+    arguments.
     """
-    if policy not in POLICIES:
-        raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
     query = parse_endpoint(endpoint) if endpoint is not None else None
-    # A strict query validates service and port exactly as Engine.endpoints does.
-    engine.endpoints(service, port, filtering=False)
+    # A strict query checks the question exactly as Engine.endpoints does.
+    protocol = engine.endpoints(service, port, node=node, zone=zone, policy=policy, protocol=protocol,
+                                hostname=hostname, ipv6=ipv6).protocol
     zone_source, client_zone = _client_zone(engine.state, node, zone)
     if policy == "kube-proxy":
-        trace = _KubeProxyTrace(engine, service, port, node, client_zone)
+        trace = _KubeProxyTrace(engine, service, port, protocol, node, client_zone)
     else:
         trace = _LinkerdTrace(engine, service, port, node, client_zone, hostname, ipv6, policy == "linkerd+nodes")
     verdicts = trace.verdicts(*query) if query is not None else ()
     return Explanation(
-        service=service, port=port, policy=policy, node=node, zone=client_zone, zone_source=zone_source,
+        service=service, port=port, protocol=protocol, policy=policy, node=node, zone=client_zone,
+        zone_source=zone_source,
         hostname=hostname if policy != "kube-proxy" else None, steps=tuple(trace.steps), rule=trace.rule,
         candidates=trace.candidate_count, endpoints=tuple(sorted(trace.final)),
         endpoint=endpoint, verdicts=tuple(verdicts),
@@ -160,13 +163,13 @@ def parse_endpoint(text: str) -> tuple[str, Optional[int]]:
         address, rest = text.split(":")
         port = _port_number(text, rest)
     if not address:
-        raise EngineError(f"explain: endpoint {text!r}: no address (expected ADDRESS or ADDRESS:PORT)")
+        raise ArgumentError(f"{text!r}: no address (expected ADDRESS or ADDRESS:PORT)", argument="endpoint")
     return address, port
 
 
 def _port_number(text: str, digits: Optional[str]) -> int:
     if digits is None or not digits.isdigit() or not 0 < int(digits) <= 65535:
-        raise EngineError(f"explain: endpoint {text!r}: expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT")
+        raise ArgumentError(f"{text!r}: expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT", argument="endpoint")
     return int(digits)
 
 
@@ -422,12 +425,13 @@ def _absent(address: str, port: Optional[int]) -> Verdict:
 
 
 class _KubeProxyTrace:
-    def __init__(self, engine: Engine, service: str, port: int, node: Optional[str], zone: Optional[str]) -> None:
-        self.service, self.port, self.node, self.zone = service, port, node, zone
+    def __init__(self, engine: Engine, service: str, port: int, protocol: str, node: Optional[str],
+                 zone: Optional[str]) -> None:
+        self.service, self.port, self.protocol, self.node, self.zone = service, port, protocol, node, zone
         self.svc = engine.state.services.get(service)
         self.slices = list(engine.state.slices_of(service))
-        self.endpoints = kube_proxy.proxy_endpoints(self.svc, self.slices, port, node)
-        self.categorized = kube_proxy.categorize(self.endpoints, self.svc, port, node, zone)
+        self.endpoints = kube_proxy.proxy_endpoints(self.svc, self.slices, port, node, protocol=protocol)
+        self.categorized = kube_proxy.categorize(self.endpoints, self.svc, port, node, zone, protocol=protocol)
         self.chosen = kube_proxy.internal_endpoints(self.categorized, self.svc)
         self.rule = self.categorized.rule
         self.candidate_count = len(self.endpoints)
@@ -451,7 +455,7 @@ class _KubeProxyTrace:
         self.steps.append(Step("conditions", ready,
                                f"{ready} ready, {fallback} serving+terminating, "
                                f"{len(eps) - ready - fallback} neither"))
-        sp = kube_proxy.service_port(svc, self.port)
+        sp = kube_proxy.service_port(svc, self.port, self.protocol)
         local_policy = kube_proxy.internal_policy_local(svc)
         self.steps.append(Step("traffic-policy", len(eps),
                                "internalTrafficPolicy Local: cluster-IP traffic uses the local set" if local_policy
@@ -517,7 +521,7 @@ class _KubeProxyTrace:
                         if _same_address(listed, address):
                             found.append(Verdict(listed, None, s.key, False, "no-service", VERDICTS["no-service"]))
             return found or [_absent(address, port)]
-        sp = kube_proxy.service_port(svc, self.port)
+        sp = kube_proxy.service_port(svc, self.port, self.protocol)
         for s in sorted(self.slices, key=lambda s: s.name):
             ports = [p for p in s.ports if p.name == sp.name and p.protocol == sp.protocol and p.port]
             for entry in s.endpoints:
@@ -601,7 +605,7 @@ def render_explanation(expl: Explanation, out: IO[str]) -> None:
     """The steps as a table, the rule, the result, and the endpoint verdicts."""
     client = f"node {expl.node}" if expl.node is not None else f"zone {expl.zone}" if expl.zone is not None \
         else "an unknown place"
-    out.write(f"{expl.service}:{expl.port} for a client on {client}, policy {expl.policy}"
+    out.write(f"{target_text(expl.service, expl.port, expl.protocol)} for a client on {client}, policy {expl.policy}"
               + (f", hostname {expl.hostname}" if expl.hostname else "") + "\n")
     out.write(f"client zone: {expl.zone or 'none'} ({ZONE_SOURCES[expl.zone_source]})\n\n")
     table(("STEP", "LEFT", "WHY"), [(s.name, s.count, s.detail) for s in expl.steps], out)

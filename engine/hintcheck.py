@@ -15,15 +15,14 @@ from typing import IO, TYPE_CHECKING, Optional
 import attrs
 
 from . import hints
-from .errors import EngineError, LookupFailed
+from .errors import ArgumentError, LookupFailed
 from .render import table
 
 if TYPE_CHECKING:
     from .api import Engine
 
-# What the hints command accepts for --mode; prefer-close is the deprecated
-# spelling of prefer-same-zone, as in trafficDistribution.
-MODES = ("auto", "prefer-close", "prefer-same-zone", "prefer-same-node")
+# What the hints command accepts for --mode (whatif takes the same as scenarios).
+MODES = hints.MODE_NAMES
 
 STATUSES = {
     "ok": "recorded hints equal the controller's",
@@ -91,11 +90,11 @@ def check_hints(engine: Engine, service: str, mode: Optional[str] = None) -> Hin
 
     ``mode`` is one of ``MODES``; without it, what the Service asks for
     (annotation first, then trafficDistribution; none when it asks for
-    nothing).  Raises LookupFailed for an unknown service, EngineError for an
+    nothing).  Raises LookupFailed for an unknown service, ArgumentError for an
     unknown mode.
     """
     if mode is not None and mode not in MODES:
-        raise EngineError(f"hints: unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+        raise ArgumentError(f"unknown hint mode {mode!r} (expected one of {', '.join(MODES)})", argument="mode")
     state = engine.state
     svc = state.services.get(service)
     slices = list(state.slices_of(service))

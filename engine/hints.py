@@ -34,7 +34,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import attrs
 
-from .errors import EngineError
+from .errors import ArgumentError
 from .events import Endpoint, NodeUpserted, ServiceUpserted, SliceUpserted
 
 OVERLOAD_THRESHOLD = 0.2
@@ -45,6 +45,8 @@ _MINIMUM_FACTOR = 1 / (1 + OVERLOAD_THRESHOLD)
 MODES = ("auto", "prefer-same-zone", "prefer-same-node", "none")
 # PreferClose is the deprecated spelling of PreferSameZone.
 _MODE_ALIASES = {"prefer-close": "prefer-same-zone"}
+# The modes a person names, in `hints --mode` and as `whatif` scenarios.
+MODE_NAMES = ("auto", "prefer-same-zone", "prefer-close", "prefer-same-node")
 _TRAFFIC_DISTRIBUTION_MODES = {
     "PreferClose": "prefer-same-zone",
     "PreferSameZone": "prefer-same-zone",
@@ -506,5 +508,6 @@ def _without_hints(s: SliceUpserted) -> SliceUpserted:
 def _canonical_mode(mode: str) -> str:
     mode = _MODE_ALIASES.get(mode, mode)
     if mode not in MODES:
-        raise EngineError(f"hints: unknown mode {mode!r} (expected one of {', '.join(MODES)} or prefer-close)")
+        raise ArgumentError(f"unknown hint mode {mode!r} (expected one of {', '.join(MODES)} or prefer-close)",
+                            argument="mode")
     return mode

@@ -20,7 +20,7 @@ def selection(sel: Selection, rule_text: str, out: IO[str]) -> None:
         who = f"node {sel.node} (zone {sel.zone or 'unknown'})"
     else:
         who = f"zone {sel.zone or 'unknown'}"
-    out.write(f"{sel.service}:{sel.port} for a client on {who}, policy {sel.policy}\n")
+    out.write(f"{sel.service_port} for a client on {who}, policy {sel.policy}\n")
     out.write(f"rule: {sel.rule}: {rule_text}\n")
     table(
         ("ADDRESS", "PORT", "NODE", "ZONE", "FOR ZONES", "TARGET"),

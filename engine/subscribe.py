@@ -29,14 +29,15 @@ like Linkerd closing a Destination stream whose send queue is full.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import attrs
 
+from .errors import Overflow
 from .index.live import LiveSelection, diff_by_identity
 from .policies import linkerd
 from .state import Change
-from .values import SelectedEndpoint
+from .values import SelectedEndpoint, target_text
 
 ADD = "add"
 REMOVE = "remove"
@@ -53,10 +54,13 @@ class WatchKey:
     filtering: bool = True
     policy: str = "linkerd"
     ipv6: bool = False
+    zone: Optional[str] = None  # a client in a zone on no particular node (node is None)
+    protocol: str = "TCP"  # kube-proxy matches it; the Linkerd policies answer TCP only
 
     def __str__(self) -> str:
         host = f"{self.hostname}." if self.hostname else ""
-        return f"{host}{self.service}:{self.port}@{self.node or '-'}"
+        where = self.node if self.node is not None else f"zone:{self.zone}" if self.zone is not None else "-"
+        return f"{host}{target_text(self.service, self.port, self.protocol)}@{where}"
 
 
 @attrs.frozen(slots=True)
@@ -74,10 +78,6 @@ class Update:
             "op": self.op,
             "endpoints": [e.to_json() for e in self.endpoints],
         }
-
-
-class Overflow(Exception):
-    """An async subscriber fell further behind than its queue allows."""
 
 
 class Subscription:
@@ -100,14 +100,38 @@ class Subscription:
             self._hub._drop(self)
 
 
+class _KubeProxySelection:
+    """kube-proxy's selection for one client, as a LiveSelection offers it:
+    kube-proxy's answer is a function of the current objects, so it is
+    recomputed (``Engine.endpoints``, cached per service) after each event
+    touching the group, and compared by identity (IP:port)."""
+
+    def __init__(self, engine, key: WatchKey):
+        self._engine, self._key = engine, key
+        self._sent = self._select()
+
+    def _select(self) -> tuple[SelectedEndpoint, ...]:
+        key = self._key
+        return self._engine.endpoints(key.service, key.port, node=key.node, zone=key.zone, policy=key.policy,
+                                      protocol=key.protocol, strict=False).endpoints
+
+    def values(self) -> tuple[SelectedEndpoint, ...]:
+        return self._sent
+
+    def refresh(self) -> tuple[tuple[SelectedEndpoint, ...], tuple[SelectedEndpoint, ...]]:
+        before, self._sent = self._sent, self._select()
+        return diff_by_identity(before, self._sent)
+
+
 class _Group:
     __slots__ = ("key", "number", "live", "zone", "policy_version", "subscribers")
 
     def __init__(self, key: WatchKey, number: int):
         self.key = key
         self.number = number  # groups are served in the order they were made
-        self.live: Optional[LiveSelection] = None  # the selection this group's subscribers follow
-        self.zone: Optional[str] = None  # the client node's zone when ``live`` was chosen
+        # the selection this group's subscribers follow
+        self.live: Optional[Union[LiveSelection, _KubeProxySelection]] = None
+        self.zone: Optional[str] = None  # the client's zone when ``live`` was chosen
         self.policy_version = 0  # the service's traffic-policy version then
         self.subscribers: list[Subscription] = []
 
@@ -160,28 +184,38 @@ class Subscriptions:
         # it saw before is taken before any selection is brought up to date.
         moving = []
         for group in groups:
-            if (self._engine.state.node_zone(group.key.node) != group.zone
+            if (self._client_zone(group.key) != group.zone
                     or index.policy_version(group.key.service) != group.policy_version):
                 moving.append((group, group.live, group.live.values()))
         for group, old, before in moving:
             self._follow(group)
-            index.release(old)
+            self._release(old)
             self._send(group, seq, *diff_by_identity(before, group.live.values()))
         moved = {id(group) for group, _, _ in moving}
         for group in groups:
             if id(group) not in moved:
                 self._send(group, seq, *group.live.refresh())
 
+    def _client_zone(self, key: WatchKey) -> Optional[str]:
+        return self._engine.state.node_zone(key.node) if key.node is not None else key.zone
+
     def _follow(self, group: _Group) -> None:
         """Attach the group to the selection its client now gets."""
-        state, index = self._engine.state, self._engine.index
-        group.zone = state.node_zone(group.key.node)
+        index = self._engine.index
+        group.zone = self._client_zone(group.key)
         group.policy_version = index.policy_version(group.key.service)
+        if group.key.policy == "kube-proxy":
+            group.live = _KubeProxySelection(self._engine, group.key)
+            return
         client = linkerd.Client(
             node=group.key.node, zone=group.zone, hostname=group.key.hostname, filtering=group.key.filtering,
             ipv6=group.key.ipv6, node_hints=group.key.policy == "linkerd+nodes",
         )
         group.live = index.live(group.key.service, group.key.port, client)
+
+    def _release(self, live: Union[LiveSelection, _KubeProxySelection]) -> None:
+        if isinstance(live, LiveSelection):  # shared through the index; a kube-proxy one is the group's own
+            self._engine.index.release(live)
 
     def _send(self, group: _Group, seq: int, added: tuple, removed: tuple) -> None:
         updates = []
@@ -207,7 +241,7 @@ class Subscriptions:
         if not group.subscribers:
             key = group.key
             del self._groups[key]
-            self._engine.index.release(group.live)
+            self._release(group.live)
             self._by_service[key.service].discard(key)
             if not self._by_service[key.service]:
                 del self._by_service[key.service]

@@ -23,8 +23,9 @@ from typing import Callable, Optional, Sequence, Union
 
 import attrs
 
+from . import arguments
 from .api import Engine, _cyclic_gc_paused
-from .errors import EngineError, LookupFailed
+from .errors import ArgumentError
 from .events import (
     Event,
     NodeDeleted,
@@ -33,7 +34,6 @@ from .events import (
     ServiceUpserted,
     SliceUpserted,
 )
-from .policies import POLICIES
 from .whatif import Clients, Scenario, SiteGroups, TimelineRow, client_sites, follower, rate_of, timeline_row
 
 Target = tuple[str, int]  # ("namespace/name", port)
@@ -61,7 +61,7 @@ class Point:
 def timelines(log_path: str | os.PathLike, targets: Sequence[Target], *, clients: Clients = None,
               policy: str = "linkerd", every: int = 1, since: int = 0, until: Optional[int] = None,
               per_batch: bool = False, scenario: Union[None, str, Scenario] = None,
-              rps: Optional[float] = None, latency: Optional[float] = None,
+              rps: Optional[float] = None, latency: Optional[float] = None, protocol: str = "TCP",
               progress: Optional[Callable[[int, int], None]] = None) -> dict[Target, list[Point]]:
     """Cross-zone share and worst overload of every target along the log.
 
@@ -70,14 +70,14 @@ def timelines(log_path: str | os.PathLike, targets: Sequence[Target], *, clients
     batch) gives a point; the last always does.  ``cpu`` and ``service:``
     clients follow the cluster as it changes.  ``scenario`` (with ``rps`` and
     ``latency`` for hazl) is what each target's points follow, as in
-    ``whatif.timeline``.
+    ``whatif.timeline``; ``protocol`` is every target's.
     """
     if every < 1:
-        raise EngineError(f"timeline: every must be at least 1, not {every}")
-    if policy not in POLICIES:
-        raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+        raise ArgumentError(f"must be at least 1, not {every}", argument="every")
+    arguments.policy(policy)
+    protocol = arguments.protocol(protocol)
     rate = rate_of(rps, latency)
-    follows = {target: follower(*target, policy, scenario, rate) for target in targets}
+    follows = {target: follower(*target, policy, scenario, rate, protocol) for target in targets}
     client_service = clients[len("service:"):] if isinstance(clients, str) and clients.startswith("service:") else None
     points: dict[Target, list[Point]] = {target: [] for target in targets}
     services = {service for service, _ in targets}

@@ -10,6 +10,11 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 
+def target_text(service: str, port: int, protocol: str = "TCP") -> str:
+    """``namespace/name:port``, with ``/PROTOCOL`` when it is not TCP (the default)."""
+    return f"{service}:{port}" if protocol == "TCP" else f"{service}:{port}/{protocol}"
+
+
 @attrs.frozen(slots=True, order=True)
 class SelectedEndpoint:
     """An address a client may talk to, with the facts that explain why."""
@@ -22,8 +27,9 @@ class SelectedEndpoint:
     for_nodes: tuple[str, ...] = attrs.field(default=(), order=False)
     target: Optional[str] = attrs.field(default=None, order=False)  # "Pod/ns/name"
     hostname: Optional[str] = attrs.field(default=None, order=False)
-    # The key Linkerd gives the address (see policies/linkerd.py): what an
-    # Add replaces and a Remove removes, when applying updates in order.
+    # The key the policy gives the address (Linkerd's, see policies/linkerd.py;
+    # kube-proxy's IP:port): what an Add replaces and a Remove removes, when
+    # applying updates in order.
     identity: tuple = attrs.field(default=(), order=False, eq=False, repr=False)
 
     def to_json(self) -> dict:
@@ -52,11 +58,18 @@ class Selection:
     # policies, one that builds each value when first read).
     endpoints: Sequence[SelectedEndpoint]
     candidates: int = 0  # how many endpoints the rule chose from
+    protocol: str = "TCP"
+
+    @property
+    def service_port(self) -> str:
+        """What was asked: ``namespace/name:port[/PROTOCOL]``."""
+        return target_text(self.service, self.port, self.protocol)
 
     def to_json(self) -> dict:
         return {
             "service": self.service,
             "port": self.port,
+            "protocol": self.protocol,
             "node": self.node,
             "zone": self.zone,
             "policy": self.policy,

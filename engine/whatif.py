@@ -136,17 +136,22 @@ from typing import IO, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import attrs
 
+from . import arguments
 from . import hints as hint_writer
 from .api import Engine
-from .errors import EngineError, LookupFailed
+from .errors import ArgumentError, EngineError
 from .events import Endpoint, Event, SliceUpserted
-from .policies import POLICIES, linkerd
+from .policies import linkerd
 from .values import SelectedEndpoint
 
 DEFAULT_SCENARIOS = ("recorded", "none", "auto")
 RATE_SCENARIOS = (*DEFAULT_SCENARIOS, "hazl")  # the default when a request rate is given
-SCENARIO_KINDS = ("recorded", "none", "auto", "prefer-close", "prefer-same-node", "drain", "drain-nodes", "scale",
-                  "hazl")
+# The hint modes are named as ``hints --mode`` names them (prefer-close: the
+# deprecated spelling of prefer-same-zone).
+_SCENARIO_ARGUMENTS = {"drain": "ZONE", "drain-nodes": "N1,N2", "scale": "N"}
+SCENARIO_KINDS = ("recorded", "none", *hint_writer.MODE_NAMES, *_SCENARIO_ARGUMENTS, "hazl")
+SCENARIO_NAMES = ", ".join(("recorded", "none", *hint_writer.MODE_NAMES,
+                            *(f"{kind}:{what}" for kind, what in _SCENARIO_ARGUMENTS.items()), "hazl[:LOW,HIGH]"))
 TIMELINE_SCENARIOS = ("recorded", "hazl")  # what a timeline can follow
 FLOOD_LOAD = 1 + hint_writer.OVERLOAD_THRESHOLD
 STARVE_LOAD = 1 - hint_writer.OVERLOAD_THRESHOLD
@@ -177,7 +182,8 @@ class ClientSite:
 def _finite_at_least_zero(what: str):
     def check(instance, attribute, value) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise EngineError(f"{what}: {attribute.name} must be a finite number of 0 or more, not {value!r}")
+            raise ArgumentError(f"{what}: must be a finite number of 0 or more, not {value!r}",
+                                argument=attribute.name)
     return check
 
 
@@ -202,7 +208,7 @@ class Band:
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.high or self.low > self.high:
-            raise EngineError(f"hazl band {self.low:g},{self.high:g}: expected 0 <= LOW <= HIGH and HIGH > 0")
+            raise ArgumentError(f"hazl band {self.low:g},{self.high:g}: expected 0 <= LOW <= HIGH and HIGH > 0")
 
 
 @attrs.frozen(slots=True)
@@ -322,8 +328,8 @@ def parse_clients(text: str) -> Clients:
         except ValueError:
             weight = -1.0
         if not sep or not zone.strip() or not math.isfinite(weight) or weight < 0:
-            raise EngineError(f"{part!r} is not ZONE=WEIGHT (expected cpu, service:NS/NAME "
-                              f"or zone-a=60,zone-b=40)")
+            raise ArgumentError(f"{part!r} is not ZONE=WEIGHT (expected cpu, service:NS/NAME "
+                                f"or zone-a=60,zone-b=40)", argument="clients")
         weights[zone.strip()] = weight
     return weights
 
@@ -343,7 +349,7 @@ def parse_prices(text: str) -> Prices:
         except ValueError:
             price = -1.0
         if not sep or not colon or price < 0:
-            raise EngineError(f"{part!r} is not FROM:TO=PRICE or a single price per GB")
+            raise ArgumentError(f"{part!r} is not FROM:TO=PRICE or a single price per GB", argument="price_per_gb")
         prices[(source.strip(), target.strip())] = price
     return prices
 
@@ -361,21 +367,20 @@ class Scenario:
 def parse_scenario(text: str) -> Scenario:
     kind, sep, rest = text.partition(":")
     if kind not in SCENARIO_KINDS:
-        raise EngineError(f"scenario {text!r}: unknown (known: recorded, none, auto, prefer-close, "
-                          f"prefer-same-node, drain:ZONE, drain-nodes:N1,N2, scale:N, hazl[:LOW,HIGH])")
+        raise ArgumentError(f"{text!r}: unknown (known: {SCENARIO_NAMES})", argument="scenario")
     if kind == "hazl":
         return _parse_hazl(text, sep, rest)
-    takes_argument = kind in ("drain", "drain-nodes", "scale")
+    takes_argument = kind in _SCENARIO_ARGUMENTS
     if takes_argument != bool(sep):
-        raise EngineError(f"scenario {text!r}: {kind} " + ("needs an argument after ':'" if takes_argument
-                                                           else "takes no argument"))
+        raise ArgumentError(f"{text!r}: {kind} " + ("needs an argument after ':'" if takes_argument
+                                                    else "takes no argument"), argument="scenario")
     if not takes_argument:
         return Scenario(kind)
     argument = tuple(part.strip() for part in rest.split(",") if part.strip())
     if not argument or (kind != "drain-nodes" and len(argument) != 1):
-        raise EngineError(f"scenario {text!r}: expected {kind}:" + {"drain": "ZONE", "scale": "N"}.get(kind, "N1,N2"))
+        raise ArgumentError(f"{text!r}: expected {kind}:{_SCENARIO_ARGUMENTS[kind]}", argument="scenario")
     if kind == "scale" and not (argument[0].isdigit() and int(argument[0]) > 0):
-        raise EngineError(f"scenario {text!r}: the endpoint count must be a positive integer")
+        raise ArgumentError(f"{text!r}: the endpoint count must be a positive integer", argument="scenario")
     return Scenario(kind, argument)
 
 
@@ -387,11 +392,12 @@ def _parse_hazl(text: str, sep: str, rest: str) -> Scenario:
     try:
         low, high = (float(part) for part in argument)
     except ValueError:
-        raise EngineError(f"scenario {text!r}: expected hazl:LOW,HIGH, two numbers (default 0.8,2.0)") from None
+        raise ArgumentError(f"{text!r}: expected hazl:LOW,HIGH, two numbers (default 0.8,2.0)",
+                            argument="scenario") from None
     try:
         Band(low, high)
-    except EngineError as exc:
-        raise EngineError(f"scenario {text!r}: {exc}") from None
+    except ArgumentError as exc:
+        raise ArgumentError(f"{text!r}: {exc}", argument="scenario") from None
     return Scenario("hazl", argument)
 
 
@@ -415,8 +421,10 @@ def client_sites(engine: Engine, clients: Clients = None) -> tuple[str, list[Cli
                 weights[(node.name, node.zone or "")] += node.cpu_millis
     elif isinstance(clients, str):
         if not clients.startswith("service:"):
-            raise EngineError(f"clients {clients!r}: expected cpu, service:NS/NAME or zone weights")
+            raise ArgumentError(f"{clients!r}: expected cpu, service:NS/NAME or zone weights", argument="clients")
         source = clients[len("service:"):]
+        if source not in state.service_keys():
+            raise arguments.unknown_name("service", source, state.service_keys(), argument="clients")
         basis = f"ready endpoints of {source}"
         seen: set = set()
         for es in state.slices_of(source):
@@ -431,7 +439,9 @@ def client_sites(engine: Engine, clients: Clients = None) -> tuple[str, list[Cli
         basis = "explicit zone weights"
         for zone, weight in clients.items():
             if weight < 0:
-                raise EngineError(f"clients: zone {zone} has a negative weight")
+                raise ArgumentError(f"zone {zone} has a negative weight", argument="clients")
+            if zone not in engine.zones():
+                raise arguments.unknown_name("zone", zone, engine.zones(), argument="clients")
             nodes = sorted(n.name for n in state.nodes.values()
                            if n.zone == zone and n.ready and not n.control_plane)
             for name in nodes or [None]:
@@ -530,15 +540,17 @@ Spread = Callable[[ClientSite], Sequence[tuple[SelectedEndpoint, float]]]
 def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite], policy: str,
              name: str = "recorded", note: str = "", prices: Prices = None,
              bytes_per_request: Optional[float] = None, requests: int = 1_000_000, *,
-             rate: Optional[Rate] = None, spread: Optional[Spread] = None) -> ScenarioResult:
+             rate: Optional[Rate] = None, spread: Optional[Spread] = None, protocol: str = "TCP") -> ScenarioResult:
     """Send every client's requests where ``spread`` says: by default evenly
-    over what ``policy`` selects for it, the sites merged where the policy
-    cannot tell them apart (``SiteGroups``; pass one when many services or
-    scenarios share the sites)."""
+    over what ``policy`` selects for it (for ``protocol``, as the policy
+    matches it), the sites merged where the policy cannot tell them apart
+    (``SiteGroups``; pass one when many services or scenarios share the
+    sites).  The candidates, the denominator of each load, are Linkerd's set
+    with filtering off, which matches the port by number alone."""
     state = engine.state
     groups = sites if isinstance(sites, SiteGroups) else SiteGroups(engine, sites)
     if spread is None:
-        spread = even_spread(engine, service, port, policy)
+        spread = even_spread(engine, service, port, policy, protocol)
         sites = groups.alike(engine, service)
     universe: dict[tuple[str, int], SelectedEndpoint] = {
         (e.address, e.port): e
@@ -577,11 +589,11 @@ def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite
     )
 
 
-def even_spread(engine: Engine, service: str, port: int, policy: str) -> Spread:
+def even_spread(engine: Engine, service: str, port: int, policy: str, protocol: str = "TCP") -> Spread:
     """Each client's requests spread evenly over what ``policy`` selects for it."""
     def spread(site: ClientSite) -> Sequence[tuple[SelectedEndpoint, float]]:
         return _evenly(engine.endpoints(service, port, node=site.node, zone=site.zone or None,
-                                        policy=policy, strict=False).endpoints)
+                                        policy=policy, protocol=protocol, strict=False).endpoints)
     return spread
 
 
@@ -632,7 +644,7 @@ def _zone_extremes(loads: Sequence[EndpointLoad]) -> tuple[tuple[str, ...], tupl
 def _cost(flows: Mapping[tuple[str, str], float], prices: Prices, bytes_per_request: Optional[float],
           requests: int) -> Cost:
     if bytes_per_request is None or bytes_per_request < 0:
-        raise EngineError("what-if cost: a price needs a non-negative bytes_per_request")
+        raise ArgumentError("a price needs a non-negative bytes_per_request", argument="bytes_per_request")
     gb_per_share = requests * bytes_per_request / BYTES_PER_GB
     amount = 0.0
     cross_gb = 0.0
@@ -746,7 +758,7 @@ def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
            scenarios: Optional[Sequence[Union[str, Scenario]]] = None, policy: str = "linkerd",
            price_per_gb: Prices = None, bytes_per_request: Optional[float] = None,
            requests: int = 1_000_000, rps: Optional[float] = None,
-           latency: Optional[float] = None) -> WhatIfReport:
+           latency: Optional[float] = None, protocol: str = "TCP") -> WhatIfReport:
     """Evaluate ``scenarios`` for ``service`` port ``port`` side by side.
 
     ``rps`` (requests per second over all clients) and ``latency`` (mean
@@ -754,15 +766,14 @@ def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
     rate and requests in flight, ``hazl`` can be evaluated, and the default
     scenarios add it (``RATE_SCENARIOS``; else ``DEFAULT_SCENARIOS``).
     """
-    if policy not in POLICIES:
-        raise LookupFailed(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    # strict: bad arguments, an unknown service or port raise here
+    engine.endpoints(service, port, policy=policy, protocol=protocol)
     rate = rate_of(rps, latency)
-    engine.endpoints(service, port, policy=policy)  # strict: unknown service or port raises here
+    if price_per_gb is not None and bytes_per_request is None:
+        raise ArgumentError("a price per GB needs bytes_per_request", argument="price_per_gb")
     basis, sites = client_sites(engine, clients)
     if not sites:
         raise EngineError(f"what-if {service}: no clients ({basis}: nothing found or all weights zero)")
-    if price_per_gb is not None and bytes_per_request is None:
-        raise EngineError("what-if cost: a price per GB needs bytes_per_request")
     if scenarios is None:
         scenarios = DEFAULT_SCENARIOS if rate is None else RATE_SCENARIOS
     results = []
@@ -770,13 +781,14 @@ def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
     for item in scenarios:
         scenario = parse_scenario(item) if isinstance(item, str) else item
         if scenario.kind == "hazl":
+            _needs_tcp(protocol, scenario)
             results.append(evaluate_hazl(engine, service, port, sites, _needs_rate(rate, scenario), band_of(scenario),
                                          name=scenario.name, prices=price_per_gb,
                                          bytes_per_request=bytes_per_request, requests=requests))
             continue
         target, scenario_policy, note = _scenario_engine(engine, service, scenario, policy)
         results.append(evaluate(target, service, port, groups, scenario_policy, scenario.name, note,
-                                price_per_gb, bytes_per_request, requests, rate=rate))
+                                price_per_gb, bytes_per_request, requests, rate=rate, protocol=protocol))
     return WhatIfReport(service, port, basis, _zone_shares(sites), tuple(results), rate)
 
 
@@ -785,14 +797,21 @@ def rate_of(rps: Optional[float], latency: Optional[float]) -> Optional[Rate]:
     if rps is None and latency is None:
         return None
     if rps is None or latency is None:
-        raise EngineError("what-if: a request rate needs both rps and latency (in flight = rps x latency)")
+        raise ArgumentError("a request rate needs both rps and latency (in flight = rps x latency)",
+                            argument="rps" if rps is None else "latency")
     return Rate(rps, latency)
+
+
+def _needs_tcp(protocol: str, scenario: Scenario) -> None:
+    if protocol != "TCP":
+        raise ArgumentError(f"scenario {scenario.name} models Linkerd's balancer, which carries TCP only, "
+                            f"not {protocol}", argument="scenario")
 
 
 def _needs_rate(rate: Optional[Rate], scenario: Scenario) -> Rate:
     if rate is None:
-        raise EngineError(f"scenario {scenario.name}: needs a request rate and latency (--rps, --latency): "
-                          f"its band is in requests in flight")
+        raise ArgumentError(f"{scenario.name} needs a request rate and latency (rps, latency): its band is "
+                            f"in requests in flight", argument="scenario")
     return rate
 
 
@@ -815,7 +834,7 @@ def scenario_slices(engine: Engine, service: str, scenario: Scenario, policy: st
         return None, policy, ""
     if kind == "none":
         return [_hinted(s, {}) for s in slices], policy, ""
-    if kind in ("auto", "prefer-close", "prefer-same-node"):
+    if kind in hint_writer.MODE_NAMES:
         mode = kind
         if kind == "prefer-same-node" and policy == "linkerd":
             policy = "linkerd+nodes"
@@ -1043,7 +1062,8 @@ Follower = Callable[[Engine, Sequence[ClientSite]], ScenarioResult]
 
 def timeline(log_path, service: str, port: int, *, clients: Clients = None, policy: str = "linkerd",
              every: int = 1, since: int = 0, scenario: Union[None, str, Scenario] = None,
-             rps: Optional[float] = None, latency: Optional[float] = None) -> list[TimelineRow]:
+             rps: Optional[float] = None, latency: Optional[float] = None,
+             protocol: str = "TCP") -> list[TimelineRow]:
     """Cross-zone share and worst overload after each event that touches ``service``.
 
     The log is folded event by event from seq ``since`` (0: the start); with
@@ -1057,18 +1077,20 @@ def timeline(log_path, service: str, port: int, *, clients: Clients = None, poli
     from .timeline import timelines  # it builds on this module
 
     found = timelines(log_path, [(service, port)], clients=clients, policy=policy, every=every, since=since,
-                      scenario=scenario, rps=rps, latency=latency)
+                      scenario=scenario, rps=rps, latency=latency, protocol=protocol)
     return [point.row for point in found[(service, port)]]
 
 
 def follower(service: str, port: int, policy: str, scenario: Union[None, str, Scenario],
-             rate: Optional[Rate]) -> Follower:
+             rate: Optional[Rate], protocol: str = "TCP") -> Follower:
     """What a timeline of ``service`` asks at each row, under ``scenario``."""
     scenario = parse_scenario(scenario) if isinstance(scenario, str) else scenario or Scenario("recorded")
     if scenario.kind not in TIMELINE_SCENARIOS:
-        raise EngineError(f"timeline: follows the recorded state or hazl[:LOW,HIGH], not {scenario.name}")
+        raise ArgumentError(f"a timeline follows the recorded state or hazl[:LOW,HIGH], not {scenario.name}",
+                            argument="scenario")
     if scenario.kind == "recorded":
-        return lambda engine, sites: evaluate(engine, service, port, sites, policy)
+        return lambda engine, sites: evaluate(engine, service, port, sites, policy, protocol=protocol)
+    _needs_tcp(protocol, scenario)
     rate, band = _needs_rate(rate, scenario), band_of(scenario)
     memory: dict[str, int] = {}  # zone -> the pool it spilled to at the last decision
 
@@ -1084,10 +1106,7 @@ def timeline_row(engine: Engine, sites: Sequence[ClientSite], follow: Follower, 
                  event: Event) -> TimelineRow:
     """The row after event ``seq``, as ``follow`` sees the state folded so far."""
     label = f"{type(event).__name__} {getattr(event, 'key', getattr(event, 'name', ''))}"
-    try:
-        result = follow(engine, sites)
-    except LookupFailed:  # kube-proxy: the Service does not declare the port (yet)
-        return TimelineRow(seq, written, label, 0, None, None, None)
+    result = follow(engine, sites)
     served = bool(sites) and result.unserved_share < 1.0
     return TimelineRow(
         seq, written, label, len(result.endpoints),
@@ -1108,7 +1127,7 @@ def write_timeline(rows: Sequence[TimelineRow], out: IO[str], fmt: str = "csv") 
         out.write("\n")
         return
     if fmt != "csv":
-        raise EngineError(f"timeline: unknown format {fmt!r} (csv or json)")
+        raise ArgumentError(f"unknown timeline format {fmt!r} (csv or json)", argument="fmt")
     hazl = any(row.spilled is not None for row in rows)
     plain = tuple(name for name in TIMELINE_COLUMNS if name != "spilled")
     writer = csv.writer(out, lineterminator="\n")

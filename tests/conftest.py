@@ -1,8 +1,9 @@
-"""Shared test helpers.  CI runs the suite once with ENGINE_NO_EXTENSIONS
-unset and once with it set to 1.  In the first run the core tests (index,
-policies, subscriptions, snapshots) also run over both implementations of
-the core, through the ``implementation`` fixture; in the second, only the
-pure one is there to run."""
+"""Shared test helpers.  CI runs the suite on the compiled kernels and on
+the pure-Python twin, against the source tree and against installed wheels.
+Where the compiled core is there (not a pure install, ENGINE_NO_EXTENSIONS
+unset) the core tests (index, policies, subscriptions, snapshots) also run
+over both implementations of the core, through the ``implementation``
+fixture; otherwise only the pure one is there to run."""
 import os
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def _implementations() -> list[str]:
     try:
         kernels.for_implementation("compiled")
     except ImportError:
-        return ["pure"]  # test_kernels says so: the compiled core should have loaded
+        return ["pure"]  # a pure install, or test_kernels says the compiled core should have loaded
     return ["compiled", "pure"]
 
 
@@ -28,8 +29,10 @@ IMPLEMENTATIONS = _implementations()
 
 
 def pytest_report_header(config):
-    return (f"topology-engine core: {kernels.IMPLEMENTATION} "
-            f"(ENGINE_NO_EXTENSIONS={os.environ.get('ENGINE_NO_EXTENSIONS', '')}); "
+    import engine
+
+    return (f"topology-engine {engine.__version__} from {Path(engine.__file__).parent}; core: "
+            f"{kernels.IMPLEMENTATION} (ENGINE_NO_EXTENSIONS={os.environ.get('ENGINE_NO_EXTENSIONS', '')}); "
             f"core tests over: {', '.join(IMPLEMENTATIONS)}")
 
 

@@ -3,7 +3,6 @@ import io
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 
 from engine.cli import main
 
-from conftest import FIXTURES
 from k8s import endpoint, endpoint_slice, node, service, watch
 
 CLUSTER = [node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web"),
@@ -50,7 +48,7 @@ def test_endpoints_table_and_json(log, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["ns/wbe:80", "--node", "n1"], "service ns/wbe not found (services in ns: web)"),
-    (["ns/web:81", "--node", "n1"], "service ns/web has no port 81 (ports: 80/http)"),
+    (["ns/web:81", "--node", "n1"], "service ns/web has no port 81/TCP (ports: 80/TCP (http))"),
 ])
 def test_unknown_service_or_port_is_one_line_exit_1(log, capsys, args, message):
     code, out, err = run(capsys, "endpoints", log, *args)
@@ -75,13 +73,22 @@ def test_batch_answers_every_line_and_flags_errors(log, tmp_path, capsys):
     batch.write_text('{"service": "ns/web", "port": 80, "node": "n2"}\n'
                      'not json\n'
                      '{"service": "ns/web", "port": "eighty", "zone": "a"}\n'
-                     '{"service": "ns/web", "port": 80, "zone": "zone-a", "policy": "kube-proxy"}\n')
+                     '{"service": "ns/web", "port": 80, "zone": "zone-a", "policy": "kube-proxy"}\n'
+                     '{"service": "ns/web", "port": 80, "zone": "zone-q"}\n'
+                     '{"service": "ns/web", "port": 80, "node": "n1", "protocol": "udp", "policy": "kube-proxy"}\n'
+                     '{"service": "ns/web", "port": 80, "node": "n1", "protocol": "UDP"}\n'
+                     '{"service": "ns/web", "port": 80, "node": "n1", "protocl": "TCP"}\n')
     code, out, _ = run(capsys, "endpoints", log, "--batch", batch, "--json")
     lines = [json.loads(line) for line in out.splitlines()]
-    assert code == 1 and len(lines) == 4
-    assert [e["address"] for e in lines[0]["endpoints"]] == ["10.0.0.2"]
-    assert "line 2: malformed JSON" in lines[1]["error"] and '"port" must be an integer' in lines[2]["error"]
+    assert code == 1 and len(lines) == 8
+    assert [e["address"] for e in lines[0]["endpoints"]] == ["10.0.0.2"] and lines[0]["protocol"] == "TCP"
+    assert "line 2: malformed JSON" in lines[1]["error"]
+    assert lines[2]["error"].endswith("line 3: port: expected an integer 1..65535, got str 'eighty'")
     assert lines[3]["policy"] == "kube-proxy" and lines[3]["rule"] == "zone-hints"
+    assert lines[4]["error"].endswith("line 5: zone: no zone zone-q (did you mean zone-a, zone-b?)")
+    assert "line 6: service ns/web has no port 80/UDP (ports: 80/TCP (http))" in lines[5]["error"]
+    assert "line 7: protocol: policy linkerd answers TCP only" in lines[6]["error"]
+    assert "line 8: unknown key(s) 'protocl'" in lines[7]["error"]
 
 
 BAD_INPUTS = [
@@ -265,7 +272,25 @@ def test_demo_runs_and_help_explains(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0 and "endpoints" in capsys.readouterr().out
-    assert (FIXTURES / "demo" / "cluster.json").exists()
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    import engine
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out == f"topology-engine {version('topology-engine')}\n"
+    assert engine.__version__ == version("topology-engine")
+
+
+def test_the_demo_data_is_package_data():
+    import engine
+    from engine.demo import demo_data
+
+    data = demo_data()
+    assert Path(str(data)).parent == Path(engine.__file__).parent
+    assert data.joinpath("cluster.json").is_file() and data.joinpath("changes.jsonl").is_file()
 
 
 def test_python_dash_m_engine_is_the_command():
@@ -330,7 +355,8 @@ def test_every_help_explains_log(name, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--clients", "zone-a=lots"], "argument --clients: 'zone-a=lots' is not ZONE=WEIGHT"),
-    (["--scenario", "teleport"], "argument --scenario: scenario 'teleport': unknown"),
+    (["--scenario", "teleport"], "argument --scenario: 'teleport': unknown (known: recorded, none, auto, "
+                                 "prefer-same-zone, prefer-close, prefer-same-node, drain:ZONE"),
     (["--price-per-gb", "cheap"], "argument --price-per-gb: 'cheap' is not FROM:TO=PRICE"),
     (["--price-per-gb", "0.01"], "--price-per-gb needs --bytes-per-request"),
 ])
@@ -339,3 +365,51 @@ def test_whatif_usage_errors_exit_2_naming_the_flag(log, capsys, args, message):
         main(["whatif", str(log), "ns/web:80", *args])
     err = capsys.readouterr().err
     assert info.value.code == 2 and message in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["endpoints", "LOG", "ns/web:80", "--node", "n9"], "--node: no node n9 (nodes: n1, n2)"),
+    (["endpoints", "LOG", "ns/web:80", "--zone", "zone-q"], "--zone: no zone zone-q (did you mean zone-a, zone-b?)"),
+    (["explain", "LOG", "ns/web:80", "--node", "ghost"], "--node: no node ghost (nodes: n1, n2)"),
+    (["follow", "LOG", "ns/web:80", "--zone", "zone-q", "--timeout", "0"], "--zone: no zone zone-q"),
+    (["replay", "LOG", "--watch", "ns/web:80@n9"], "node: no node n9 (nodes: n1, n2)"),
+    (["replay", "LOG", "--watch", "ns/web:80@zone:zone-q"], "zone: no zone zone-q"),
+    (["replay", "LOG", "--watch", "ns/wbe:80@n1"], "service ns/wbe not found"),
+    (["whatif", "LOG", "ns/web:80", "--clients", "zone-q=100"], "--clients: no zone zone-q (did you mean zone-a, zone-b?)"),
+    (["whatif", "LOG", "ns/web:80", "--clients", "service:ns/nope"], "--clients: no service ns/nope"),
+    (["hints", "LOG", "ns/wbe"], "service ns/wbe not found"),
+])
+def test_names_the_log_does_not_have_are_errors_naming_the_flag(log, capsys, args, message):
+    code, out, err = run(capsys, *[str(log) if a == "LOG" else a for a in args])
+    assert code == 1 and out == "" and err.startswith(f"topology-engine: {message}") and err.count("\n") == 1
+
+
+def test_hints_and_whatif_take_the_same_mode_names(log, capsys):
+    for mode in ("prefer-same-zone", "prefer-close"):
+        code, out, _ = run(capsys, "hints", log, "ns/web", "--mode", mode, "--json")
+        assert code == 0 and json.loads(out)["mode"] == "prefer-same-zone"
+    code, out, _ = run(capsys, "whatif", log, "ns/web:80", "--clients", "zone-a=1,zone-b=1", "--json",
+                       "--scenario", "prefer-same-zone", "--scenario", "prefer-close")
+    same_zone, close = json.loads(out)["scenarios"]
+    assert code == 0 and same_zone["name"] == "prefer-same-zone" and close["name"] == "prefer-close"
+    assert same_zone["cross_zone_share"] == close["cross_zone_share"] == 0.0
+
+
+def test_follow_takes_zone_and_policy_like_endpoints(log, tmp_path):
+    follower = subprocess.Popen([sys.executable, "-m", "engine", "follow", str(log), "ns/web:80", "--zone", "zone-b",
+                                 "--policy", "kube-proxy", "--json", "--timeout", "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(follower.stdout.readline())
+        assert first["watch"] == "ns/web:80@zone:zone-b" and first["seq"] == 4
+        assert [e["address"] for e in first["endpoints"]] == ["10.0.0.2"]
+        change = tmp_path / "change.json"
+        change.write_text(json.dumps(endpoint_slice("ns/s", "web", [
+            endpoint("10.0.0.8", zone="zone-b", hints=["zone-b"], pod="p8")])))
+        assert main(["ingest", str(log), str(change)]) == 0
+        updates = [json.loads(follower.stdout.readline()) for _ in range(2)]
+        assert [(u["op"], u["seq"], [e["address"] for e in u["endpoints"]]) for u in updates] == [
+            ("add", 5, ["10.0.0.8"]), ("remove", 5, ["10.0.0.2"])]
+        assert follower.wait(20) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()

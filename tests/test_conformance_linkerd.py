@@ -55,6 +55,7 @@ def test_case_through_cli(path, tmp_path, capsys):
     case = load(path)
     log = tmp_path / "log"
     declared: dict[str, set] = {}
+    nodes: set = set()
     asked = 0
     for number, step in enumerate(case["steps"]):
         objects = tmp_path / f"step{number}.json"
@@ -64,13 +65,16 @@ def test_case_through_cli(path, tmp_path, capsys):
             if body.get("kind") == "Service":
                 key = f'{body["metadata"]["namespace"]}/{body["metadata"]["name"]}'
                 declared[key] = set() if obj.get("type") == "DELETED" else {p["port"] for p in body["spec"]["ports"]}
+            elif body.get("kind") == "Node":
+                (nodes.discard if obj.get("type") == "DELETED" else nodes.add)(body["metadata"]["name"])
         if step.get("apply"):
             assert main(["ingest", str(log), str(objects)]) == 0
         # What the command line can ask: filtering on, no hostname, a client
-        # node or zone, and a port the Service declares.
+        # node the log has (an unknown one is an error there) or a zone, and
+        # a port the Service declares.
         queries = [q for q in step.get("expect", {}).get("queries", [])
                    if q.get("filtering", True) and q.get("hostname") is None
-                   and (q.get("node") or q.get("zone")) is not None
+                   and (q.get("node") or q.get("zone")) is not None and q.get("node") in nodes | {None}
                    and q["port"] in declared.get(q["service"], ())]
         if not queries:
             continue

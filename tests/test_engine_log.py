@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from engine import Engine, LogError, RecordError, integrity, log
 from engine.api import SNAPSHOT_FORMAT, compact
 from engine.cli import main
+from engine.demo import demo_data
 from engine.records import subject
 from engine.snapshot import write_snapshot
 
-from conftest import FIXTURES, ROOT
+from conftest import ROOT
 from k8s import endpoint, endpoint_slice, node, service
 from test_linkerd_policy import NODES, event_st
 
@@ -293,11 +294,13 @@ def test_repair_names_what_cut_slices_touch_though_they_cannot_be_decoded(tmp_pa
     the string table: no decoder can read them, yet their leading fields
     still name the service."""
     path = tmp_path / "log"
-    changes = (FIXTURES / "demo" / "changes.jsonl").read_text().splitlines(keepends=True)
+    changes = (demo_data() / "changes.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text((demo_data() / "cluster.json").read_text(encoding="utf-8"))
     halves = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
     halves[0].write_text("".join(changes[:9]))
     halves[1].write_text("".join(changes[9:]))
-    for source in [FIXTURES / "demo" / "cluster.json", *halves]:
+    for source in [cluster, *halves]:
         assert run(capsys, "ingest", path, source)[0] == 0
     segment = log.list_segments(path)[0].path
     with log.EventLog.open(path) as reader:

@@ -1,4 +1,5 @@
-"""Shape checks for the data under fixtures/: Linkerd conformance cases and the demo cluster.
+"""Shape checks for the data under fixtures/ (Linkerd conformance cases) and
+the demo cluster the package ships (engine/demo_data).
 
 These tests do not run the engine; they make sure every case is well formed
 so that a failing conformance run always points at behaviour, not at a typo.
@@ -13,9 +14,11 @@ from typing import Any, Iterator
 
 import pytest
 
+from engine.demo import demo_data
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LINKERD_CASES = sorted((FIXTURES / "conformance" / "linkerd").glob("*.json"))
-DEMO = FIXTURES / "demo"
+DEMO = demo_data()
 
 RULES = {"no-endpoints", "filtering-off", "local-traffic-policy", "unhinted-endpoint", "zone-hints", "no-zone-match"}
 CASE_KEYS = {"name", "upstream", "options", "watches", "steps"}
@@ -170,12 +173,12 @@ def test_linkerd_case_names_are_unique() -> None:
 
 
 def demo_cluster() -> dict:
-    with (DEMO / "cluster.json").open() as fh:
+    with (DEMO / "cluster.json").open(encoding="utf-8") as fh:
         return json.load(fh)
 
 
 def demo_changes() -> list[dict]:
-    with (DEMO / "changes.jsonl").open() as fh:
+    with (DEMO / "changes.jsonl").open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 

@@ -12,17 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Engine
-from engine.errors import EngineError, LookupFailed
+from engine.errors import ArgumentError, LookupFailed
 from engine.events import Endpoint, NodeUpserted, ServiceUpserted, SliceUpserted
 from engine.hintcheck import MODES, STATUSES, check_hints, render_hint_report
 
-from conftest import FIXTURES
+from engine.demo import demo_data
 
 
 @pytest.fixture
 def demo() -> Engine:
     eng = Engine()
-    eng.ingest(json.loads((FIXTURES / "demo" / "cluster.json").read_text())["items"])
+    eng.ingest(json.loads((demo_data() / "cluster.json").read_text(encoding="utf-8"))["items"])
     return eng
 
 
@@ -127,7 +127,7 @@ def test_unknown_service_names_the_near_ones_and_bad_mode(demo):
         check_hints(demo, "shop/zzzzzzzz")
     with pytest.raises(LookupFailed, match="no services in namespace other"):
         check_hints(demo, "other/x")
-    with pytest.raises(EngineError, match="unknown mode"):
+    with pytest.raises(ArgumentError, match="^mode: unknown hint mode 'PreferClose'"):
         check_hints(demo, "shop/web", "PreferClose")
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import hints
-from engine.errors import EngineError
+from engine.errors import ArgumentError
 from engine.events import Endpoint, NodeUpserted, ServiceUpserted, SliceUpserted
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "conformance" / "hints"
@@ -300,7 +300,7 @@ def test_mode_override_and_unknown_mode():
     slices = [_slice("s1", _ep("10.0.0.1", "zone-a", node="n1"))]
     result = hints.compute_hints(ServiceUpserted("ns", "svc"), slices, (), mode="prefer-same-node")
     assert result.hints[("ns/s1", 0)] == (("zone-a",), ("n1",))
-    with pytest.raises(EngineError, match="hints: unknown mode"):
+    with pytest.raises(ArgumentError, match="^mode: unknown hint mode 'nearest'"):
         hints.compute_hints(None, slices, (), mode="nearest")
     assert hints.compute_hints(AUTO, [], ZONES_AB).reason == "no-slices"
 

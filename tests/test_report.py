@@ -116,7 +116,7 @@ def test_command_writes_the_page_and_says_where(churned, tmp_path, capsys):
     (["--service", "team-000/nope:80"], "service team-000/nope not found"),
     (["--service", "team-000/svc-00003:81"], "service team-000/svc-00003 has no port 81"),
     (["--at", "999999"], "past the end of the log"),
-    (["--clients", "service:team-000/nobody"], "report: no clients"),
+    (["--clients", "service:team-000/nobody"], "--clients: no service team-000/nobody"),
 ])
 def test_bad_requests_are_one_line_errors(churned, tmp_path, capsys, args, message):
     code, out, err = run(capsys, "report", churned, "-o", tmp_path / "x.html", *args)

@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Engine
-from engine.subscribe import Overflow
+from engine import ArgumentError, Engine, Overflow
 
 from k8s import endpoint, endpoint_slice, node, service
 from reference import render
@@ -44,7 +43,8 @@ class Recorder:
 
 
 WATCHES = [dict(node="n0"), dict(node="n1", hostname="h0"), dict(node="ghost"), dict(node="n2", filtering=False),
-           dict(node="n1", ipv6=True), dict(node="n0", policy="linkerd+nodes")]
+           dict(node="n1", ipv6=True), dict(node="n0", policy="linkerd+nodes"), dict(zone="z1"),
+           dict(node="n1", policy="kube-proxy"), dict(zone="z0", policy="kube-proxy")]
 
 
 @settings(max_examples=150, deadline=None)
@@ -112,10 +112,26 @@ def test_cancel_stops_updates_and_drops_the_group(implementation):
     assert len(rec.updates) == 1 and eng.subscriptions.group_count == 0
 
 
-def test_subscriptions_follow_linkerd_policies_only(implementation):
+def test_linkerd_subscriptions_are_tcp_only_and_bad_arguments_are_named(implementation):
     eng = Engine(implementation=implementation)
-    with pytest.raises(Exception, match="kube-proxy"):
-        eng.subscribe("ns/web", 80, node="n1", policy="kube-proxy", on_update=print)
+    eng.ingest(cluster())
+    with pytest.raises(ArgumentError, match="^protocol: policy linkerd answers TCP only"):
+        eng.subscribe("ns/web", 80, node="n1", protocol="UDP", on_update=print)
+    with pytest.raises(ArgumentError, match="^port: expected an integer 1..65535, got str '80'"):
+        eng.subscribe("ns/web", "80", node="n1", on_update=print)
+    with pytest.raises(ArgumentError, match="^policy: unknown policy 'envoy'"):
+        eng.subscribe("ns/web", 80, node="n1", policy="envoy", on_update=print)
+    assert eng.subscriptions.group_count == 0
+
+
+def test_a_zone_client_and_a_kube_proxy_client_are_named_in_their_updates(implementation):
+    eng = Engine(implementation=implementation)
+    eng.ingest(cluster())
+    zone, proxy = Recorder(), Recorder()
+    eng.subscribe("ns/web", 80, zone="zone-b", on_update=zone)
+    eng.subscribe("ns/web", 80, node="n1", policy="kube-proxy", on_update=proxy)
+    assert str(zone.updates[0].watch) == "ns/web:80@zone:zone-b" and zone.view() == ["10.0.0.2:8080"]
+    assert str(proxy.updates[0].watch) == "ns/web:80@n1" and proxy.view() == ["10.0.0.1:8080"]
 
 
 def test_async_updates_and_overflow(implementation):

@@ -4,7 +4,7 @@ import attrs
 import pytest
 
 from engine.api import Engine
-from engine.errors import EngineError
+from engine.errors import ArgumentError
 from engine.events import NodeUpserted
 from engine.timeline import timelines
 from engine.whatif import timeline
@@ -73,9 +73,9 @@ def test_every_nth_touch_and_always_the_last(two_service_log):
 def test_until_stops_the_pass_and_bad_arguments_say_so(two_service_log):
     points = timelines(two_service_log, [("shop/web", 80)], until=8)[("shop/web", 80)]
     assert [p.row.seq for p in points] == [4, 6, 8]
-    with pytest.raises(EngineError, match="every must be at least 1"):
+    with pytest.raises(ArgumentError, match="^every: must be at least 1"):
         timelines(two_service_log, [("shop/web", 80)], every=0)
-    with pytest.raises(EngineError, match="unknown policy"):
+    with pytest.raises(ArgumentError, match="^policy: unknown policy"):
         timelines(two_service_log, [("shop/web", 80)], policy="nginx")
 
 

@@ -1,6 +1,5 @@
 """The what-if traffic model on small clusters whose numbers are worked out
 by hand in each test, the scenarios, the timeline and its chart."""
-import contextlib
 import csv
 import io
 import json
@@ -14,6 +13,7 @@ from engine.api import Engine
 from engine.cli import main
 from engine.demo import run_demo
 from engine.chart import timeline_spec, write_chart
+from engine.demo import demo_data
 from engine.errors import EngineError, LookupFailed
 from engine.timeline import Point, timelines
 from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SlicePort, SliceUpserted
@@ -186,9 +186,18 @@ def test_cpu_clients_are_ready_worker_nodes_weighted_by_cpu():
 
 def test_explicit_zone_weights_spread_over_the_zone_nodes_or_one_zone_client():
     engine = two_zones_three_nodes()
+    engine.apply(NodeUpserted("node-x1", "zone-x", 4000, ready=False))  # zone-x: no Ready worker
     _, sites = client_sites(engine, {"zone-a": 60, "zone-b": 30, "zone-x": 10})
     assert sites == [ClientSite("node-a1", "zone-a", 0.3), ClientSite("node-a2", "zone-a", 0.3),
                      ClientSite("node-b1", "zone-b", 0.3), ClientSite(None, "zone-x", pytest.approx(0.1))]
+
+
+def test_a_client_zone_or_service_the_cluster_does_not_have_is_an_error():
+    engine = two_zones_three_nodes()
+    with pytest.raises(LookupFailed, match=r"^clients: no zone zone-q \(did you mean zone-a, zone-b\?\)$"):
+        client_sites(engine, {"zone-a": 60, "zone-q": 40})
+    with pytest.raises(LookupFailed, match=r"^clients: no service shop/nobody \(did you mean shop/web\?\)$"):
+        whatif(engine, "shop/web", 80, clients="service:shop/nobody")
 
 
 def test_client_service_counts_its_ready_endpoints_per_node():
@@ -377,7 +386,7 @@ def test_parsing_and_errors():
     with pytest.raises(EngineError, match="unknown node"):
         whatif(engine, "shop/web", 80, scenarios=("drain-nodes:node-z",))
     with pytest.raises(EngineError, match="no clients"):
-        whatif(engine, "shop/web", 80, clients="service:shop/nobody")
+        whatif(engine, "shop/web", 80, clients={"zone-a": 0})
 
 
 # ---------------------------------------------------------------------------
@@ -464,10 +473,10 @@ def test_timeline_spec_marks_the_points_that_moved_and_holds_values_up_to_a_gap(
     assert held[2]["cause"] == "endpoints"
 
 
-def test_demo_cluster_after_zone_c_lost_its_web_pods(fixtures_dir):
+def test_demo_cluster_after_zone_c_lost_its_web_pods():
     engine = Engine()
     for name in ("cluster.json", "changes.jsonl"):
-        with (fixtures_dir / "demo" / name).open(encoding="utf-8") as stream:
+        with (demo_data() / name).open(encoding="utf-8") as stream:
             engine.ingest_streams([(name, stream)])
     # Clients by worker CPU: zone-a 4000+8000, zone-b 8000+3500, zone-c 4000+8000 (cp-1 excluded).
     zone_c = 12000 / 35500
@@ -781,18 +790,20 @@ def test_hazl_timeline_csv_json_and_command_line(hysteresis_log, tmp_path, capsy
     assert [r["spilled"] for r in csv.DictReader(csv_path.open())][2] == "zone-c=5"
     assert "under hazl" in svg.read_text()
     capsys.readouterr()
-    for extra, code, message in (
-        (["--rps", "1000"], 2, "--rps and --latency go together"),
-        (["--scenario", "hazl"], 1, "needs a request rate"),
-        (["--timeline", "-", "--scenario", "none"], 1, "follows the recorded state or hazl"),
-        (["--timeline", "-", "--scenario", "hazl", "--scenario", "recorded"], 2, "one scenario"),
-        (["--scenario", "hazl:2,1", "--rps", "1", "--latency", "1"], 2, "LOW <= HIGH"),
-        (["--rps", "-5", "--latency", "0.01"], 1, "finite number of 0 or more"),
+    # Each is bad usage, named by the flag typed: exit 2, one error line (after the usage, from argparse).
+    for extra, message in (
+        (["--rps", "1000"], "--rps and --latency go together"),
+        (["--scenario", "hazl"], "--scenario: hazl needs a request rate"),
+        (["--timeline", "-", "--scenario", "none"], "--scenario: a timeline follows the recorded state or hazl"),
+        (["--timeline", "-", "--scenario", "hazl", "--scenario", "recorded"], "one scenario"),
+        (["--scenario", "hazl:2,1", "--rps", "1", "--latency", "1"], "LOW <= HIGH"),
+        (["--rps", "-5", "--latency", "0.01"], "--rps: request rate: must be a finite number of 0 or more"),
     ):
-        with pytest.raises(SystemExit) if code == 2 else contextlib.nullcontext():
-            assert main([*args, *extra]) == code
+        with pytest.raises(SystemExit) as info:
+            main([*args, *extra])
         err = capsys.readouterr().err
-        assert message in err.splitlines()[-1]  # argparse prints the usage first
+        assert info.value.code == 2 and message in err.splitlines()[-1]
+        assert err.splitlines()[-1].startswith("topology-engine whatif: error: ")
 
 
 def test_demo_log_side_by_side_where_hazl_spills(tmp_path):
@@ -852,6 +863,7 @@ def test_merged_sites_give_what_asking_every_site_gives(local, endpoints, client
     zone_of = {"n-a1": "zone-a", "n-a2": "zone-a", "n-b1": "zone-b", "n-b2": "zone-b", "n-c1": "zone-c", "n-x": None}
     engine = engine_with(
         *(node(name, zone, 1000 + 500 * i) for i, (name, zone) in enumerate(zone_of.items())),
+        NodeUpserted("n-q1", "zone-q", 1000, ready=False),  # zone-q: a zone with no Ready worker
         service(internal_traffic_policy="Local" if local else "Cluster"), web_slice(*endpoints),
         service("other"),
         web_slice(*(endpoint(f"10.2.0.{i}", name, zone) for i, (name, zone) in enumerate(zone_of.items())),

@@ -33,7 +33,8 @@ class ZoneIndex:
         self._written: list[PortState] = []  # the maps the fold under way wrote
         self._empty = CandidateSet(AddressBook("/", state, []), PortState(state.core, 0))  # an unknown service
         self._lives: dict[tuple, LiveSelection] = {}
-        self._proxy: dict[str, dict[int, kube_proxy.PortEndpoints]] = {}  # service -> port -> its endpoints
+        # service -> (port, protocol) -> kube-proxy's endpoints of that service port
+        self._proxy: dict[str, dict[tuple[int, str], kube_proxy.PortEndpoints]] = {}
 
     # -- folding -------------------------------------------------------------
 
@@ -92,15 +93,15 @@ class ZoneIndex:
             return self._empty
         return book.view(port, self._state.slices_of(service_key))
 
-    def proxy_endpoints(self, service_key: str, port: int) -> kube_proxy.PortEndpoints:
-        """kube-proxy's endpoints of the service port, for no client yet;
-        raises LookupFailed as ``kube_proxy.port_endpoints`` does."""
+    def proxy_endpoints(self, service_key: str, port: int, protocol: str = "TCP") -> kube_proxy.PortEndpoints:
+        """kube-proxy's endpoints of the service port (number and protocol),
+        for no client yet; raises LookupFailed as ``kube_proxy.port_endpoints`` does."""
         ports = self._proxy.setdefault(service_key, {})
-        found = ports.get(port)
+        found = ports.get((port, protocol))
         if found is None:
             state = self._state
-            found = ports[port] = kube_proxy.port_endpoints(state.services.get(service_key),
-                                                            list(state.slices_of(service_key)), port)
+            found = ports[(port, protocol)] = kube_proxy.port_endpoints(
+                state.services.get(service_key), list(state.slices_of(service_key)), port, protocol=protocol)
         return found
 
     def local_traffic_policy(self, service_key: str) -> bool:

@@ -38,7 +38,8 @@ RULES = {
     "local-traffic-policy": "internalTrafficPolicy Local: ready endpoints on this node (may be empty)",
     "local-terminating-fallback": "internalTrafficPolicy Local, none ready here: serving+terminating ones on this node",
     "no-endpoints": "nothing usable anywhere: kube-proxy rejects the traffic",
-    "no-service": "no Service, or one kube-proxy does not proxy (ExternalName)",
+    "no-service": "no Service port to proxy: no Service, an ExternalName, or a port it does not declare "
+                  "for this protocol",
 }
 
 _ADDRESS_TYPES = ("IPv4", "IPv6")
@@ -79,10 +80,12 @@ class ProxyEndpoint:
             return SelectedEndpoint(
                 self.address, self.port,
                 for_zones=tuple(sorted(self.zone_hints)), for_nodes=tuple(sorted(self.node_hints)),
+                identity=(self.key,),
             )
         return SelectedEndpoint(
             self.address, self.port, node=src.node_name, zone=src.zone,
             for_zones=src.for_zones, for_nodes=src.for_nodes, target=src.target, hostname=src.hostname,
+            identity=(self.key,),
         )
 
 
