@@ -39,13 +39,6 @@ def watch_spec(text: str) -> tuple[str, int, str, Optional[str], Optional[str]]:
     return (*arguments.service_port(target), None if zone is not None else client, zone)
 
 
-def service_name(text: str) -> str:
-    """``NAMESPACE/NAME``."""
-    if text.count("/") != 1 or not all(text.split("/")):
-        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME, got {text!r}")
-    return text
-
-
 def sequence_number(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a sequence number (0 or more), got {text!r}")
@@ -567,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "Compute the hints the EndpointSlice controller would write for NAMESPACE/NAME (the Auto "
                 "allocator, or trafficDistribution) and mark each endpoint's recorded hints ok, stale, "
                 "missing or unexpected.", [shared.log, shared.at, shared.json])
-    p.add_argument("service", metavar="NAMESPACE/NAME", type=service_name, help="the service")
+    p.add_argument("service", metavar="NAMESPACE/NAME", type=_typed(arguments.service_key), help="the service")
     p.add_argument("--mode", choices=hintcheck.MODES,
                    help="the hint mode to apply (default: what the Service asks for)")
 
