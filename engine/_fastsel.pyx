@@ -647,13 +647,11 @@ cdef bytes _lay_out(Py_ssize_t n, const int32_t* fixed, int32_t* offsets, IntBuf
 
 
 def endpoint_strings(strings, Py_ssize_t n, bytes data):
-    """What a slice's endpoints name, for checking each name once: (every
-    address in order, node names, hostnames, zone hints, node hints, whether
-    some endpoint lists a hint twice)."""
+    """What a slice's endpoints name, for checking each name once: (node
+    names, hostnames, zone hints, node hints, whether some endpoint lists a
+    hint twice)."""
     cdef const int32_t* w = _words(data)
     cdef Py_ssize_t lists = _lists_start(n), e, j, k, which
-    cdef Py_ssize_t a_start = lists + w[_offsets(n, 0)], a_end = lists + w[_offsets(n, 1)]
-    addresses = [strings[w[j]] for j in range(a_start, a_end)]
     cdef set nodes = set(), hostnames = set(), zone_hints = set(), node_hints = set()
     cdef bint repeated = False
     cdef Py_ssize_t base, s0, s1
@@ -673,8 +671,53 @@ def endpoint_strings(strings, Py_ssize_t n, bytes data):
                     for k in range(s0, j):
                         if w[k] == w[j]:
                             repeated = True
-    return (addresses, {strings[i] for i in nodes}, {strings[i] for i in hostnames},
+    return ({strings[i] for i in nodes}, {strings[i] for i in hostnames},
             {strings[i] for i in zone_hints}, {strings[i] for i in node_hints}, repeated)
+
+
+def usable_ipv4_addresses(tuple strings, Py_ssize_t n, bytes data):
+    """True when every address of the endpoints is certainly a usable IPv4
+    endpoint address (see the twin for the rule); False means only "not
+    certainly", and the exact rule then says which address is wrong."""
+    cdef const int32_t* w = _words(data)
+    cdef Py_ssize_t lists = _lists_start(n), j, size
+    cdef const char* text
+    for j in range(lists + w[_offsets(n, 0)], lists + w[_offsets(n, 1)]):
+        text = PyUnicode_AsUTF8AndSize(strings[w[j]], &size)
+        if not _usable_ipv4(text, size):
+            return False
+    return True
+
+
+cdef bint _usable_ipv4(const char* text, Py_ssize_t size) noexcept:
+    cdef int parts[4]
+    cdef int part = 0, digits = 0, value = 0
+    cdef Py_ssize_t i
+    cdef char c
+    for i in range(size):
+        c = text[i]
+        if c == c'.':
+            if digits == 0 or part == 3:
+                return False
+            parts[part] = value
+            part += 1
+            digits = value = 0
+        elif c'0' <= c <= c'9':
+            if digits and value == 0:
+                return False  # a leading zero
+            value = 10 * value + (c - c'0')
+            digits += 1
+            if value > 255:
+                return False
+        else:
+            return False
+    if part != 3 or digits == 0:
+        return False
+    parts[3] = value
+    return not (parts[0] == 0 and parts[1] == 0 and parts[2] == 0 and parts[3] == 0
+                or parts[0] == 127
+                or parts[0] == 169 and parts[1] == 254
+                or parts[0] == 224 and parts[1] == 0 and parts[2] == 0)
 
 
 def check_columns(Py_ssize_t n, bytes data, Py_ssize_t limit):

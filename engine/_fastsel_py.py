@@ -45,6 +45,7 @@ Endpoint columns (one slice's endpoints)
 """
 from __future__ import annotations
 
+import re
 from array import array
 from typing import Optional
 
@@ -281,12 +282,10 @@ def columns_from_endpoints(endpoints) -> tuple[tuple[str, ...], int, bytes]:
 
 
 def endpoint_strings(strings, n: int, data: bytes) -> tuple:
-    """What a slice's endpoints name, for checking each name once: (every
-    address in order, node names, hostnames, zone hints, node hints, whether
-    some endpoint lists a hint twice)."""
+    """What a slice's endpoints name, for checking each name once: (node
+    names, hostnames, zone hints, node hints, whether some endpoint lists a
+    hint twice)."""
     words = _words(data)
-    addresses = [strings[i] for i in words[_lists_start(n) + words[_offsets(n, ADDRESS_LISTS)]:
-                                           _lists_start(n) + words[_offsets(n, ZONE_HINT_LISTS)]]]
     nodes = {strings[words[NODE * n + e]] for e in range(n) if words[NODE * n + e] >= 0}
     hostnames = {strings[words[HOSTNAME * n + e]] for e in range(n) if words[HOSTNAME * n + e] >= 0}
     zone_hints, node_hints, repeated = set(), set(), False
@@ -295,7 +294,31 @@ def endpoint_strings(strings, n: int, data: bytes) -> tuple:
             ids = _span(words, n, which, e)
             repeated = repeated or len(set(ids)) < len(ids)
             names.update(strings[i] for i in ids)
-    return addresses, nodes, hostnames, zone_hints, node_hints, repeated
+    return nodes, hostnames, zone_hints, node_hints, repeated
+
+
+# Four decimal parts of at most 255 without leading zeros: what strict
+# parsers (inet_pton, Go's netip) read as IPv4.
+_DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                          r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+# What an endpoint may not use, by its text (a valid address has no leading
+# zeros, so its text says its range): the unspecified address, loopback
+# 127/8, link-local 169.254/16, link-local multicast 224.0.0/24.
+_UNUSABLE_IPV4_PREFIXES = ("127.", "169.254.", "224.0.0.")
+
+
+def usable_ipv4_addresses(strings, n: int, data: bytes) -> bool:
+    """True when every address of the endpoints is certainly a usable IPv4
+    endpoint address; False means only "not certainly", and the exact rule
+    then says which address is wrong."""
+    words = _words(data)
+    for i in words[_lists_start(n) + words[_offsets(n, ADDRESS_LISTS)]:
+                   _lists_start(n) + words[_offsets(n, ZONE_HINT_LISTS)]]:
+        address = strings[i]
+        if (not _DOTTED_QUAD.fullmatch(address) or address == "0.0.0.0"
+                or address.startswith(_UNUSABLE_IPV4_PREFIXES)):
+            return False
+    return True
 
 
 def check_columns(n: int, data: bytes, limit: int) -> None:

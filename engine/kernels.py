@@ -35,5 +35,6 @@ Publisher = _impl.Publisher
 columns_from_rows = _impl.columns_from_rows
 columns_from_endpoints = _impl.columns_from_endpoints
 endpoint_strings = _impl.endpoint_strings
+usable_ipv4_addresses = _impl.usable_ipv4_addresses
 check_columns = _impl.check_columns
 endpoint_fields = _impl.endpoint_fields

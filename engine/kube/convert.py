@@ -539,16 +539,16 @@ _FAMILY = {"IPv4": 4, "IPv6": 6, "FQDN": None}
 
 def _check_endpoints(columns: EndpointColumns, address_type: str, described: str) -> None:
     """The rules for a slice's endpoints: each distinct node, hostname and
-    hint name is checked once, all IPv4 addresses in one call.  Only a
-    failure looks for where it is."""
-    addresses, nodes, hostnames, zone_hints, node_hints, repeated_hint = \
+    hint name is checked once, all IPv4 addresses in one compiled pass.
+    Only a failure looks for where it is."""
+    nodes, hostnames, zone_hints, node_hints, repeated_hint = \
         kernels.endpoint_strings(columns.strings, columns.n, columns.data)
 
     def fail(index: int, field: str, problem: str) -> InputError:
         return InputError(f"{described}: endpoints[{index}].{field}: {problem}")
 
     endpoints = columns  # as Endpoint values, built only to say where a check failed
-    if address_type != "IPv4" or not rules.ipv4_addresses_ok(addresses):
+    if address_type != "IPv4" or not kernels.usable_ipv4_addresses(columns.strings, columns.n, columns.data):
         family = _FAMILY[address_type]
         for index, endpoint in enumerate(endpoints):
             for position, address in enumerate(endpoint.addresses):

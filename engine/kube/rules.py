@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
-from collections import deque
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from itertools import repeat
 from typing import Callable, Optional
 
 _REMEMBERED = 1 << 16
@@ -204,28 +201,6 @@ def _link_local_multicast(ip) -> bool:
     if ip.version == 4:
         return packed[:3] == b"\xe0\x00\x00"  # 224.0.0.0/24
     return packed[0] == 0xFF and packed[1] & 0x0F == 0x02  # ffX2::/16
-
-
-# Textual prefixes of the special IPv4 ranges (a valid address has no
-# leading zeros, so its text says its range), and the unspecified address.
-_SPECIAL_IPV4_PREFIXES = ("127.", "169.254.", "224.0.0.")
-_UNSPECIFIED_IPV4 = "0.0.0.0"
-
-
-def ipv4_addresses_ok(addresses: list[str]) -> bool:
-    """True when every address is certainly a valid, usable IPv4 endpoint address.
-
-    The fast check of a whole slice's addresses, in C calls over the list:
-    the C library's strict parser, then a prefix test per special range.
-    False means only "not certainly": ``endpoint_ip`` then says which one
-    is wrong.
-    """
-    try:
-        deque(map(socket.inet_pton, repeat(socket.AF_INET), addresses), 0)
-    except (OSError, ValueError, TypeError):
-        return False
-    return _UNSPECIFIED_IPV4 not in addresses and \
-        not any(map(str.startswith, addresses, repeat(_SPECIAL_IPV4_PREFIXES)))
 
 
 # -- Quantities -----------------------------------------------------------------
