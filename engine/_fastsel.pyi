@@ -1,7 +1,9 @@
 """Signatures of the compiled core (engine/_fastsel.pyx); engine/_fastsel_py.py
 is its twin with the same names and behaviour."""
 from array import array
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Sequence, TypeVar, Union
+
+T = TypeVar("T")
 
 RESERVED_STRINGS: tuple[str, ...]
 S_EMPTY: int
@@ -54,6 +56,7 @@ def endpoint_strings(
     strings: Strings, n: int, data: bytes
 ) -> tuple[set[str], set[str], set[str], set[str], bool]: ...
 def usable_ipv4_addresses(strings: tuple[str, ...], n: int, data: bytes) -> bool: ...
+def endpoint_values(strings: Strings, n: int, data: bytes, make: Callable[..., T]) -> tuple[T, ...]: ...
 def check_columns(n: int, data: bytes, limit: int) -> None: ...
 def endpoint_fields(
     n: int, data: bytes, i: int

@@ -11,6 +11,8 @@ buffer instead of one Python string per entry.
 """
 from cpython.array cimport array as int_array, clone
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
@@ -769,6 +771,51 @@ def endpoint_fields(Py_ssize_t n, bytes data, Py_ssize_t i):
     cdef const int32_t* w = _words(data)
     return (w[i], w[n + i], w[2 * n + i], w[3 * n + i], w[4 * n + i], w[5 * n + i], w[6 * n + i],
             _span(w, n, 0, i), _span(w, n, 1, i), _span(w, n, 2, i))
+
+
+cdef tuple _TRISTATE = (None, False, True)
+
+
+def endpoint_values(strings, Py_ssize_t n, bytes data, make):
+    """Every endpoint as ``make(addresses, ready, serving, terminating,
+    node, zone, hostname, target kind, target namespace, target name, zone
+    hints, node hints)``, in one pass (see the twin)."""
+    cdef const int32_t* w = _words(data)
+    cdef Py_ssize_t lists = _lists_start(n), e
+    cdef int32_t cond
+    cdef dict names = {}
+    cdef list values = [None] * n
+    for e in range(n):
+        cond = w[e]
+        values[e] = make(
+            _strings_of(strings, None, w, lists, _offsets(n, 0) + e),
+            _TRISTATE[cond & 3], _TRISTATE[cond >> 2 & 3], _TRISTATE[cond >> 4 & 3],
+            _name(strings, names, w[n + e]), _name(strings, names, w[2 * n + e]),
+            _name(strings, names, w[3 * n + e]), _name(strings, names, w[4 * n + e]),
+            _name(strings, names, w[5 * n + e]), _name(strings, names, w[6 * n + e]),
+            _strings_of(strings, names, w, lists, _offsets(n, 1) + e),
+            _strings_of(strings, names, w, lists, _offsets(n, 2) + e))
+    return tuple(values)
+
+
+cdef object _name(strings, dict names, int32_t sid):
+    if sid < 0:
+        return None
+    found = names.get(sid)
+    if found is None:
+        found = names[sid] = strings[sid]
+    return found
+
+
+cdef tuple _strings_of(strings, dict names, const int32_t* w, Py_ssize_t lists, Py_ssize_t at):
+    """The strings of one list span; names shared through ``names`` unless it is None."""
+    cdef Py_ssize_t j, start = lists + w[at], count = w[at + 1] - w[at]
+    cdef tuple out = PyTuple_New(count)
+    for j in range(count):
+        value = strings[w[start + j]] if names is None else _name(strings, names, w[start + j])
+        Py_INCREF(value)
+        PyTuple_SET_ITEM(out, j, value)
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -45,11 +45,11 @@ Endpoint columns (one slice's endpoints)
 """
 from __future__ import annotations
 
-import re
 from array import array
 from typing import Optional
 
 from .errors import RecordError
+from .ipv4 import STRICT_DOTTED_QUAD
 
 # ---------------------------------------------------------------------------
 # Strings
@@ -297,10 +297,6 @@ def endpoint_strings(strings, n: int, data: bytes) -> tuple:
     return nodes, hostnames, zone_hints, node_hints, repeated
 
 
-# Four decimal parts of at most 255 without leading zeros: what strict
-# parsers (inet_pton, Go's netip) read as IPv4.
-_DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-                          r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
 # What an endpoint may not use, by its text (a valid address has no leading
 # zeros, so its text says its range): the unspecified address, loopback
 # 127/8, link-local 169.254/16, link-local multicast 224.0.0/24.
@@ -315,7 +311,7 @@ def usable_ipv4_addresses(strings, n: int, data: bytes) -> bool:
     for i in words[_lists_start(n) + words[_offsets(n, ADDRESS_LISTS)]:
                    _lists_start(n) + words[_offsets(n, ZONE_HINT_LISTS)]]:
         address = strings[i]
-        if (not _DOTTED_QUAD.fullmatch(address) or address == "0.0.0.0"
+        if (not STRICT_DOTTED_QUAD.fullmatch(address) or address == "0.0.0.0"
                 or address.startswith(_UNUSABLE_IPV4_PREFIXES)):
             return False
     return True
@@ -368,6 +364,37 @@ def endpoint_fields(n: int, data: bytes, i: int) -> tuple:
     words = _words(data)
     return (*(words[column * n + i] for column in range(FIXED_COLUMNS)),
             *(_span(words, n, which, i) for which in (ADDRESS_LISTS, ZONE_HINT_LISTS, NODE_HINT_LISTS)))
+
+
+def endpoint_values(strings, n: int, data: bytes, make) -> tuple:
+    """Every endpoint as ``make(addresses, ready, serving, terminating,
+    node, zone, hostname, target kind, target namespace, target name, zone
+    hints, node hints)``, in one pass: the values a slice's endpoints read
+    as.  A name the slice repeats (node, zone, target, hint) is one string
+    object for all its endpoints, however ``strings`` hands them out."""
+    words = _words(data)
+    lists = _lists_start(n)
+    names: dict[int, str] = {}
+
+    def name(sid: int) -> Optional[str]:
+        if sid < 0:
+            return None
+        found = names.get(sid)
+        if found is None:
+            found = names[sid] = strings[sid]
+        return found
+
+    def listed(which: int, e: int, shared: bool) -> tuple[str, ...]:
+        base = _offsets(n, which)
+        ids = words[lists + words[base + e]:lists + words[base + e + 1]]
+        return tuple(name(i) for i in ids) if shared else tuple(strings[i] for i in ids)
+
+    tristate = (None, False, True)
+    return tuple(
+        make(listed(ADDRESS_LISTS, e, False), tristate[words[e] & 3], tristate[words[e] >> 2 & 3],
+             tristate[words[e] >> 4 & 3], *(name(words[column * n + e]) for column in range(1, FIXED_COLUMNS)),
+             listed(ZONE_HINT_LISTS, e, True), listed(NODE_HINT_LISTS, e, True))
+        for e in range(n))
 
 
 # ---------------------------------------------------------------------------

@@ -371,9 +371,12 @@ class Engine:
             # kube-proxy programs nothing for a port the Service does not declare
             # with this protocol: to it, there is no such service.
             proxied = svc if svc is not None and _declares(svc, port, protocol) else None
-            endpoints = (self.index.proxy_endpoints(service, port, protocol) if proxied is not None
-                         else kube_proxy.PortEndpoints((), {}))
-            choice = kube_proxy.choose(proxied, endpoints, port, node, client_zone, protocol=protocol)
+            # A first question builds kube-proxy's endpoint values, an object
+            # or more per endpoint (see _cyclic_gc_paused).
+            with _cyclic_gc_paused():
+                endpoints = (self.index.proxy_endpoints(service, port, protocol) if proxied is not None
+                             else kube_proxy.PortEndpoints((), {}))
+                choice = kube_proxy.choose(proxied, endpoints, port, node, client_zone, protocol=protocol)
             rule, chosen, candidates = choice.rule, choice.endpoints, choice.candidates
         else:
             client = linkerd.Client(

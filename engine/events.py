@@ -136,9 +136,6 @@ def _endpoint_row(e: Endpoint) -> list:
             e.target_kind, e.target_namespace, e.target_name, list(e.for_zones), list(e.for_nodes)]
 
 
-_TRISTATE = (None, False, True)
-
-
 class EndpointColumns(Sequence[Endpoint]):
     """A slice's endpoints as columns: ``n`` endpoints laid out in ``data``
     as engine/_fastsel_py.py describes, their string ids indexing
@@ -165,19 +162,8 @@ class EndpointColumns(Sequence[Endpoint]):
     def values(self) -> tuple[Endpoint, ...]:
         found = self._values
         if found is None:
-            found = self._values = tuple(self._build(i) for i in range(self.n))
+            found = self._values = kernels.endpoint_values(self.strings, self.n, self.data, Endpoint)
         return found
-
-    def _build(self, i: int) -> Endpoint:
-        strings = self.strings
-        cond, node, zone, host, kind, namespace, name, addresses, zones, nodes = \
-            kernels.endpoint_fields(self.n, self.data, i)
-        return Endpoint(
-            tuple(strings[a] for a in addresses), _TRISTATE[cond & 3], _TRISTATE[cond >> 2 & 3],
-            _TRISTATE[cond >> 4 & 3], *(None if sid < 0 else strings[sid] for sid in (node, zone, host, kind,
-                                                                                     namespace, name)),
-            tuple(strings[z] for z in zones), tuple(strings[z] for z in nodes),
-        )
 
     def __len__(self) -> int:
         return self.n

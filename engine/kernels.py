@@ -38,3 +38,4 @@ endpoint_strings = _impl.endpoint_strings
 usable_ipv4_addresses = _impl.usable_ipv4_addresses
 check_columns = _impl.check_columns
 endpoint_fields = _impl.endpoint_fields
+endpoint_values = _impl.endpoint_values

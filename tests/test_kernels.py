@@ -208,6 +208,19 @@ def test_string_table_round_trip_and_refusals(core):
     assert len(copy) == 8
 
 
+@settings(max_examples=150, deadline=None)
+@given(rows=good_rows)
+def test_endpoint_values_read_the_rows_through_either_kind_of_strings(rows):
+    expected = [(tuple(row[0]), *row[1:10], tuple(row[10]), tuple(row[11]))
+                for row in rows]
+    for core in CORES:
+        strings, n, data = core.columns_from_rows(rows)
+        table = core.StringTable()
+        adopted = table.adopt(strings, n, data)
+        for names, words in ((strings, data), (table, adopted)):
+            assert list(core.endpoint_values(names, n, words, lambda *fields: fields)) == expected
+
+
 @pytest.mark.parametrize("core", CORES, ids=IMPLEMENTATIONS)
 def test_adopting_from_another_table_takes_only_the_strings_used(core):
     big = core.StringTable()

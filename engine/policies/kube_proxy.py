@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import attrs
 
 from ..errors import LookupFailed
+from ..ipv4 import STRICT_DOTTED_QUAD
 from ..events import Endpoint, ServicePort, ServiceUpserted, SliceUpserted
 from ..values import BuiltOnRead, SelectedEndpoint
 
@@ -171,6 +172,8 @@ def canonical_ip(address: str) -> str:
     is no IP at all is kept as it is (the API server rejects those for IPv4
     and IPv6 slices, so only hand-made input reaches this).
     """
+    if STRICT_DOTTED_QUAD.fullmatch(address):
+        return address  # printed already: most addresses, without parsing them
     quad = _DOTTED_QUAD.match(address)
     if quad:
         octets = [int(part) for part in quad.groups()]
@@ -236,6 +239,15 @@ def port_endpoints(
     own = [s for s in slices if s.namespace == service.namespace and s.service == service.name]
     family = _family(own, ip_family)
     by_key: dict[str, ProxyEndpoint] = {}
+    # Endpoints share a few hint lists: one frozenset for each.
+    hint_sets: dict[tuple[str, ...], frozenset[str]] = {}
+
+    def hint_set(names: tuple[str, ...]) -> frozenset[str]:
+        found = hint_sets.get(names)
+        if found is None:
+            found = hint_sets[names] = frozenset(names)
+        return found
+
     for slc in sorted(own, key=lambda s: s.name):
         if slc.address_type != family:
             continue
@@ -254,14 +266,15 @@ def port_endpoints(
                     serving=entry.is_serving,
                     terminating=entry.is_terminating,
                     is_local=False,
-                    zone_hints=frozenset(entry.for_zones),
-                    node_hints=frozenset(entry.for_nodes),
+                    zone_hints=hint_set(entry.for_zones),
+                    node_hints=hint_set(entry.for_nodes),
                     source=entry,
                 )
                 # An IP reused by a new pod while the old one terminates must
                 # resolve to the running pod, whatever order the slices come in.
-                if endpoint.key not in by_key or not endpoint.terminating:
-                    by_key[endpoint.key] = endpoint
+                key = endpoint.key
+                if key not in by_key or not endpoint.terminating:
+                    by_key[key] = endpoint
     endpoints = tuple(sorted(by_key.values(), key=lambda e: (e.address, e.port)))
     on_node: dict[str, list[int]] = {}
     for i, endpoint in enumerate(endpoints):
