@@ -1,7 +1,8 @@
 """Signatures of the compiled core (engine/_fastsel.pyx); engine/_fastsel_py.py
 is its twin with the same names and behaviour."""
 from array import array
-from typing import Any, Callable, Sequence, TypeVar, Union
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, Union
 
 T = TypeVar("T")
 

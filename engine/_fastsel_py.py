@@ -46,7 +46,8 @@ Endpoint columns (one slice's endpoints)
 from __future__ import annotations
 
 from array import array
-from typing import Optional
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Optional, TypeVar, Union
 
 from .errors import RecordError
 from .ipv4 import STRICT_DOTTED_QUAD
@@ -56,6 +57,13 @@ from .ipv4 import STRICT_DOTTED_QUAD
 
 RESERVED_STRINGS = ("", "IPv4", "IPv6", "FQDN", "Pod", "ExternalWorkload")
 S_EMPTY, S_IPV4, S_IPV6, S_FQDN, S_POD, S_EXTERNAL_WORKLOAD = range(len(RESERVED_STRINGS))
+
+
+# What the column functions take as strings (a slice's own tuple, or a
+# table) and what they give: ``(strings, n, data)``.
+Strings = Union[Sequence[str], "StringTable"]
+Columns = tuple[tuple[str, ...], int, bytes]
+T = TypeVar("T")  # what endpoint_values' ``make`` builds
 
 
 class StringTable:
@@ -132,7 +140,7 @@ class StringTable:
             del self._ids[s]
         del self._strings[size:]
 
-    def adopt(self, strings, n: int, data: bytes) -> bytes:
+    def adopt(self, strings: Strings, n: int, data: bytes) -> bytes:
         """``data``, endpoint columns whose ids index ``strings`` (a slice's own
         tuple, or another table), with the ids made this table's: the strings
         the columns use are interned in the order of their old ids."""
@@ -174,7 +182,7 @@ _TRISTATE = {None: 0, False: 1, True: 2}
 NOT_READY = 1  # the ready field of a condition word when ready is explicitly false
 
 
-def _words(data):
+def _words(data: bytes) -> memoryview:
     """The column words of ``data``, without copying them."""
     return memoryview(data).cast("i")
 
@@ -188,7 +196,7 @@ def _offsets(n: int, which: int) -> int:
     return FIXED_COLUMNS * n + which * (n + 1)
 
 
-def columns_from_rows(rows) -> tuple[tuple[str, ...], int, bytes]:
+def columns_from_rows(rows: Sequence[Sequence[Any]]) -> Columns:
     """Endpoint columns from endpoint rows laid out as in the version-1 log
     record: ``[addresses, ready, serving, terminating, node, zone,
     hostname, target kind, target namespace, target name, zone hints, node
@@ -203,7 +211,7 @@ def columns_from_rows(rows) -> tuple[tuple[str, ...], int, bytes]:
         raise RecordError(f"endpoints: expected a list, found {type(rows).__name__}")
     strings: dict[str, int] = {}
 
-    def sid(value, i: int, what: str) -> int:
+    def sid(value: object, i: int, what: str) -> int:
         if value is None:
             return -1
         if type(value) is not str:
@@ -214,12 +222,12 @@ def columns_from_rows(rows) -> tuple[tuple[str, ...], int, bytes]:
             found = strings[value] = len(strings)
         return found
 
-    def tristate(value, i: int, what: str) -> int:
+    def tristate(value: object, i: int, what: str) -> int:
         if value is not None and type(value) is not bool:
             raise RecordError(f"endpoint {i}: {what}: expected a boolean, found {type(value).__name__}")
         return _TRISTATE[value]
 
-    def id_list(values, i: int, what: str) -> list[int]:
+    def id_list(values: Any, i: int, what: str) -> list[int]:
         if type(values) not in (list, tuple):
             raise RecordError(f"endpoint {i}: {what}: expected a list, found {type(values).__name__}")
         found = []
@@ -261,7 +269,7 @@ def columns_from_rows(rows) -> tuple[tuple[str, ...], int, bytes]:
     return tuple(strings), n, words.tobytes()
 
 
-def columns_from_endpoints(endpoints) -> tuple[tuple[str, ...], int, bytes]:
+def columns_from_endpoints(endpoints: Sequence[Any]) -> Columns:
     """Endpoint columns from decoded EndpointSlice endpoints (the values of
     engine/kube/schema.py, read by their Kubernetes field names: addresses,
     conditions.{ready,serving,terminating}, nodeName, zone, hostname,
@@ -281,14 +289,16 @@ def columns_from_endpoints(endpoints) -> tuple[tuple[str, ...], int, bytes]:
     return columns_from_rows(rows)
 
 
-def endpoint_strings(strings, n: int, data: bytes) -> tuple:
+def endpoint_strings(strings: Strings, n: int, data: bytes) -> tuple[set[str], set[str], set[str], set[str], bool]:
     """What a slice's endpoints name, for checking each name once: (node
     names, hostnames, zone hints, node hints, whether some endpoint lists a
     hint twice)."""
     words = _words(data)
     nodes = {strings[words[NODE * n + e]] for e in range(n) if words[NODE * n + e] >= 0}
     hostnames = {strings[words[HOSTNAME * n + e]] for e in range(n) if words[HOSTNAME * n + e] >= 0}
-    zone_hints, node_hints, repeated = set(), set(), False
+    zone_hints: set[str] = set()
+    node_hints: set[str] = set()
+    repeated = False
     for e in range(n):
         for which, names in ((ZONE_HINT_LISTS, zone_hints), (NODE_HINT_LISTS, node_hints)):
             ids = _span(words, n, which, e)
@@ -303,7 +313,7 @@ def endpoint_strings(strings, n: int, data: bytes) -> tuple:
 _UNUSABLE_IPV4_PREFIXES = ("127.", "169.254.", "224.0.0.")
 
 
-def usable_ipv4_addresses(strings, n: int, data: bytes) -> bool:
+def usable_ipv4_addresses(strings: tuple[str, ...], n: int, data: bytes) -> bool:
     """True when every address of the endpoints is certainly a usable IPv4
     endpoint address; False means only "not certainly", and the exact rule
     then says which address is wrong."""
@@ -350,23 +360,26 @@ def check_columns(n: int, data: bytes, limit: int) -> None:
             raise RecordError(f"endpoint columns: string id {words[i]} out of range")
 
 
-def _span(words, n: int, which: int, e: int) -> tuple[int, ...]:
+def _span(words: memoryview, n: int, which: int, e: int) -> tuple[int, ...]:
     """Endpoint ``e``'s ids in list ``which`` (ADDRESS_LISTS, ...)."""
     base = _offsets(n, which)
     lists = _lists_start(n)
     return tuple(words[lists + words[base + e]:lists + words[base + e + 1]])
 
 
-def endpoint_fields(n: int, data: bytes, i: int) -> tuple:
+def endpoint_fields(
+    n: int, data: bytes, i: int
+) -> tuple[int, int, int, int, int, int, int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """Endpoint ``i`` as ``(condition word, node, zone, hostname, target
     kind, target namespace, target name, addresses, zone hints, node
     hints)``, the last three as tuples of ids."""
     words = _words(data)
-    return (*(words[column * n + i] for column in range(FIXED_COLUMNS)),
-            *(_span(words, n, which, i) for which in (ADDRESS_LISTS, ZONE_HINT_LISTS, NODE_HINT_LISTS)))
+    cond, node, zone, hostname, kind, namespace, name = (words[column * n + i] for column in range(FIXED_COLUMNS))
+    return (cond, node, zone, hostname, kind, namespace, name, _span(words, n, ADDRESS_LISTS, i),
+            _span(words, n, ZONE_HINT_LISTS, i), _span(words, n, NODE_HINT_LISTS, i))
 
 
-def endpoint_values(strings, n: int, data: bytes, make) -> tuple:
+def endpoint_values(strings: Strings, n: int, data: bytes, make: Callable[..., T]) -> tuple[T, ...]:
     """Every endpoint as ``make(addresses, ready, serving, terminating,
     node, zone, hostname, target kind, target namespace, target name, zone
     hints, node hints)``, in one pass: the values a slice's endpoints read
@@ -461,7 +474,7 @@ class Identities:
         return self.rows.get((POD_ROW, key[1], key[2], family), -1)
 
 
-def _identity(kind: int, words, n: int, e: int, address: int, port: int, namespace: int, family: int) -> tuple:
+def _identity(kind: int, words: memoryview, n: int, e: int, address: int, port: int, namespace: int, family: int) -> tuple:
     """Linkerd's identity of one address: a Pod by (namespace, name, address
     family), an ExternalWorkload by (namespace, name), an endpoint without
     targetRef by (IP, port, hostname).  Unset and empty strings are one."""
@@ -472,7 +485,7 @@ def _identity(kind: int, words, n: int, e: int, address: int, port: int, namespa
     return NO_TARGET, address, port, max(words[HOSTNAME * n + e], 0)
 
 
-def _kind(words, n: int, e: int) -> int:
+def _kind(words: memoryview, n: int, e: int) -> int:
     """The row kind endpoint ``e`` gives, ABSENT for none: endpoints
     explicitly not ready and targetRefs of other kinds give nothing."""
     if words[e] & 3 == NOT_READY:
@@ -487,7 +500,9 @@ def _kind(words, n: int, e: int) -> int:
     return ABSENT
 
 
-def _slice_rows(words, n: int, port: int, namespace: int, family: int):
+def _slice_rows(
+    words: memoryview, n: int, port: int, namespace: int, family: int
+) -> Iterator[tuple[int, int, int, int, tuple]]:
     """``(endpoint, address index, kind, address, identity)`` for every
     address the slice gives a publisher, in slice order."""
     lists = _lists_start(n)
@@ -591,7 +606,7 @@ class Publisher:
         """Every held row, ascending."""
         return array("i", [r for r, kind in enumerate(self.kind) if kind])
 
-    def row(self, r: int) -> tuple:
+    def row(self, r: int) -> tuple[int, int, int, int, int, int, int, int, int]:
         """``(kind, family, port, address, node, hostname, slice, endpoint, address index)``."""
         return (self.kind[r], self.family[r], self.port[r], self.address[r], self.node[r], self.hostname[r],
                 self.src_slice[r], self.src_endpoint[r], self.src_address[r])
@@ -654,7 +669,7 @@ class Publisher:
         key = _identity(kind, words, n, e, addresses[a], port, namespace, family)
         self._write(ids, zones, words, n, e, a, kind, addresses[a], key, port, family, slice_number, sources)
 
-    def _write(self, ids: Identities, zones: ZoneMap, words, n: int, e: int, a: int, kind: int, address: int,
+    def _write(self, ids: Identities, zones: ZoneMap, words: memoryview, n: int, e: int, a: int, kind: int, address: int,
                key: tuple, port: int, family: int, slice_number: int, sources: list) -> None:
         row = ids._acquire(key)
         self._touch(row, sources)
@@ -817,7 +832,7 @@ class Publisher:
         rows = [r for r in range(len(self.kind)) if self.passes(r, kind, arg, host)]
         return array("i", self._family_step(ids, rows, ipv6))
 
-    def _family_step(self, ids: Identities, rows, ipv6: bool) -> list[int]:
+    def _family_step(self, ids: Identities, rows: Sequence[int], ipv6: bool) -> list[int]:
         """Without IPv6, Pod IPv6 addresses are dropped; with it, a pod that
         has both families among ``rows`` keeps only its IPv6 address."""
         family = self.family
@@ -838,7 +853,7 @@ class Publisher:
             return sibling < 0 or not self.passes(sibling, kind, arg, host)
         return True
 
-    def facts(self, rows) -> tuple[int, int, int]:
+    def facts(self, rows: Sequence[int]) -> tuple[int, int, int]:
         """(rows, rows without a zone hint, rows without a node hint) among ``rows``."""
         unhinted = sum(1 for r in rows if not self.zone_mask[r] and r not in self.wide_zones)
         node_unhinted = sum(1 for r in rows if self.node_hint[r] < 0)
@@ -847,7 +862,7 @@ class Publisher:
     def host_rows(self, host: int) -> array:
         return array("i", [r for r in range(len(self.kind)) if self.kind[r] and self.hostname[r] == host])
 
-    def count_passing(self, rows, kind: int, arg: int) -> int:
+    def count_passing(self, rows: Sequence[int], kind: int, arg: int) -> int:
         return sum(1 for r in rows if self.passes(r, kind, arg, HOST_ANY))
 
     def diff(self, ids: Identities, member: bytearray, kind: int, arg: int, host: int, ipv6: bool,
@@ -860,7 +875,7 @@ class Publisher:
         if len(member) < len(self.kind):
             member.extend(bytes(len(self.kind) - len(member)))
         if full:
-            candidates = range(len(member))
+            candidates: Sequence[int] = range(len(member))
         elif not logged:
             return array("i"), array("i")
         else:
@@ -881,7 +896,7 @@ class Publisher:
             member[row] = new
         return added, removed
 
-    def sources(self, rows) -> array:
+    def sources(self, rows: Sequence[int]) -> array:
         """Where ``rows`` come from, four ints a row: (slice number, endpoint,
         address index, port)."""
         return array("i", [v for r in rows for v in (self.src_slice[r], self.src_endpoint[r], self.src_address[r],
@@ -889,7 +904,7 @@ class Publisher:
 
     # -- order -----------------------------------------------------------------
 
-    def sort(self, table: StringTable, rows) -> array:
+    def sort(self, table: StringTable, rows: Sequence[int]) -> array:
         """``rows`` by (address, port, map order): how selections are listed."""
         return array("i", sorted(rows, key=lambda r: (table[self.address[r]], self.port[r], self.order[r])))
 

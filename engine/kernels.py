@@ -4,6 +4,7 @@ asks for the pure-Python twin, or the compiled module was not built.
 ``for_implementation`` gives either by name, for code that runs both."""
 import os
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from . import _fastsel_py
 
@@ -16,7 +17,14 @@ def for_implementation(name: str) -> ModuleType:
     return _fastsel
 
 
-if os.environ.get("ENGINE_NO_EXTENSIONS") == "1":
+if TYPE_CHECKING:
+    # Type checkers read the compiled module's stub (engine/_fastsel.pyi),
+    # whichever core loads: the twin has the same signatures, which
+    # tests/test_kernel_stub.py holds both to.
+    from . import _fastsel as _impl
+
+    IMPLEMENTATION: str
+elif os.environ.get("ENGINE_NO_EXTENSIONS") == "1":
     _impl = _fastsel_py
     IMPLEMENTATION = "pure"
 else:
