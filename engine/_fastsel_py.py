@@ -93,8 +93,8 @@ class StringTable:
             self._strings.append(s)
         return found
 
-    def find(self, s: str) -> int:
-        """The id of ``s``, or -1 if it was never interned."""
+    def find(self, s: Optional[str]) -> int:
+        """The id of ``s``, or -1 if it was never interned (None never is)."""
         return self._ids.get(s, -1)
 
     def tail(self, start: int) -> tuple[bytes, bytes]:

@@ -104,8 +104,7 @@ class RecordCodec:
         record also carries the table's strings from that id on (those its
         adoption added), as records in the log must; without, it carries
         none (a snapshot stores the table whole)."""
-        kind = type(event)
-        if kind is SliceUpserted:
+        if type(event) is SliceUpserted:
             cols = event.endpoints
             if cols.strings is not self.table:
                 raise TypeError("encode: the slice is not adopted into this table")
@@ -115,14 +114,14 @@ class RecordCodec:
             return [SLICE_UPSERTED, event.namespace, event.name, event.service, event.address_type,
                     [[p.name, p.port, p.protocol] for p in event.ports], strings, cols.n,
                     _little_endian(cols.data)]
-        if kind is ServiceUpserted:
+        if type(event) is ServiceUpserted:
             return [
                 SERVICE_UPSERTED, event.namespace, event.name,
                 [[p.name, p.port, p.protocol, p.target_port, p.node_port] for p in event.ports],
                 event.internal_traffic_policy, event.external_traffic_policy, event.type,
                 event.external_addresses, event.traffic_distribution, event.topology_mode,
             ]
-        code = _SIMPLE_CODES.get(kind)
+        code = _SIMPLE_CODES.get(type(event))
         if code is None:
             raise TypeError(f"not an event: {event!r}")
         return [code, *attrs.astuple(event, recurse=False)]

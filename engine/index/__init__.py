@@ -15,7 +15,7 @@ folded, not recomputed, as columns the compiled core writes.  On top of it:
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 from ..events import Event, ServiceDeleted, ServiceUpserted, SliceDeleted, SliceUpserted
 from ..policies import kube_proxy, linkerd
@@ -43,14 +43,14 @@ class ZoneIndex:
         self.folds += 1
         for service in change.services:
             self._proxy.pop(service, None)
-        kind = type(event)
-        if kind is SliceUpserted:
-            self._slice_upserted(self._state.slices[event.key], change.previous)
-        elif kind is SliceDeleted:
-            self._slice_deleted(change.previous)
-        elif kind is ServiceUpserted:
+        # What a slice event replaced or deleted is always a slice.
+        if type(event) is SliceUpserted:
+            self._slice_upserted(self._state.slices[event.key], cast(Optional[SliceUpserted], change.previous))
+        elif type(event) is SliceDeleted:
+            self._slice_deleted(cast(Optional[SliceUpserted], change.previous))
+        elif type(event) is ServiceUpserted:
             self._book(event.key).service_upserted(event, self._state.slices_of(event.key), self.folds)
-        elif kind is ServiceDeleted:
+        elif type(event) is ServiceDeleted:
             book = self._books.get(event.key)
             if book is not None:
                 book.service_deleted(self.folds)
@@ -71,7 +71,9 @@ class ZoneIndex:
             self._book(service).slice_upserted(old, new, self.folds)
 
     def _slice_deleted(self, old: Optional[SliceUpserted]) -> None:
-        service = slice_service_key(old) if old is not None else None
+        if old is None:
+            return
+        service = slice_service_key(old)
         book = self._books.get(service) if service is not None else None
         if book is not None:
             book.slice_deleted(old, self.folds)

@@ -118,7 +118,7 @@ class AddressBook:
         self._free_numbers: list[int] = []
         self.ports: dict[int, PortState] = {}  # every port a Service has declared
         self.undeclared: Optional[PortState] = None  # built when asked, see the module docstring
-        self._undeclared_views: Optional[dict[int, CandidateSet]] = None  # port -> its view of that map
+        self._undeclared_views: dict[int, CandidateSet] = {}  # port -> its view of that map
 
     # -- reading ---------------------------------------------------------------
 
@@ -133,7 +133,6 @@ class AddressBook:
         if self.undeclared is None:
             self.undeclared = PortState(self.core, 0)
             self._relist(self.undeclared, list(slices), fold=-1)
-            self._undeclared_views = {}
         found = self._undeclared_views.get(port)
         if found is None:
             found = self._undeclared_views[port] = CandidateSet(self, self.undeclared, port)
@@ -148,8 +147,8 @@ class AddressBook:
         if local != self.local_traffic_policy:
             self.local_traffic_policy = local
             self.policy_version += 1
-            for state in self.ports.values():
-                state.forget_answers()
+            for held in self.ports.values():
+                held.forget_answers()
         slices = list(slices)
         for port in sorted({spec.port for spec in service.ports} | set(self.ports)):
             target = linkerd.target_for(service, port)
@@ -247,7 +246,8 @@ class AddressBook:
         """An event touched the service: the map for undeclared ports is stale."""
         if self.undeclared is not None:
             self.undeclared.publisher.clear(self.identities, self.slices)
-            self.undeclared = self._undeclared_views = None
+            self.undeclared = None
+            self._undeclared_views = {}
 
     # -- snapshots -------------------------------------------------------------
 

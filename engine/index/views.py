@@ -106,7 +106,7 @@ class CandidateSet:
             return CandidateSet(self.book, self.state, self.port, core.HOST_UNKNOWN, ())
         return CandidateSet(self.book, self.state, self.port, host, self.publisher.host_rows(host))
 
-    def zone_id(self, zone: str) -> int:
+    def zone_id(self, zone: Optional[str]) -> int:
         sid = self.book.table.find(zone)
         return -1 if sid < 0 else self.book.zones.find(sid)
 

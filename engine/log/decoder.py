@@ -75,7 +75,7 @@ class Frame(NamedTuple):
     end: int
     first_seq: int
     time: float
-    count: int
+    event_count: int  # not ``count``, which would hide tuple.count
     records: Optional[list]  # None when the decoder was asked not to decode records
 
 
@@ -219,7 +219,7 @@ class _Version1:
         return _Bad("checksum mismatch", False, None)
 
 
-_LAYOUTS = {1: _Version1, 2: _Version2}
+_LAYOUTS: dict[int, Union[type[_Version1], type[_Version2]]] = {1: _Version1, 2: _Version2}
 
 
 class BadPayload(Exception):
@@ -271,6 +271,7 @@ class SegmentDecoder:
 
     def __init__(self, segment: Segment, fd: int, version: int):
         self.segment = segment
+        self.fd = fd
         self.version = version
         self._layout = _LAYOUTS[version]
         self._window = _Window(fd)
@@ -294,7 +295,7 @@ class SegmentDecoder:
         pos = offset
         while pos < size:
             verdict = examine(window, pos, size)
-            if type(verdict) is tuple:
+            if isinstance(verdict, tuple):
                 end, payload = verdict
                 try:
                     if decode:

@@ -1,6 +1,7 @@
 """The log: opening (with crash recovery), appending, rotation, compaction."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time as _time
 from pathlib import Path
@@ -138,8 +139,7 @@ class EventLog:
         """Append one batch as one frame; returns the seq of its last record."""
         if not self.writable:
             raise LogError(f"{self.path}: opened read-only")
-        if self._fd is None:
-            raise LogError(f"{self.path}: log is closed")
+        self._open_segment()
         if self._failed is not None:
             raise LogError(f"{self.path}: a previous write failed ({self._failed}); reopen the log")
         if not records:
@@ -155,23 +155,28 @@ class EventLog:
             self.first_seq = first
         return self.last_seq
 
+    def _open_segment(self) -> tuple[int, Segment]:
+        """The descriptor and segment appends go to."""
+        if self._fd is None or self._segment is None:
+            raise LogError(f"{self.path}: log is closed")
+        return self._fd, self._segment
+
     def _write(self, frame: bytes) -> None:
+        fd, segment = self._open_segment()
         before = self._size
         try:
-            written = os.write(self._fd, frame)
+            written = os.write(fd, frame)
             while written < len(frame):  # a short write (e.g. disk nearly full): finish or fail
-                written += os.write(self._fd, frame[written:])
+                written += os.write(fd, frame[written:])
             if self.sync:
-                os.fdatasync(self._fd)
+                os.fdatasync(fd)
         except OSError as exc:
             # After a failed fsync the kernel may have dropped the dirty pages,
             # so what is on disk is unknown: stop taking writes.
-            self._failed = f"{self._segment.path}: {exc.strerror or exc}"
-            try:
-                os.ftruncate(self._fd, before)
-            except OSError:
-                pass
-            raise LogError(f"{self._segment.path}: write failed: {exc.strerror or exc}") from None
+            self._failed = f"{segment.path}: {exc.strerror or exc}"
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, before)
+            raise LogError(f"{segment.path}: write failed: {exc.strerror or exc}") from None
         self._size = before + len(frame)
 
     def _rotate(self, first_seq: int) -> None:
@@ -179,8 +184,9 @@ class EventLog:
         # segment never exists on disk ahead of the data before it.  An
         # empty segment of an older version is replaced by one of the same
         # name.
-        os.fdatasync(self._fd)
-        os.close(self._fd)
+        fd, _ = self._open_segment()
+        os.fdatasync(fd)
+        os.close(fd)
         self._fd = None
         path = create_segment(self.path, first_seq)
         self._segment = Segment(first_seq, path)

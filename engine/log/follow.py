@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time as _time
 from pathlib import Path
-from typing import AsyncIterator, Iterator, Optional
+from typing import AsyncIterator, Generator, Iterator, Optional
 
 from .reader import Cursor, Entry, entries
 
@@ -23,7 +23,7 @@ _STEP_MS = 10
 _TICK_MS = 200
 
 
-def _arrivals(path, start: int, stop_event, timeout: Optional[float]) -> Iterator[list[Entry]]:
+def _arrivals(path, start: int, stop_event, timeout: Optional[float]) -> Generator[list[Entry], None, None]:
     """Lists of new entries: first the backlog, then whatever each wake-up finds.
 
     Ends when ``stop_event`` (anything with ``is_set()``) is set, or after
@@ -96,11 +96,11 @@ async def afollow(path, start: int = 1, *, stop_event=None,
 
     stop = _EitherSet(stop_event)
     arrivals = _arrivals(path, start, stop, timeout)
-    done = object()
     try:
         while True:
-            pending = await anyio.to_thread.run_sync(next, arrivals, done, abandon_on_cancel=True)
-            if pending is done:
+            # None once the arrivals end: they are never None themselves.
+            pending = await anyio.to_thread.run_sync(next, arrivals, None, abandon_on_cancel=True)
+            if pending is None:
                 return
             for entry in pending:
                 yield entry

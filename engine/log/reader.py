@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, cast
 
 from ..errors import LogCorruption, LogError
 from .decoder import Frame, SegmentDecoder, Torn
@@ -29,9 +29,8 @@ class Cursor:
         # False: frames are checked (checksums, sequence) but their records are
         # not decoded, and batches come with records=None; for finding the end.
         self._decode = decode
-        self._segment: Optional[Segment] = None
-        self._decoder: Optional[SegmentDecoder] = None
-        self._fd: Optional[int] = None
+        self._decoder: Optional[SegmentDecoder] = None  # the open segment's, None when closed
+        self._version = 0
         self._offset = 0
         self._expected = 0  # seq of the next frame in the current segment
         self.torn: Optional[Torn] = None  # what stopped the last pass, if not a clean end
@@ -42,15 +41,15 @@ class Cursor:
 
     @property
     def version(self) -> int:
-        """Format version of the segment the cursor is in."""
-        return self._decoder.version
+        """Format version of the segment the cursor is (or was last) in."""
+        return self._version
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._decoder is not None:
+            os.close(self._decoder.fd)
+            self._decoder = None
 
-    def _enter(self, segment: Segment) -> None:
+    def _enter(self, segment: Segment) -> SegmentDecoder:
         self.close()
         try:
             fd = os.open(segment.path, os.O_RDONLY)
@@ -61,23 +60,22 @@ class Cursor:
         except BaseException:
             os.close(fd)
             raise
-        self._fd = fd
-        self._segment = segment
         self._decoder = SegmentDecoder(segment, fd, version)
+        self._version = version
         self._offset = HEADER_BYTES
         self._expected = segment.first_seq
+        return self._decoder
 
-    def _first_segment(self) -> bool:
+    def _first_segment(self) -> Optional[SegmentDecoder]:
         segments = list_segments(self._dir)
         if not segments:
-            return False
+            return None
         if self._start < segments[0].first_seq:
             raise LogError(
                 f"{self._dir}: seq {self._start} was compacted away; the log starts at "
                 f"seq {segments[0].first_seq} (load a snapshot first)"
             )
-        self._enter([s for s in segments if s.first_seq <= self._start][-1])
-        return True
+        return self._enter([s for s in segments if s.first_seq <= self._start][-1])
 
     def frames(self) -> Iterator[Batch]:
         """Every whole frame from the current place to the current end of the log."""
@@ -86,25 +84,28 @@ class Cursor:
 
     def _frames(self) -> Iterator[Batch]:
         self.torn = None
-        if self._fd is None and not self._first_segment():
+        decoder = self._decoder or self._first_segment()
+        if decoder is None:
             return
         while True:
             # Listed before the size is taken: a segment with a successor was
             # complete by then (a writer finishes a segment before the next).
-            later = [s for s in list_segments(self._dir) if s.first_seq > self._segment.first_seq]
-            size = os.fstat(self._fd).st_size
+            later = [s for s in list_segments(self._dir) if s.first_seq > decoder.segment.first_seq]
+            size = os.fstat(decoder.fd).st_size
             if size < self._offset:
                 raise LogError(
-                    f"{self._segment.path}: truncated to {size} bytes, below byte {self._offset} already "
+                    f"{decoder.segment.path}: truncated to {size} bytes, below byte {self._offset} already "
                     f"read (seq {self._expected}); the events read past it are gone"
                 )
-            items = self._decoder.frames(self._offset, size, self._expected, last=not later, decode=self._decode)
+            items = decoder.frames(self._offset, size, self._expected, last=not later, decode=self._decode)
             for item in items:
-                if type(item) is Frame:
+                if isinstance(item, Frame):
                     _, self._offset, first, t, count, records = item
                     self._expected = first + count
-                    yield first, t, records
-                elif type(item) is Torn:
+                    # None only from a cursor made with decode=False, whose
+                    # batches are walked for their ends and never read.
+                    yield first, t, cast(list, records)
+                elif isinstance(item, Torn):
                     self.torn = item
                     return
                 else:
@@ -113,9 +114,9 @@ class Cursor:
                 return
             if later[0].first_seq != self._expected:
                 raise LogCorruption(
-                    f"{self._segment.path}: ends before seq {self._expected} but the next segment is {later[0].name}"
+                    f"{decoder.segment.path}: ends before seq {self._expected} but the next segment is {later[0].name}"
                 )
-            self._enter(later[0])
+            decoder = self._enter(later[0])
 
 
 def entries(frames: Iterator[Batch], start: int, stop: Optional[int]) -> Iterator[Entry]:

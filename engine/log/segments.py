@@ -161,9 +161,9 @@ def take_lock(directory: Path) -> int:
     # Written, then cut to its length: truncating to zero first would make
     # ext4 flush the file on close (its guard for truncate-and-rewrite),
     # milliseconds on every writer open.
-    holder = f"{os.getpid()}\n".encode()
-    os.pwrite(fd, holder, 0)
-    os.ftruncate(fd, len(holder))
+    pid_line = f"{os.getpid()}\n".encode()
+    os.pwrite(fd, pid_line, 0)
+    os.ftruncate(fd, len(pid_line))
     return fd
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 import attrs
 
@@ -107,21 +107,21 @@ def audit(directory: Path, on_dropped: Optional[OnDropped] = None) -> Audit:
             next_seq: Optional[int] = segment.first_seq
             decoder = SegmentDecoder(segment, fd, version)
             for item in decoder.frames(HEADER_BYTES, size, segment.first_seq, last=index == len(segments) - 1):
-                if type(item) is Frame:
-                    last_seq = item.first_seq + item.count - 1
+                if isinstance(item, Frame):
+                    last_seq = item.first_seq + item.event_count - 1
                     if cut is None:
                         kept_last = last_seq
                     else:
-                        dropped += item.count
+                        dropped += item.event_count
                         low = item.first_seq if dropped_seqs is None else dropped_seqs[0]
                         dropped_seqs = (low, last_seq)
                         if on_dropped is not None:
-                            on_dropped(item.first_seq, item.records)
+                            on_dropped(item.first_seq, cast(list, item.records))  # decoded: frames() decodes by default
                     frames += 1
-                    events += item.count
+                    events += item.event_count
                     seg_first = seg_first or item.first_seq
                     seg_last, next_seq = last_seq, last_seq + 1
-                elif type(item) is Damage:
+                elif isinstance(item, Damage):
                     problem(item.offset, item.reason)
                     next_seq = None
                 else:
@@ -138,8 +138,8 @@ def audit(directory: Path, on_dropped: Optional[OnDropped] = None) -> Audit:
         with_events[-1].last_seq if with_events else segments[0].first_seq - 1,
         problems,
     )
-    index, offset = cut if cut is not None else (None, 0)
-    return Audit(report, segments, index, offset, kept_last, dropped, dropped_seqs)
+    cut_index, offset = cut if cut is not None else (None, 0)
+    return Audit(report, segments, cut_index, offset, kept_last, dropped, dropped_seqs)
 
 
 def verify(path) -> VerifyReport:
