@@ -95,7 +95,7 @@ class StringTable:
 
     def find(self, s: Optional[str]) -> int:
         """The id of ``s``, or -1 if it was never interned (None never is)."""
-        return self._ids.get(s, -1)
+        return -1 if s is None else self._ids.get(s, -1)
 
     def tail(self, start: int) -> tuple[bytes, bytes]:
         """The strings from id ``start`` on: their UTF-8 bytes back to back,

@@ -52,7 +52,7 @@ def protocol(value: object, argument: str = "protocol") -> str:
 def policy(value: object, argument: str = "policy") -> str:
     if value not in POLICIES:
         raise ArgumentError(f"unknown policy {value!r} (known: {', '.join(POLICIES)})", argument=argument)
-    return value  # type: ignore[return-value]
+    return value
 
 
 def optional_name(value: object, argument: str) -> Optional[str]:

@@ -17,7 +17,7 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from .errors import EngineError
 from .timeline import CAUSES, Point
@@ -95,7 +95,7 @@ def timeline_spec(points: Sequence[Point], title: Optional[str] = None,
               "scale": {"domain": list(CAUSES), "range": list(CAUSE_COLOURS)}}
 
     def panel(field: str, axis_title: str, domain: Optional[list], guides: Sequence[float]) -> dict:
-        y = {"field": field, "type": "quantitative", "title": axis_title}
+        y: dict[str, object] = {"field": field, "type": "quantitative", "title": axis_title}
         if domain is not None:
             y["scale"] = {"domain": domain}
         layers: list[dict] = [
@@ -134,7 +134,7 @@ def _differ(a: Optional[float], b: Optional[float]) -> bool:
 
 def matrix_spec(result: ScenarioResult, title: str = "where requests go (share of all requests)") -> dict:
     """The zone-to-zone matrix as a heat map: client zones down, endpoint zones across."""
-    values = [
+    values: list[dict[str, Any]] = [
         {"from": _zone(source), "to": _zone(target), "share": round(100 * share, 4)}
         for source, row in result.matrix.items() for target, share in row.items()
     ]
@@ -166,7 +166,7 @@ def bars_spec(values: Sequence[Mapping[str, object]], category: str, amount: str
               amount_title: str, category_title: str, tooltip: Sequence[tuple[str, str]] = (),
               domain: Optional[list] = None) -> dict:
     """Horizontal bars, one per category, in the order given, labelled with their amount."""
-    x = {"field": amount, "type": "quantitative", "title": amount_title}
+    x: dict[str, object] = {"field": amount, "type": "quantitative", "title": amount_title}
     if domain is not None:
         x["scale"] = {"domain": domain}
     y = {"field": category, "type": "nominal", "title": category_title, "sort": None}

@@ -659,7 +659,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # The reader went away (`| head`): not an error worth a traceback.
         sys.stderr.close()
         return 0
-    return 0
 
 
 def _as_typed(exc: EngineError, argv: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ replays the changes showing, update by update, what the clients of
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 from importlib import resources
@@ -27,7 +28,10 @@ from .policies import rule_text
 from .subscribe import Update
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 WATCHED = "shop/web"
 

@@ -324,7 +324,7 @@ class _LinkerdTrace:
 
     def verdicts(self, address: str, port: Optional[int]) -> list[Verdict]:
         found = []
-        values = Counter()
+        values: Counter[SelectedEndpoint] = Counter()
         for i, c in enumerate(self.candidates):
             v = c.value
             values[v] += 1

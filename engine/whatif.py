@@ -444,7 +444,9 @@ def client_sites(engine: Engine, clients: Clients = None) -> tuple[str, list[Cli
                 raise arguments.unknown_name("zone", zone, engine.zones(), argument="clients")
             nodes = sorted(n.name for n in state.nodes.values()
                            if n.zone == zone and n.ready and not n.control_plane)
-            for name in nodes or [None]:
+            # A zone without a schedulable node still has its clients: one place, no node.
+            places: list[Optional[str]] = [*nodes] or [None]
+            for name in places:
                 weights[(name, zone)] += weight / max(len(nodes), 1)
     total = sum(weights.values())
     if total <= 0:

@@ -1,7 +1,7 @@
 """engine/_fastsel.pyi, the stub type checkers read for the core, says what
 both cores are: the same public names, the same parameters, and (for the
 pure twin, whose annotations can be read) the same annotations, word for
-word. mypy's stubtest holds the stub to the compiled module in CI as well."""
+word.  mypy checks the engine against the stub, so the stub must not drift."""
 
 import ast
 import inspect

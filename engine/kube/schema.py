@@ -19,7 +19,7 @@ millions of them a large input makes.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 from msgspec import UNSET, Meta, Struct
 
@@ -221,11 +221,11 @@ LIST_KINDS = {"List": List, "NodeList": NodeList, "ServiceList": ServiceList,
 
 # Enumerated fields by name, for error messages that list what is accepted.
 ENUMS = {
-    "protocol": Protocol.__args__,
-    "addressType": AddressType.__args__,
-    "type": ServiceType.__args__,
-    "internalTrafficPolicy": TrafficPolicy.__args__,
-    "externalTrafficPolicy": TrafficPolicy.__args__,
-    "trafficDistribution": TrafficDistribution.__args__,
+    "protocol": get_args(Protocol),
+    "addressType": get_args(AddressType),
+    "type": get_args(ServiceType),
+    "internalTrafficPolicy": get_args(TrafficPolicy),
+    "externalTrafficPolicy": get_args(TrafficPolicy),
+    "trafficDistribution": get_args(TrafficDistribution),
 }
-WATCH_TYPES = WatchType.__args__
+WATCH_TYPES = get_args(WatchType)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TypeGuard
 
 import attrs
 
@@ -115,7 +115,7 @@ class Categorized:
 # Service facts
 
 
-def proxied(service: Optional[ServiceUpserted]) -> bool:
+def proxied(service: Optional[ServiceUpserted]) -> TypeGuard[ServiceUpserted]:
     """Whether kube-proxy programs rules for this service at all."""
     return service is not None and service.type != "ExternalName"
 
@@ -278,7 +278,7 @@ def port_endpoints(
     endpoints = tuple(sorted(by_key.values(), key=lambda e: (e.address, e.port)))
     on_node: dict[str, list[int]] = {}
     for i, endpoint in enumerate(endpoints):
-        node = endpoint.source.node_name
+        node = endpoint.source.node_name if endpoint.source is not None else None  # built here: always a source
         if node is not None:
             on_node.setdefault(node, []).append(i)
     return PortEndpoints(endpoints, on_node)
