@@ -26,8 +26,9 @@ import json
 import random
 import string
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import attrs
 

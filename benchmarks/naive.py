@@ -11,7 +11,8 @@ them.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from engine.events import (
     Event,

@@ -18,8 +18,8 @@ import statistics
 import time
 from collections import Counter
 
-from engine.api import Engine
 from engine import kernels
+from engine.api import Engine
 from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SlicePort, SliceUpserted
 from engine.log import EventLog
 from engine.records import RecordCodec

@@ -16,8 +16,9 @@ The same arguments give the same objects.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from .generate import HINTED, LOCAL, UNHINTED, Churn, Cluster, Scale, Service, Slice
 

@@ -15,21 +15,21 @@ import queue
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Optional
+from typing import IO, Optional
 
 import attrs
 
-from . import arguments, kube
+from . import arguments, kernels, kube
 from .arguments import DEFAULT_PROTOCOL
 from .errors import ArgumentError, InputError, LogError, LookupFailed, RecordError
-from .log import EventLog, check_log_dir, list_segments
-from .log import follow as follow_log
-from .snapshot import list_snapshots, load_snapshot, write_snapshot
-from . import kernels
 from .events import Event, ServiceUpserted
 from .index import ZoneIndex
+from .log import EventLog, check_log_dir, list_segments
+from .log import follow as follow_log
 from .policies import DEFAULT_POLICY, kube_proxy, linkerd
+from .snapshot import list_snapshots, load_snapshot, write_snapshot
 from .state import Change, ClusterState
 from .subscribe import AsyncUpdates, Subscription, Subscriptions, Update, WatchKey
 from .values import Selection
@@ -92,7 +92,7 @@ class Engine:
     def open(cls, path: str | os.PathLike, *, at: Optional[int] = None, write: bool = False,
              create: bool = False, sync: bool = True, use_snapshot: bool = True, fold: bool = True,
              progress: Optional[Callable[[int, int], None]] = None,
-             implementation: str = kernels.IMPLEMENTATION) -> "Engine":
+             implementation: str = kernels.IMPLEMENTATION) -> Engine:
         """Open the log at ``path`` and fold it, up to sequence ``at`` if given.
 
         The newest valid snapshot at or before that point is loaded first and
@@ -209,7 +209,7 @@ class Engine:
         self.state, self.index = decoded
         self._answers.clear()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -540,7 +540,7 @@ def compact(path: str | os.PathLike) -> CompactReport:
     newest = snapshots[-1].seq
     segments = list_segments(Path(path))
     cut = 0
-    for segment, following in zip(segments, segments[1:]):
+    for following in segments[1:]:
         if following.first_seq - 1 > newest:
             break
         cut = following.first_seq - 1

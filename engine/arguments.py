@@ -9,7 +9,8 @@ reject the same things with the same words.  Every check raises
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from .errors import ArgumentError, LookupFailed
 from .policies import POLICIES

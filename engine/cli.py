@@ -9,16 +9,17 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import IO, Optional, Sequence
+from typing import IO, Optional
 
 from . import __version__, arguments, explain, hintcheck, integrity, kernels, log, render, whatif
-from .chart import write_chart
 from .api import Engine, IngestReport, compact, ingest_files, ingest_live
-from .timeline import timelines
+from .chart import write_chart
 from .errors import ArgumentError, EngineError
 from .policies import DEFAULT_POLICY, POLICIES, rule_text
 from .subscribe import Update
+from .timeline import timelines
 from .values import target_text
 
 PROG = "topology-engine"

@@ -23,8 +23,8 @@ from .api import Engine
 from .errors import EngineError
 from .events import Event
 from .log import EventLog
-from .records import RecordCodec
 from .policies import rule_text
+from .records import RecordCodec
 from .subscribe import Update
 
 if TYPE_CHECKING:

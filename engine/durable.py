@@ -6,10 +6,12 @@ file (or none) or the whole new one, never a part.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 
 def fsync_dir(directory: Path) -> None:
@@ -44,9 +46,7 @@ def write_file(path: Path, chunks: Iterable[bytes], *, temp: Optional[Path] = No
             os.close(fd)
         os.replace(temp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        except FileNotFoundError:
-            pass
         raise
     fsync_dir(path.parent)

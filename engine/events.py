@@ -14,7 +14,8 @@ log's records and back.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence, Union, overload
+from collections.abc import Iterable, Sequence
+from typing import Optional, Union, overload
 
 import attrs
 
@@ -152,11 +153,11 @@ class EndpointColumns(Sequence[Endpoint]):
         self._values: Optional[tuple[Endpoint, ...]] = None
 
     @classmethod
-    def from_rows(cls, rows: list) -> "EndpointColumns":
+    def from_rows(cls, rows: list) -> EndpointColumns:
         return cls(*kernels.columns_from_rows(rows))
 
     @classmethod
-    def from_endpoints(cls, endpoints: Iterable[Endpoint]) -> "EndpointColumns":
+    def from_endpoints(cls, endpoints: Iterable[Endpoint]) -> EndpointColumns:
         return cls.from_rows([_endpoint_row(e) for e in endpoints])
 
     def values(self) -> tuple[Endpoint, ...]:
@@ -214,7 +215,7 @@ class SliceUpserted:
 
     @classmethod
     def from_rows(cls, namespace: str, name: str, service: Optional[str], address_type: str,
-                  ports: tuple[SlicePort, ...], rows: list) -> "SliceUpserted":
+                  ports: tuple[SlicePort, ...], rows: list) -> SliceUpserted:
         """A slice from already validated endpoint rows, each laid out as in
         the log record: ``[addresses, ready, serving, terminating, node_name,
         zone, hostname, target_kind, target_namespace, target_name,

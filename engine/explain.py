@@ -16,7 +16,8 @@ policy is retraced with its own pure functions.
 from __future__ import annotations
 
 from collections import Counter
-from typing import IO, TYPE_CHECKING, Optional, Sequence
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Optional
 
 import attrs
 

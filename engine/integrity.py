@@ -5,8 +5,9 @@ about.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import attrs
 import msgpack

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Optional, Sequence
+from collections.abc import Sequence
+from typing import IO, Optional
 
 from .values import Selection
 

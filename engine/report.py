@@ -34,13 +34,15 @@ import threading
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Callable, Iterator, Optional, Sequence
+from typing import IO, Optional
 
 import attrs
 
-from . import chart, hints as hint_writer
+from . import chart
+from . import hints as hint_writer
 from .api import Engine
 from .errors import EngineError
 from .hintcheck import STATUSES, HintReport, check_hints
@@ -232,7 +234,7 @@ class _TimelinePass:
         self._until = until
         self._process = None
 
-    def __enter__(self) -> "_TimelinePass":
+    def __enter__(self) -> _TimelinePass:
         if (os.cpu_count() or 1) > 1:
             context = multiprocessing.get_context("spawn")  # no fork of a process holding a big heap and threads
             self._done = context.Value("q", 0, lock=False)

@@ -16,8 +16,9 @@ snapshot of the state carries it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Iterable, Optional
+from typing import Optional
 
 import attrs
 
@@ -170,7 +171,7 @@ class ClusterState:
         ]
 
     @classmethod
-    def load(cls, image: list, core: ModuleType = kernels) -> "ClusterState":
+    def load(cls, image: list, core: ModuleType = kernels) -> ClusterState:
         seq, (blob, lengths), nodes, services, slices = image
         state = cls(core)
         state.strings.extend(len(core.RESERVED_STRINGS), blob, lengths)

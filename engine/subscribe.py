@@ -29,7 +29,8 @@ like Linkerd closing a Destination stream whose send queue is full.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Optional, Union
+from collections.abc import Callable
+from typing import Optional, Union
 
 import attrs
 
@@ -83,7 +84,7 @@ class Update:
 class Subscription:
     """A handle on one subscriber."""
 
-    def __init__(self, hub: "Subscriptions", group: "_Group", callback: Callable[[Update], None]):
+    def __init__(self, hub: Subscriptions, group: _Group, callback: Callable[[Update], None]):
         self._hub = hub
         self._group = group
         self.callback = callback
@@ -271,7 +272,7 @@ class AsyncUpdates:
             self._overflowed = True
             raise Overflow(f"subscriber for {update.watch} fell {self._queue.maxsize} updates behind") from None
 
-    def __aiter__(self) -> "AsyncUpdates":
+    def __aiter__(self) -> AsyncUpdates:
         return self
 
     async def __anext__(self) -> Update:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Optional, Union
 
 import attrs
 

@@ -2,7 +2,8 @@
 one step of a policy's decision."""
 from __future__ import annotations
 
-from typing import Callable, Generic, Optional, Sequence, TypeVar, overload
+from collections.abc import Callable, Sequence
+from typing import Generic, Optional, TypeVar, overload
 
 import attrs
 

@@ -132,7 +132,8 @@ import csv
 import json
 import math
 from collections import defaultdict
-from typing import IO, Callable, Iterable, Mapping, Optional, Sequence, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, Optional, Union
 
 import attrs
 
@@ -207,7 +208,7 @@ class Band:
     high: float = attrs.field(default=2.0, validator=_finite_at_least_zero("hazl band"))
 
     def __attrs_post_init__(self) -> None:
-        if not 0 < self.high or self.low > self.high:
+        if not self.high > 0 or self.low > self.high:
             raise ArgumentError(f"hazl band {self.low:g},{self.high:g}: expected 0 <= LOW <= HIGH and HIGH > 0")
 
 

@@ -10,9 +10,9 @@ lets the parent rebuild the expected state from the sequence number alone.
 """
 import sys
 
-from engine.api import Engine, compact
-
 from k8s import endpoint, endpoint_slice, node, service
+
+from engine.api import Engine, compact
 
 EVENTS_PER_BATCH = 3
 SEGMENT_BYTES = 4000  # small, so that compaction has whole segments to drop

@@ -5,13 +5,12 @@ import inspect
 import time
 
 import pytest
+from k8s import endpoint, endpoint_slice, node, service
 
 import engine
 from engine import ArgumentError, Engine, EngineError, LookupFailed, Overflow
 from engine.log import EventLog
 from engine.whatif import whatif
-
-from k8s import endpoint, endpoint_slice, node, service
 
 
 def cluster():

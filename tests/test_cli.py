@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from k8s import endpoint, endpoint_slice, node, service, watch
 
 from engine.cli import main
-
-from k8s import endpoint, endpoint_slice, node, service, watch
 
 CLUSTER = [node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web"),
            endpoint_slice("ns/s", "web", [endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
@@ -275,8 +274,9 @@ def test_demo_runs_and_help_explains(capsys):
 
 
 def test_version_comes_from_the_package_metadata(capsys):
-    import engine
     from importlib.metadata import version
+
+    import engine
 
     with pytest.raises(SystemExit) as info:
         main(["--version"])

@@ -4,12 +4,11 @@ through the API (selections and Add/Remove streams) and through the CLI
 import json
 
 import pytest
+from conftest import FIXTURES
+from reference import render
 
 from engine import Engine
 from engine.cli import main
-
-from conftest import FIXTURES
-from reference import render
 
 CASES = sorted((FIXTURES / "conformance" / "linkerd").glob("*.json"))
 

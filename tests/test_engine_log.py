@@ -13,8 +13,11 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from k8s import endpoint, endpoint_slice, node, service
+from test_linkerd_policy import NODES, event_st
 
 from engine import Engine, LogError, RecordError, integrity, log
 from engine.api import SNAPSHOT_FORMAT, compact
@@ -22,10 +25,6 @@ from engine.cli import main
 from engine.demo import demo_data
 from engine.records import subject
 from engine.snapshot import write_snapshot
-
-from conftest import ROOT
-from k8s import endpoint, endpoint_slice, node, service
-from test_linkerd_policy import NODES, event_st
 
 CRASH_MAINTENANCE = Path(__file__).with_name("crash_maintenance.py")
 

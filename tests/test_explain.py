@@ -13,13 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Engine
+from engine.demo import demo_data
 from engine.errors import ArgumentError, EngineError, LookupFailed
 from engine.events import (
-    Endpoint, NodeUpserted, ServiceDeleted, ServicePort, ServiceUpserted, SliceDeleted, SlicePort, SliceUpserted,
+    Endpoint,
+    NodeUpserted,
+    ServiceDeleted,
+    ServicePort,
+    ServiceUpserted,
+    SliceDeleted,
+    SlicePort,
+    SliceUpserted,
 )
 from engine.explain import VERDICTS, ZONE_SOURCES, explain, parse_endpoint, render_explanation
-
-from engine.demo import demo_data
 
 
 @pytest.fixture(scope="module")

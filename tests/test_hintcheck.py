@@ -12,11 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Engine
+from engine.demo import demo_data
 from engine.errors import ArgumentError, LookupFailed
 from engine.events import Endpoint, NodeUpserted, ServiceUpserted, SliceUpserted
 from engine.hintcheck import MODES, STATUSES, check_hints, render_hint_report
-
-from engine.demo import demo_data
 
 
 @pytest.fixture

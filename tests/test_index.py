@@ -4,15 +4,21 @@ and the index reloaded from its own dump through the bulk kernels) and as the
 plain reference model; plus the cache is kept, and dropped, where it should."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import LinkerdModel, render
 
 from engine import Engine
 from engine.events import (
-    Endpoint, NodeUpserted, ServiceDeleted, ServicePort, ServiceUpserted, SliceDeleted, SlicePort, SliceUpserted,
+    Endpoint,
+    NodeUpserted,
+    ServiceDeleted,
+    ServicePort,
+    ServiceUpserted,
+    SliceDeleted,
+    SlicePort,
+    SliceUpserted,
 )
 from engine.index import ZoneIndex
 from engine.policies import linkerd
-
-from reference import LinkerdModel, render
 
 FEW_ZONES = [f"z{i}" for i in range(3)]
 MANY_ZONES = [f"zone-{i:02d}" for i in range(80)]  # past the 64 a hint mask holds

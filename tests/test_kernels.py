@@ -6,14 +6,12 @@ import os
 
 import msgpack
 import pytest
+from conftest import IMPLEMENTATIONS
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from engine import Engine, RecordError, _fastsel_py, kernels
-
-from conftest import IMPLEMENTATIONS
 from test_index import FEW_ZONES, MANY_ZONES, answers, events_st, every_zone_slice
 
+from engine import Engine, RecordError, _fastsel_py, kernels
 
 # A pure install (ENGINE_NO_EXTENSIONS=1 at build time) has no extension file;
 # every other install has one, since a build without a compiler fails.

@@ -5,13 +5,12 @@ import json
 
 import pytest
 import yaml
+from k8s import endpoint, endpoint_slice, node, service, watch
 
 from engine import Engine
 from engine.errors import InputError
 from engine.events import NodeDeleted, NodeUpserted, ServiceUpserted, SliceDeleted, SliceUpserted
 from engine.kube import ReadStats, iter_events, parse_cpu_millis, read_objects
-
-from k8s import endpoint, endpoint_slice, node, service, watch
 
 
 def read(text, skip_invalid: bool = False, source: str = "in.json"):

@@ -10,14 +10,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from k8s import endpoint, endpoint_slice, node, service, watch
+from test_kernels import CORES
 
 from engine import Engine
 from engine.errors import InputError
 from engine.events import NodeUpserted, ServiceUpserted, SliceUpserted
 from engine.kube import ReadStats, iter_events, read_objects, rules
-
-from k8s import endpoint, endpoint_slice, node, service, watch
-from test_kernels import CORES
 
 CLUSTER = [
     node("n1", "zone-a", "3500m"),

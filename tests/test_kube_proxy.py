@@ -16,6 +16,7 @@ from engine.values import SelectedEndpoint
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "conformance" / "kube_proxy"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 NS, SVC = "default", "web"
+HTTP_8080 = (SlicePort("http", 8080, "TCP"),)
 
 
 def _load_cases():
@@ -132,7 +133,7 @@ def _svc(*ports: ServicePort, **fields) -> ServiceUpserted:
     return ServiceUpserted(NS, SVC, ports=ports or (ServicePort("http", 80, "TCP", 8080),), **fields)
 
 
-def _slice(name: str, endpoints, ports=(SlicePort("http", 8080, "TCP"),), service=SVC, address_type="IPv4"):
+def _slice(name: str, endpoints, ports=HTTP_8080, service=SVC, address_type="IPv4"):
     return SliceUpserted(NS, name, service, address_type, tuple(ports), tuple(endpoints))
 
 

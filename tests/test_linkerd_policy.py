@@ -1,14 +1,21 @@
 """Policy `linkerd`: unit cases for each rule, and a property test against
 the plain reference evaluation over random event sequences."""
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from engine import Engine
-from engine.events import Endpoint, NodeUpserted, ServiceDeleted, ServicePort, ServiceUpserted, SliceDeleted, SlicePort, SliceUpserted
-
 from k8s import endpoint, endpoint_slice, node, service
 from reference import LinkerdModel, render
+
+from engine import Engine
+from engine.events import (
+    Endpoint,
+    NodeUpserted,
+    ServiceDeleted,
+    ServicePort,
+    ServiceUpserted,
+    SliceDeleted,
+    SlicePort,
+    SliceUpserted,
+)
 
 
 def engine_with(*objects):

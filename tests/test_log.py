@@ -250,9 +250,8 @@ def test_every_single_bit_flip_is_damage_never_a_torn_tail(tmp_path):
             flipped[bit // 8] ^= 1 << (bit % 8)
             (tmp_path / name).write_bytes(bytes(flipped))
             for write in (False, True):
-                with pytest.raises(LogError, match=name):
-                    with EventLog.open(tmp_path, write=write) as log:
-                        list(log.read())
+                with pytest.raises(LogError, match=name), EventLog.open(tmp_path, write=write) as log:
+                    list(log.read())
             assert not verify(tmp_path).ok, f"bit {bit} of {name}"
             assert (tmp_path / name).read_bytes() == bytes(flipped)  # the writer cut nothing
         restore(tmp_path, saved)
@@ -265,7 +264,7 @@ def test_every_single_bit_flip_is_damage_never_a_torn_tail(tmp_path):
 
 def corrupt_middle_frame(path: Path) -> tuple[Path, int]:
     with EventLog.open(path, create=True, write=True, sync=False) as log:
-        for i in range(5):
+        for _ in range(5):
             log.append(records(log.last_seq + 1, 2))
     segment = list_segments(path)[0].path
     data = bytearray(segment.read_bytes())
@@ -372,9 +371,11 @@ def test_hostile_frame_is_rejected_without_exhausting_memory(tmp_path, payload):
         f.write(wrap_payload(payload))
     # Opening checks a frame's checksum and sequence numbers; its records are
     # decoded, and rejected, when read.
-    with pytest.raises(LogCorruption, match=rf"{segment.name}:{HEADER_BYTES}: damaged frame \((payload|starts at)"):
-        with EventLog.open(tmp_path) as log:
-            list(log.read())
+    with (
+        pytest.raises(LogCorruption, match=rf"{segment.name}:{HEADER_BYTES}: damaged frame \((payload|starts at)"),
+        EventLog.open(tmp_path) as log,
+    ):
+        list(log.read())
     assert not verify(tmp_path).ok
 
 
@@ -406,7 +407,7 @@ def test_rotation_read_across_segments_and_compaction(tmp_path):
     segments = list_segments(tmp_path)
     assert len(segments) >= 5
     assert segments[0].first_seq == 1
-    for before, after in zip(segments, segments[1:]):
+    for before in segments[:-1]:
         assert before.path.stat().st_size >= 200  # rotated only once full
     assert [seq for seq, _, _ in read_all(tmp_path)] == list(range(1, last + 1))
     with EventLog.open(tmp_path) as log:

@@ -7,10 +7,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+from k8s import endpoint, endpoint_slice, node, service
 
 from engine import Engine, EngineError, cli, log
-
-from k8s import endpoint, endpoint_slice, node, service
 
 BATCHES = [  # one ingest, so one frame, each
     [node("n1", "zone-a")],

@@ -5,12 +5,11 @@ first.  Checked through the API and the command line."""
 import json
 
 import pytest
+from k8s import endpoint, node
 
 from engine import ArgumentError, Engine, LookupFailed
 from engine.arguments import service_port
 from engine.cli import main
-
-from k8s import endpoint, node
 
 
 def dns_service(udp_first: bool = True) -> dict:

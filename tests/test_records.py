@@ -9,12 +9,11 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_index import FEW_ZONES, MANY_ZONES, events_st
 
-from engine import Engine, RecordError, kernels
+from engine import Engine, LogError, RecordError, kernels
 from engine.events import Endpoint, NodeUpserted, SlicePort, SliceUpserted
 from engine.records import SLICE_UPSERTED, SLICE_UPSERTED_NESTED, RecordCodec
-
-from test_index import FEW_ZONES, MANY_ZONES, events_st
 
 OLD_LOG = "0.1-demo"  # fixtures/logs: written by version 0.1 (records with nested endpoints)
 
@@ -104,7 +103,7 @@ def test_a_failed_append_takes_its_strings_back(tmp_path, implementation):
         eng.apply(a_slice("10.0.0.1"))
         size = len(eng.state.strings)
         eng.log.close()  # the next append fails
-        with pytest.raises(Exception):
+        with pytest.raises(LogError, match="log is closed"):
             eng.apply(a_slice("10.0.0.9"))
         assert len(eng.state.strings) == size
 

@@ -4,6 +4,7 @@ import html.parser
 import json
 
 import pytest
+from test_cli import run
 
 from benchmarks.generate import generate
 from engine.api import Engine
@@ -11,8 +12,6 @@ from engine.cli import main
 from engine.report import build_report, render_html, write_report
 from engine.timeline import timelines
 from engine.whatif import client_sites, evaluate
-
-from test_cli import run
 
 
 @pytest.fixture(scope="module")

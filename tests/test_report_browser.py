@@ -16,12 +16,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_cli import run
+from test_report import churned  # noqa: F401 (a fixture)
 
 from engine.cli import main
 from engine.demo import run_demo
-
-from test_cli import run
-from test_report import churned  # noqa: F401 (a fixture)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = (1360, 3000)

@@ -6,12 +6,11 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from engine import ArgumentError, Engine, Overflow
-
 from k8s import endpoint, endpoint_slice, node, service
 from reference import render
-from test_linkerd_policy import NODES, event_st
+from test_linkerd_policy import event_st
+
+from engine import ArgumentError, Engine, Overflow
 
 
 def key(e):

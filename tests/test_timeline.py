@@ -2,14 +2,13 @@
 service at a time, one point per batch when asked, and the causes of each."""
 import attrs
 import pytest
+from test_whatif import ZONES, endpoint, node, service, web_slice
 
 from engine.api import Engine
 from engine.errors import ArgumentError
 from engine.events import NodeUpserted
 from engine.timeline import timelines
 from engine.whatif import timeline
-
-from test_whatif import ZONES, endpoint, node, service, web_slice
 
 
 def own_zone(address, zone):

@@ -10,13 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.api import Engine
-from engine.cli import main
-from engine.demo import run_demo
 from engine.chart import timeline_spec, write_chart
-from engine.demo import demo_data
+from engine.cli import main
+from engine.demo import demo_data, run_demo
 from engine.errors import EngineError, LookupFailed
-from engine.timeline import Point, timelines
 from engine.events import Endpoint, NodeUpserted, ServicePort, ServiceUpserted, SlicePort, SliceUpserted
+from engine.timeline import Point, timelines
 from engine.whatif import (
     Band,
     ClientSite,

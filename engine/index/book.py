@@ -26,7 +26,8 @@ built values per row.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Union
+from collections.abc import Iterable
+from typing import Optional, Union
 
 from ..events import ServiceUpserted, SliceUpserted
 from ..policies import linkerd
@@ -265,7 +266,7 @@ class AddressBook:
         return [self.local_traffic_policy, ports]
 
     @classmethod
-    def load(cls, service_key: str, image: list, state, written: list) -> "AddressBook":
+    def load(cls, service_key: str, image: list, state, written: list) -> AddressBook:
         book = cls(service_key, state, written)
         local, ports = image
         book.local_traffic_policy = bool(local)

@@ -14,7 +14,8 @@ compared by identity, as Linkerd's listeners compare address sets.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional
 
 from ..policies import linkerd
 from ..values import SelectedEndpoint
@@ -27,14 +28,14 @@ Values = tuple[SelectedEndpoint, ...]
 
 
 class LiveSelection:
-    def __init__(self, index: "ZoneIndex", service: str, port: int, client: linkerd.Client, key: tuple):
+    def __init__(self, index: ZoneIndex, service: str, port: int, client: linkerd.Client, key: tuple):
         self.index = index
         self.service = service
         self.port = port
         self.client = client
         self.key = key
         self.users = 0
-        self._view: "CandidateSet" = index.candidates(service, port)
+        self._view: CandidateSet = index.candidates(service, port)
         self._decision: linkerd.Decision = None  # type: ignore[assignment]
         self._member = bytearray()  # 1 for each row sent (and not removed since)
         self._sent: dict[int, SelectedEndpoint] = {}  # those rows' values, as sent
@@ -94,7 +95,7 @@ class LiveSelection:
         self._changes = (tuple(new), tuple(gone))
         return self._changes
 
-    def _facts_of(self, view: "CandidateSet") -> tuple:
+    def _facts_of(self, view: CandidateSet) -> tuple:
         """What the rule reads for this client, as far as the publisher
         tracks it: the version of its counts' zero crossings and the traffic
         policy.  Empty for clients whose decision reads other counts (a

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .book import AddressBook, PortState
 
 
-def build_value(book: "AddressBook", es: SliceUpserted, e: int, a: int, row_port: int,
+def build_value(book: AddressBook, es: SliceUpserted, e: int, a: int, row_port: int,
                 port: Optional[int] = None) -> SelectedEndpoint:
     """The value of address ``a`` of endpoint ``e`` of slice ``es``, as a
     row holding it with endpoint port ``row_port`` gives it (``port``
@@ -58,7 +58,7 @@ class CandidateSet:
 
     __slots__ = ("book", "state", "port", "host", "_rows")
 
-    def __init__(self, book: "AddressBook", state: "PortState", port: Optional[int] = None,
+    def __init__(self, book: AddressBook, state: PortState, port: Optional[int] = None,
                  host: int = -2, rows=None):
         self.book = book
         self.state = state
@@ -99,7 +99,7 @@ class CandidateSet:
         rows = self.publisher.rows() if self._rows is None else self._rows
         return self.publisher.count_passing(rows, kind, arg)
 
-    def with_hostname(self, hostname: str) -> "CandidateSet":
+    def with_hostname(self, hostname: str) -> CandidateSet:
         host = self.book.table.find(hostname)
         core = self.book.core
         if host < 0:
@@ -137,7 +137,7 @@ class CandidateSet:
         pub = self.publisher
         return pub.sort(self.book.table, pub.select(self.book.identities, kind, arg, host, decision.ipv6))
 
-    def endpoints(self, rows) -> "EndpointList":
+    def endpoints(self, rows) -> EndpointList:
         return EndpointList(self, rows)
 
     def value(self, row: int) -> SelectedEndpoint:

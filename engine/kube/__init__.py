@@ -14,8 +14,8 @@ are skipped and counted; anything the API server would refuse raises
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
-from typing import IO, Iterable, Iterator, Union
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Union
 
 from ..errors import InputError
 from ..events import Event

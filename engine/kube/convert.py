@@ -18,7 +18,8 @@ document or index, then kind and namespace/name) and the field path.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Optional
 
 import attrs
 import msgspec

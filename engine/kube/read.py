@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import IO, Callable, Iterable, Iterator, Optional, TypeVar, Union
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Optional, TypeVar, Union
 
 import msgspec
 import yaml

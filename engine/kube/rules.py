@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Optional
 
 _REMEMBERED = 1 << 16
 

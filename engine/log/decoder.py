@@ -44,7 +44,8 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from typing import Iterator, NamedTuple, Optional, Union
+from collections.abc import Iterator
+from typing import NamedTuple, Optional, Union
 
 import attrs
 import msgpack

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import msgpack
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time as _time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Optional
 
 from ..durable import fsync_dir
 from ..errors import LogError
@@ -63,7 +64,7 @@ class EventLog:
     def open(
         cls, path, *, create: bool = False, write: bool = False, sync: bool = True,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
-    ) -> "EventLog":
+    ) -> EventLog:
         """Open the log at ``path``; ``create`` makes one there if none is
         (see ``check_log_dir`` for where one may be made)."""
         directory = Path(path)
@@ -237,7 +238,7 @@ class EventLog:
         release_lock(self._lock_fd)
         self._lock_fd = None
 
-    def __enter__(self) -> "EventLog":
+    def __enter__(self) -> EventLog:
         return self
 
     def __exit__(self, *exc) -> None:

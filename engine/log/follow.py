@@ -7,10 +7,12 @@ stop and idle rules); ``follow`` hands out its entries one by one, and
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time as _time
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Generator, Iterator, Optional
+from typing import Optional
 
 from .reader import Cursor, Entry, entries
 
@@ -106,7 +108,6 @@ async def afollow(path, start: int = 1, *, stop_event=None,
                 yield entry
     finally:
         stop.abandoned.set()
-        try:
+        # ValueError: still waiting in an abandoned worker thread, which ends within a tick.
+        with contextlib.suppress(ValueError):
             arrivals.close()
-        except ValueError:  # still waiting in an abandoned worker thread: it ends within a tick
-            pass

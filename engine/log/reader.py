@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional, cast
+from typing import Optional, cast
 
 from ..errors import LogCorruption, LogError
 from .decoder import Frame, SegmentDecoder, Torn

@@ -10,8 +10,9 @@ person can look at, or put back, everything a repair took away.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import attrs
 

@@ -16,8 +16,9 @@ import fcntl
 import os
 import re
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import attrs
 

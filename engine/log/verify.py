@@ -3,8 +3,9 @@ only what opening reads."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, cast
+from typing import Optional, cast
 
 import attrs
 
@@ -88,9 +89,10 @@ def audit(directory: Path, on_dropped: Optional[OnDropped] = None) -> Audit:
 
         def problem(offset: int, message: str, torn: bool = False) -> None:
             nonlocal cut
-            problems.append(Problem(segment.name, offset, message, torn))
+            # Called only within this iteration: the segment and index are this one's.
+            problems.append(Problem(segment.name, offset, message, torn))  # noqa: B023
             if cut is None:
-                cut = (index, offset)
+                cut = (index, offset)  # noqa: B023
 
         if expected is not None and segment.first_seq != expected:
             problem(0, f"segment should start at seq {expected}")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Optional, Sequence, TypeGuard
+from collections.abc import Sequence
+from typing import Optional, TypeGuard
 
 import attrs
 

@@ -116,7 +116,7 @@ class AddressSet(Protocol):
 
     def on_node(self, node: Optional[str]) -> int: ...  # Pod candidates on that node
 
-    def with_hostname(self, hostname: str) -> "AddressSet": ...
+    def with_hostname(self, hostname: str) -> AddressSet: ...
 
 
 @attrs.frozen(slots=True)
