@@ -426,8 +426,9 @@ class Engine:
         appends to the log: ``(update, time)`` pairs, ``time`` being when the
         update's event was written (None if the log no longer holds it).
 
-        The service and port must exist now (as for a strict ``endpoints``).  Ends after ``timeout`` seconds without a new event,
-        or never; the subscription is cancelled when the iterator is closed.
+        The service and port must exist now (as for a strict ``endpoints``).
+        Ends after ``timeout`` seconds without a new event, or never; the
+        subscription is cancelled when the iterator is closed.
         """
         if self.log is None:
             raise LogError("follow needs an engine opened on a log")

@@ -4,7 +4,8 @@ It writes the bundled cluster and its recorded changes (package data:
 engine/demo_data/cluster.json and changes.jsonl, read with
 importlib.resources) to a log as a watch would have recorded them: the
 cluster first, then each change in its own batch at the time
-demo_data/times.json gives (seconds after the cluster; the log ends now).  It shows per service port what a client in each zone gets and why,
+demo_data/times.json gives (seconds after the cluster; the log ends now).
+It shows per service port what a client in each zone gets and why,
 replays the changes showing, update by update, what the clients of
 ``shop/web`` received, and ends with the command that writes the report.
 """

@@ -91,7 +91,8 @@ def test_batch_answers_every_line_and_flags_errors(log, tmp_path, capsys):
 
 
 BAD_INPUTS = [
-    ('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ns"}, "spec": {"ports": [{"port": "eighty"}]}}',
+    ('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ns"}, '
+     '"spec": {"ports": [{"port": "eighty"}]}}',
      "spec.ports[0].port: expected an integer, found string"),
     ('{"apiVersion": "v1", "kind": "List", "items": [', "truncated JSON"),
     ('{"type": "UPDATED", "object": {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}}}', "unknown watch event type"),

@@ -127,7 +127,8 @@ def with_port(value: str) -> bytes:
      "status.allocatable.cpu"),
     (b"kind: Node\napiVersion: v1\nmetadata: {name: n}\nstatus:\n  allocatable: {cpu: '1e9999999999'}\n",
      "exponent"),
-    (b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "1E40"}}}',
+    (b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}, '
+     b'"status": {"allocatable": {"cpu": "1E40"}}}',
      "too large"),
 ])
 def test_huge_numbers_and_nan(data, message):

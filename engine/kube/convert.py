@@ -364,7 +364,8 @@ def _service_event(service: Service, action: str, where: str) -> Event:
     mode = annotations.get(TOPOLOGY_MODE_ANNOTATION)
     if hints_mode is not None and mode is not None and hints_mode != mode:
         raise fail(f"metadata.annotations.{TOPOLOGY_MODE_ANNOTATION}",
-                   f"{_quoted(mode)} differs from {TOPOLOGY_HINTS_ANNOTATION} {_quoted(hints_mode)} (both set: they must agree)")
+                   f"{_quoted(mode)} differs from {TOPOLOGY_HINTS_ANNOTATION} {_quoted(hints_mode)} "
+                   "(both set: they must agree)")
     spec = service.spec or _NO_SERVICE_SPEC
     service_type = spec.type or "ClusterIP"
     cluster_ip = spec.clusterIP or ""
