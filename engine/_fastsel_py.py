@@ -389,18 +389,19 @@ def endpoint_values(strings: Strings, n: int, data: bytes, make: Callable[..., T
     lists = _lists_start(n)
     names: dict[int, str] = {}
 
-    def name(sid: int) -> Optional[str]:
-        if sid < 0:
-            return None
+    def one_copy(sid: int) -> str:
         found = names.get(sid)
         if found is None:
             found = names[sid] = strings[sid]
         return found
 
+    def name(sid: int) -> Optional[str]:
+        return None if sid < 0 else one_copy(sid)
+
     def listed(which: int, e: int, shared: bool) -> tuple[str, ...]:
         base = _offsets(n, which)
         ids = words[lists + words[base + e]:lists + words[base + e + 1]]
-        return tuple(name(i) for i in ids) if shared else tuple(strings[i] for i in ids)
+        return tuple(one_copy(i) for i in ids) if shared else tuple(strings[i] for i in ids)
 
     tristate = (None, False, True)
     return tuple(

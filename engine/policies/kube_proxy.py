@@ -23,8 +23,8 @@ from typing import Optional, TypeGuard
 import attrs
 
 from ..errors import LookupFailed
-from ..ipv4 import STRICT_DOTTED_QUAD
 from ..events import Endpoint, ServicePort, ServiceUpserted, SliceUpserted
+from ..ipv4 import STRICT_DOTTED_QUAD
 from ..values import BuiltOnRead, SelectedEndpoint
 
 # Topology modes, spelled as the trafficDistribution values kube-proxy uses.
