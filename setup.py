@@ -6,6 +6,7 @@ rather than silently installing a slower package.  Setting
 ENGINE_NO_EXTENSIONS=1 at build time skips it on purpose; the package then
 runs on its pure-Python twin (engine/_fastsel_py.py).
 """
+
 import os
 import sys
 
@@ -23,8 +24,10 @@ class BuildKernels(build_ext):
         try:
             super().run()
         except (CCompilerError, CompileError, ExecError, LinkError, PlatformError) as exc:
-            sys.exit(f"error: cannot compile engine/_fastsel.pyx ({exc}); without a working C compiler, "
-                     f"install the pure-Python twin: {PURE_INSTALL} (the same arguments)")
+            sys.exit(
+                f"error: cannot compile engine/_fastsel.pyx ({exc}); without a working C compiler, "
+                f"install the pure-Python twin: {PURE_INSTALL} (the same arguments)"
+            )
 
 
 if os.environ.get("ENGINE_NO_EXTENSIONS") == "1":

@@ -3,6 +3,7 @@
 A suite is a module ``benchmarks/suite_<name>.py`` with ``run(ctx) -> list[dict]``.
 ``ctx`` is a ``Context``; each dict is made by ``result(...)``.
 """
+
 from __future__ import annotations
 
 import gc
@@ -17,11 +18,18 @@ import attrs
 from .generate import Dataset, generate, load
 
 
-def result(suite: str, name: str, value: float, unit: str, target: Optional[str] = None,
-           higher_is_better: bool = True) -> dict:
+def result(
+    suite: str, name: str, value: float, unit: str, target: Optional[str] = None, higher_is_better: bool = True
+) -> dict:
     """One measured number, as the runner records it; ``target`` reads like ``">= 1,000,000"``."""
-    return {"suite": suite, "name": name, "value": float(value), "unit": unit, "target": target,
-            "higher_is_better": higher_is_better}
+    return {
+        "suite": suite,
+        "name": name,
+        "value": float(value),
+        "unit": unit,
+        "target": target,
+        "higher_is_better": higher_is_better,
+    }
 
 
 @attrs.define

@@ -9,6 +9,7 @@ kernel implementation.  A ratio is oriented so that above 1 is better; below
 ``1 / (1 + NOISE)`` it is flagged as a regression.  ``--update-baseline``
 makes this run the new baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ _GOAL = re.compile(r"goal\s*(>=|<=)\s*([-+0-9.,e]+)")
 
 
 def discover() -> list[str]:
-    return sorted(p.stem[len("suite_"):] for p in HERE.glob("suite_*.py"))
+    return sorted(p.stem[len("suite_") :] for p in HERE.glob("suite_*.py"))
 
 
 def machine() -> dict:
@@ -72,10 +73,16 @@ def git_commit() -> Optional[str]:
     if os.environ.get("BENCH_COMMIT"):
         return os.environ["BENCH_COMMIT"]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "engine", "benchmarks"], cwd=HERE,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "engine", "benchmarks"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("-dirty" if dirty else "")
@@ -132,11 +139,17 @@ def report_rows(results: list[dict], base: dict[tuple, dict]) -> list[tuple]:
         flag = ""
         if rr is not None and rr < 1 / (1 + NOISE):
             flag = " REGRESSION"
-        rows.append((
-            r["suite"], r["name"], fmt(r["value"]), r["unit"], r["target"],
-            None if met is None else ("NO" if not met else "yes, goal too" if goal else "yes"),
-            None if rr is None else f"{rr:.2f}x{flag}",
-        ))
+        rows.append(
+            (
+                r["suite"],
+                r["name"],
+                fmt(r["value"]),
+                r["unit"],
+                r["target"],
+                None if met is None else ("NO" if not met else "yes, goal too" if goal else "yes"),
+                None if rr is None else f"{rr:.2f}x{flag}",
+            )
+        )
     return rows
 
 
@@ -166,23 +179,32 @@ class ProgressLines:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a check that everything runs")
-    parser.add_argument("--suite", action="append", metavar="NAME", choices=discover(),
-                        help="run only this suite (repeatable)")
+    parser.add_argument(
+        "--suite", action="append", metavar="NAME", choices=discover(), help="run only this suite (repeatable)"
+    )
     parser.add_argument("--update-baseline", action="store_true", help="make this run the committed baseline")
-    parser.add_argument("--scale", choices=sorted(SCALES), default=None,
-                        help="data set scale (default: small with --quick, else full)")
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), default=None, help="data set scale (default: small with --quick, else full)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="scratch directory, kept afterwards (default: a temporary one)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="scratch directory, kept afterwards (default: a temporary one)"
+    )
     args = parser.parse_args(argv)
     scale = args.scale or ("small" if args.quick else "full")
     suites = args.suite or discover()
 
     scratch = args.workdir or Path(tempfile.mkdtemp(prefix="topology-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
-    ctx = Context(quick=args.quick, implementation=kernels.IMPLEMENTATION, progress=ProgressLines(),
-                  scale=scale, seed=args.seed, workdir=scratch)
+    ctx = Context(
+        quick=args.quick,
+        implementation=kernels.IMPLEMENTATION,
+        progress=ProgressLines(),
+        scale=scale,
+        seed=args.seed,
+        workdir=scratch,
+    )
     baseline_path = args.results_dir / BASELINE_NAME
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else None
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -201,9 +223,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     why_not = comparable(run, baseline)
     base = {} if why_not else {(r["suite"], r["name"]): r for r in baseline["results"]}
     headers = ("SUITE", "NAME", "VALUE", "UNIT", "TARGET", "MET", "VS BASELINE")
-    print(f"benchmarks: scale {scale}, kernels {kernels.IMPLEMENTATION}, "
-          f"{run['machine']['cores']} cores ({run['machine']['cpu']}), "
-          f"baseline: {why_not or baseline.get('date')}")
+    print(
+        f"benchmarks: scale {scale}, kernels {kernels.IMPLEMENTATION}, "
+        f"{run['machine']['cores']} cores ({run['machine']['cpu']}), "
+        f"baseline: {why_not or baseline.get('date')}"
+    )
     started = time.perf_counter()
     try:
         for name in suites:
@@ -228,8 +252,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     rows = report_rows(run["results"], base)
     missed = [r for r in rows if r[5] == "NO"]
     regressions = [r for r in rows if r[6] and r[6].endswith("REGRESSION")]
-    print(f"\n{len(run['results'])} numbers in {run['seconds']:.0f} s; "
-          f"targets missed: {len(missed)}; regressions beyond {NOISE:.0%}: {len(regressions)}")
+    print(
+        f"\n{len(run['results'])} numbers in {run['seconds']:.0f} s; "
+        f"targets missed: {len(missed)}; regressions beyond {NOISE:.0%}: {len(regressions)}"
+    )
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{now.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(run, indent=2) + "\n")

@@ -19,6 +19,7 @@ Hints are written as the EndpointSlice controller writes them when a
 service's endpoints are spread evenly enough: each endpoint hinted for its own
 zone, and no hints at all when some zone has no ready endpoint of the service.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,39 @@ class Scale:
 
 
 SCALES = {
-    "tiny": Scale(nodes=30, services=40, endpoints=1_200, big_services=(300,), namespaces=4,
-                  rollouts=3, scalings=6, drains=2, hint_toggles=2),
-    "small": Scale(nodes=500, services=1_000, endpoints=15_000, big_services=(2_000, 1_500), namespaces=20,
-                   rollouts=8, scalings=30, drains=4, hint_toggles=8),
-    "full": Scale(nodes=5_000, services=10_000, endpoints=150_000, big_services=(12_000, 11_000, 10_000),
-                  namespaces=100, rollouts=30, scalings=200, drains=20, hint_toggles=40),
+    "tiny": Scale(
+        nodes=30,
+        services=40,
+        endpoints=1_200,
+        big_services=(300,),
+        namespaces=4,
+        rollouts=3,
+        scalings=6,
+        drains=2,
+        hint_toggles=2,
+    ),
+    "small": Scale(
+        nodes=500,
+        services=1_000,
+        endpoints=15_000,
+        big_services=(2_000, 1_500),
+        namespaces=20,
+        rollouts=8,
+        scalings=30,
+        drains=4,
+        hint_toggles=8,
+    ),
+    "full": Scale(
+        nodes=5_000,
+        services=10_000,
+        endpoints=150_000,
+        big_services=(12_000, 11_000, 10_000),
+        namespaces=100,
+        rollouts=30,
+        scalings=200,
+        drains=20,
+        hint_toggles=40,
+    ),
 }
 
 # ---------------------------------------------------------------------------
@@ -172,7 +200,9 @@ class Cluster:
         emitting ADDED watch events for the Service and its slices."""
         svc = Service(namespace, name, kind, [], hints_on=True)
         pods = [self.new_pod(svc) for _ in range(size)]
-        svc.slices = [Slice(f"{svc.name}-{self.suffix()}", pods[i:i + SLICE_SIZE]) for i in range(0, size, SLICE_SIZE)]
+        svc.slices = [
+            Slice(f"{svc.name}-{self.suffix()}", pods[i : i + SLICE_SIZE]) for i in range(0, size, SLICE_SIZE)
+        ]
         self.services.append(svc)
         emit(_watch("ADDED", self.service_object(svc)))
         hinted = self.hinted(svc)
@@ -191,7 +221,8 @@ class Cluster:
 
     def node_object(self, node: Node) -> dict:
         return {
-            "apiVersion": "v1", "kind": "Node",
+            "apiVersion": "v1",
+            "kind": "Node",
             "metadata": {"name": node.name, "labels": {ZONE_LABEL: node.zone, "kubernetes.io/hostname": node.name}},
             "spec": {"unschedulable": True} if node.unschedulable else {},
             "status": {
@@ -226,11 +257,15 @@ class Cluster:
                 ep["hints"] = {"forZones": [{"name": pod.node.zone}]}
             endpoints.append(ep)
         return {
-            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
             "metadata": {
-                "name": es.name, "namespace": svc.namespace,
-                "labels": {"kubernetes.io/service-name": svc.name,
-                           "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                "name": es.name,
+                "namespace": svc.namespace,
+                "labels": {
+                    "kubernetes.io/service-name": svc.name,
+                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                },
             },
             "addressType": "IPv4",
             "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
@@ -308,7 +343,7 @@ class Churn:
         pods = list(svc.pods)
         step = max(1, len(pods) // 4)
         for start in range(0, len(pods), step):
-            batch = set(map(id, pods[start:start + step]))
+            batch = set(map(id, pods[start : start + step]))
             touched = [es for es in svc.slices if any(id(p) in batch for p in es.pods)]
             for es in touched:
                 for p in es.pods:
@@ -347,7 +382,7 @@ class Churn:
         while remove:
             es = svc.slices[-1]
             take = min(remove, len(es.pods))
-            del es.pods[len(es.pods) - take:]
+            del es.pods[len(es.pods) - take :]
             remove -= take
             if es.pods:
                 touched.append(es)
@@ -405,7 +440,7 @@ class Churn:
         c, rng, scale = self.c, self.rng, self.c.scale
         by_size = sorted(c.services, key=lambda s: -sum(len(es.pods) for es in s.slices))
         # The largest service rolls out, plus others drawn with a bias to size.
-        rollouts = [by_size[0]] + rng.sample(by_size[1:len(by_size) // 4], scale.rollouts - 1)
+        rollouts = [by_size[0]] + rng.sample(by_size[1 : len(by_size) // 4], scale.rollouts - 1)
         hinted = [s for s in c.services if s.kind == HINTED]
         steps: list[Callable[[], None]] = []
         steps += [lambda s=s: self.rollout(s) for s in rollouts]
@@ -460,8 +495,9 @@ def generate(out: Path, scale_name: str = "full", seed: int = 1) -> Dataset:
         def write(stream, watch_event: dict) -> None:
             stream.write(json.dumps(watch_event, separators=(",", ":")))
             stream.write("\n")
-            event = kube.object_to_event(watch_event["object"],
-                                         "delete" if watch_event["type"] == "DELETED" else "upsert", "generated")
+            event = kube.object_to_event(
+                watch_event["object"], "delete" if watch_event["type"] == "DELETED" else "upsert", "generated"
+            )
             batch.append(codec.to_log(event)[1])
             if len(batch) >= 2000:
                 log.append(batch)

@@ -7,6 +7,7 @@ Prints batches/s appending 1,000 batches of 10 records with fsync per batch
 small records and to read them all back.  DIR should be on the disk whose
 cost you want to know (default: a temp directory).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,15 @@ from engine.log import EventLog
 from engine.records import RecordCodec
 
 _CODEC = RecordCodec(kernels.StringTable())
-SAMPLE = [
-    _CODEC.encode(NodeUpserted(f"node-{i}", zone=f"zone-{i % 3}", cpu_millis=4000)) for i in range(5)
-] + [
-    _CODEC.to_log(SliceUpserted(
-        "default", f"web-{i}", "web",
-        endpoints=(Endpoint((f"10.0.0.{i}",), ready=True, node_name=f"node-{i}", zone=f"zone-{i % 3}"),),
-    ))[1]
+SAMPLE = [_CODEC.encode(NodeUpserted(f"node-{i}", zone=f"zone-{i % 3}", cpu_millis=4000)) for i in range(5)] + [
+    _CODEC.to_log(
+        SliceUpserted(
+            "default",
+            f"web-{i}",
+            "web",
+            endpoints=(Endpoint((f"10.0.0.{i}",), ready=True, node_name=f"node-{i}", zone=f"zone-{i % 3}"),),
+        )
+    )[1]
     for i in range(5)
 ]
 
@@ -70,8 +73,10 @@ def main() -> None:
         print(f"append, 10 records per batch, no fsync:            {unsynced:10.0f} batches/s")
         opened, read, batches = read_time(root / "big")
         size = sum(p.stat().st_size for p in (root / "big").glob("*.log"))
-        print(f"1M records ({size / 2**20:.0f} MiB): open {opened * 1000:.1f} ms, "
-              f"read() {read:.2f} s ({1e6 / read:.0f} records/s), read_batches() {batches:.2f} s")
+        print(
+            f"1M records ({size / 2**20:.0f} MiB): open {opened * 1000:.1f} ms, "
+            f"read() {read:.2f} s ({1e6 / read:.0f} records/s), read_batches() {batches:.2f} s"
+        )
 
 
 if __name__ == "__main__":

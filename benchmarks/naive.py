@@ -9,6 +9,7 @@ benchmarks exercise (zone hints, unhinted fallback, internalTrafficPolicy
 Local); hostname and IPv6 filters are left out because no benchmark asks for
 them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -47,8 +48,7 @@ class NaiveController:
         self.slice_owner: dict[str, str] = {}  # slice key -> service key
         self.subscribers: list[NaiveSubscriber] = []
 
-    def subscribe(self, service: str, port: int, node: str,
-                  on_update: Callable[[str, list], None]) -> NaiveSubscriber:
+    def subscribe(self, service: str, port: int, node: str, on_update: Callable[[str, list], None]) -> NaiveSubscriber:
         sub = NaiveSubscriber(service, port, node, on_update)
         self.subscribers.append(sub)
         self.refilter(sub)

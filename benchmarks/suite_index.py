@@ -4,6 +4,7 @@ per endpoint.
 
     python -m benchmarks.suite_index [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,14 @@ SLICE_SIZE = 100
 
 
 def _result(name, value, unit, target=None, higher_is_better=True) -> dict:
-    return {"suite": SUITE, "name": name, "value": float(value), "unit": unit, "target": target,
-            "higher_is_better": higher_is_better}
+    return {
+        "suite": SUITE,
+        "name": name,
+        "value": float(value),
+        "unit": unit,
+        "target": target,
+        "higher_is_better": higher_is_better,
+    }
 
 
 def _slice(index: int, generation: int = 0) -> SliceUpserted:
@@ -34,11 +41,22 @@ def _slice(index: int, generation: int = 0) -> SliceUpserted:
     for i in range(SLICE_SIZE):
         n = index * SLICE_SIZE + i
         zone = ZONES[n % len(ZONES)]
-        endpoints.append(Endpoint(
-            (f"10.{generation}.{n // 250 % 250}.{n % 250}" if n < 62_500 else f"10.{100 + generation}.{n // 62_500}.{n % 62_500}",),
-            ready=True, node_name=f"node-{n % 500}", zone=zone, target_kind="Pod", target_namespace="shop",
-            target_name=f"web-{generation}-{n}", for_zones=(zone,),
-        ))
+        endpoints.append(
+            Endpoint(
+                (
+                    f"10.{generation}.{n // 250 % 250}.{n % 250}"
+                    if n < 62_500
+                    else f"10.{100 + generation}.{n // 62_500}.{n % 62_500}",
+                ),
+                ready=True,
+                node_name=f"node-{n % 500}",
+                zone=zone,
+                target_kind="Pod",
+                target_namespace="shop",
+                target_name=f"web-{generation}-{n}",
+                for_zones=(zone,),
+            )
+        )
     return SliceUpserted("shop", f"web-{index}", "web", ports=(SlicePort("http", 8080),), endpoints=tuple(endpoints))
 
 
@@ -77,11 +95,23 @@ def rebuild(endpoints: int, repeats: int) -> list[dict]:
             eng.apply(SERVICE)
             times.append(time.perf_counter() - start)
         timed[name] = min(times)
-        out.append(_result(f"relist one port publisher from slices, {endpoints:,} endpoints, 8 zones: {name}",
-                           timed[name] * 1e3, "ms", higher_is_better=False))
+        out.append(
+            _result(
+                f"relist one port publisher from slices, {endpoints:,} endpoints, 8 zones: {name}",
+                timed[name] * 1e3,
+                "ms",
+                higher_is_better=False,
+            )
+        )
     if "compiled" in timed:
-        out.append(_result(f"relist speed-up, compiled over pure, {endpoints:,} endpoints",
-                           timed["pure"] / timed["compiled"], "x", ">= 30"))
+        out.append(
+            _result(
+                f"relist speed-up, compiled over pure, {endpoints:,} endpoints",
+                timed["pure"] / timed["compiled"],
+                "x",
+                ">= 30",
+            )
+        )
     return out
 
 
@@ -114,15 +144,32 @@ def queries(endpoints: int, calls: int) -> list[dict]:
         return calls / _best(lambda: [fn() for _ in range(calls)], 3)
 
     what = f"{endpoints:,} endpoints, {selected:,} selected"
-    out.append(_result(f"cached selection queries through Engine.endpoints ({what})",
-                       rate(lambda: eng.endpoints("shop/web", 80, zone="zone-1")), "queries/s", ">= 1,000,000"))
+    out.append(
+        _result(
+            f"cached selection queries through Engine.endpoints ({what})",
+            rate(lambda: eng.endpoints("shop/web", 80, zone="zone-1")),
+            "queries/s",
+            ">= 1,000,000",
+        )
+    )
     client = linkerd.Client(zone="zone-1")
-    out.append(_result(f"cached selection queries through ZoneIndex.select ({what})",
-                       rate(lambda: eng.index.select("shop/web", 80, client)), "queries/s", ">= 1,000,000"))
+    out.append(
+        _result(
+            f"cached selection queries through ZoneIndex.select ({what})",
+            rate(lambda: eng.index.select("shop/web", 80, client)),
+            "queries/s",
+            ">= 1,000,000",
+        )
+    )
     empty = Engine()
     empty.apply(SERVICE)
-    out.append(_result("Engine.endpoints on a service with no endpoints (the API's fixed cost)",
-                       rate(lambda: empty.endpoints("shop/web", 80, zone="zone-1")), "queries/s"))
+    out.append(
+        _result(
+            "Engine.endpoints on a service with no endpoints (the API's fixed cost)",
+            rate(lambda: empty.endpoints("shop/web", 80, zone="zone-1")),
+            "queries/s",
+        )
+    )
     return out
 
 
@@ -148,10 +195,20 @@ def memory(endpoints: int) -> list[dict]:
     assert len(eng.index.candidates("shop/web", 80)) == endpoints
     what = f"{endpoints:,} endpoints, one declared port"
     return [
-        _result(f"engine memory per endpoint, tracemalloc ({what})", traced / endpoints, "bytes", "<= 250",
-                higher_is_better=False),
-        _result(f"engine memory per endpoint, RSS delta ({what})", (rss_after - rss_before) / endpoints, "bytes",
-                "<= 250", higher_is_better=False),
+        _result(
+            f"engine memory per endpoint, tracemalloc ({what})",
+            traced / endpoints,
+            "bytes",
+            "<= 250",
+            higher_is_better=False,
+        ),
+        _result(
+            f"engine memory per endpoint, RSS delta ({what})",
+            (rss_after - rss_before) / endpoints,
+            "bytes",
+            "<= 250",
+            higher_is_better=False,
+        ),
     ]
 
 
@@ -165,12 +222,19 @@ def run(ctx) -> list[dict]:
     writes = 20 if ctx.quick else 100
     small_cost, big_cost = slice_write_cost(1_000, writes), slice_write_cost(big, writes)
     out += [
-        _result("one 100-endpoint slice write, service of 1,000 endpoints", small_cost * 1e6, "us",
-                higher_is_better=False),
-        _result(f"one 100-endpoint slice write, service of {big:,} endpoints", big_cost * 1e6, "us",
-                higher_is_better=False),
-        _result(f"slice write cost ratio, {big:,} / 1,000 endpoints", big_cost / small_cost, "x", "<= 2",
-                higher_is_better=False),
+        _result(
+            "one 100-endpoint slice write, service of 1,000 endpoints", small_cost * 1e6, "us", higher_is_better=False
+        ),
+        _result(
+            f"one 100-endpoint slice write, service of {big:,} endpoints", big_cost * 1e6, "us", higher_is_better=False
+        ),
+        _result(
+            f"slice write cost ratio, {big:,} / 1,000 endpoints",
+            big_cost / small_cost,
+            "x",
+            "<= 2",
+            higher_is_better=False,
+        ),
     ]
     progress("index: queries", 2, 4)
     out += queries(1_000, 20_000 if ctx.quick else 200_000)

@@ -13,6 +13,7 @@
   columns built from it (``kernels.columns_from_endpoints``); the API rules
   are the rest.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -90,48 +91,81 @@ def _slice(service: int, index: int, round_: int, endpoints: int, nodes: int, rn
     eps = []
     for i in range(endpoints):
         n = rng.randrange(nodes)
-        eps.append({
-            "addresses": [f"10.{service % 200 + 1}.{index * 20 + i // 200 + round_}.{i % 200 + 1}"],
-            "conditions": {"ready": True, "serving": True, "terminating": False},
-            "nodeName": f"node-{n}", "zone": ZONES[n % 3],
-            "targetRef": {"kind": "Pod", "namespace": "shop", "name": f"svc-{service}-{index}-{i}-r{round_}"},
-            "hints": {"forZones": [{"name": ZONES[n % 3]}]},
-        })
+        eps.append(
+            {
+                "addresses": [f"10.{service % 200 + 1}.{index * 20 + i // 200 + round_}.{i % 200 + 1}"],
+                "conditions": {"ready": True, "serving": True, "terminating": False},
+                "nodeName": f"node-{n}",
+                "zone": ZONES[n % 3],
+                "targetRef": {"kind": "Pod", "namespace": "shop", "name": f"svc-{service}-{index}-{i}-r{round_}"},
+                "hints": {"forZones": [{"name": ZONES[n % 3]}]},
+            }
+        )
     return {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": f"svc-{service}-{index:05d}", "namespace": "shop",
-                     "labels": {"kubernetes.io/service-name": f"svc-{service}",
-                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"svc-{service}-{index:05d}",
+            "namespace": "shop",
+            "labels": {
+                "kubernetes.io/service-name": f"svc-{service}",
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+        },
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "grpc", "port": 9090, "protocol": "TCP"}],
         "endpoints": eps,
     }
 
 
-def write_watch_stream(path: Path, services: int, slices_per_service: int, endpoints: int, rounds: int,
-                       nodes: int = 90, seed: int = 1) -> int:
+def write_watch_stream(
+    path: Path, services: int, slices_per_service: int, endpoints: int, rounds: int, nodes: int = 90, seed: int = 1
+) -> int:
     """A kubectl watch stream (one event per line): nodes, services with two
     ports, then ``rounds`` rewrites of every slice.  Returns its line count."""
     rng = random.Random(seed)
     lines = []
     for n in range(nodes):
-        lines.append({"type": "ADDED", "object": {
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": f"node-{n}", "labels": {"topology.kubernetes.io/zone": ZONES[n % 3]}},
-            "status": {"allocatable": {"cpu": "8"}, "conditions": [{"type": "Ready", "status": "True"}]}}})
+        lines.append(
+            {
+                "type": "ADDED",
+                "object": {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": f"node-{n}", "labels": {"topology.kubernetes.io/zone": ZONES[n % 3]}},
+                    "status": {"allocatable": {"cpu": "8"}, "conditions": [{"type": "Ready", "status": "True"}]},
+                },
+            }
+        )
     for s in range(services):
-        lines.append({"type": "ADDED", "object": {
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": f"svc-{s}", "namespace": "shop",
-                         "annotations": {"service.kubernetes.io/topology-mode": "Auto"}},
-            "spec": {"type": "ClusterIP", "internalTrafficPolicy": "Cluster",
-                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
-                               {"name": "grpc", "port": 9090, "targetPort": 9090, "protocol": "TCP"}]}}})
+        lines.append(
+            {
+                "type": "ADDED",
+                "object": {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {
+                        "name": f"svc-{s}",
+                        "namespace": "shop",
+                        "annotations": {"service.kubernetes.io/topology-mode": "Auto"},
+                    },
+                    "spec": {
+                        "type": "ClusterIP",
+                        "internalTrafficPolicy": "Cluster",
+                        "ports": [
+                            {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+                            {"name": "grpc", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
+                        ],
+                    },
+                },
+            }
+        )
     for r in range(rounds):
         for s in range(services):
             for k in range(slices_per_service):
-                lines.append({"type": "ADDED" if r == 0 else "MODIFIED",
-                              "object": _slice(s, k, r, endpoints, nodes, rng)})
+                lines.append(
+                    {"type": "ADDED" if r == 0 else "MODIFIED", "object": _slice(s, k, r, endpoints, nodes, rng)}
+                )
     with open(path, "w") as out:
         for line in lines:
             out.write(json.dumps(line, separators=(",", ":")) + "\n")
@@ -192,10 +226,16 @@ def watch_stream(ctx: Context) -> list[dict]:
         raise AssertionError(f"{label}: ingest exit {code}, {events} events and {parsed} parsed of {lines} lines")
     return [
         result(SUITE, "watch stream: ingest LOG FILE --no-sync, CPU time", ingest_s, "s", higher_is_better=False),
-        result(SUITE, "watch stream: peer json.loads of the same lines, CPU time", parse_s, "s",
-               higher_is_better=False),
-        result(SUITE, "watch stream: ingest --no-sync vs json.loads (json.loads time / ingest time)",
-               parse_s / ingest_s, "x", ">= 0.5"),
+        result(
+            SUITE, "watch stream: peer json.loads of the same lines, CPU time", parse_s, "s", higher_is_better=False
+        ),
+        result(
+            SUITE,
+            "watch stream: ingest --no-sync vs json.loads (json.loads time / ingest time)",
+            parse_s / ingest_s,
+            "x",
+            ">= 0.5",
+        ),
         result(SUITE, "watch stream: reading into events (kube.iter_events) vs json.loads", parse_s / read_s, "x"),
         result(SUITE, "watch stream: msgspec typed decode alone vs json.loads", parse_s / decode_s, "x"),
     ]
@@ -233,13 +273,24 @@ def one_slice(ctx: Context) -> list[dict]:
         gc.enable()
     name = "one 100-endpoint slice dict"
     return [
-        result(SUITE, f"{name}: to validated columns (msgspec conversion, columns, API rules)",
-               best["validated"], "us", "<= 100", higher_is_better=False),
+        result(
+            SUITE,
+            f"{name}: to validated columns (msgspec conversion, columns, API rules)",
+            best["validated"],
+            "us",
+            "<= 100",
+            higher_is_better=False,
+        ),
         result(SUITE, f"{name}: of which msgspec typed conversion", best["conversion"], "us", higher_is_better=False),
-        result(SUITE, f"{name}: of which endpoint columns (compiled)", best["columns"], "us",
-               higher_is_better=False),
-        result(SUITE, f"{name}: of which API rules (the rest)",
-               max(best["validated"] - best["conversion"] - best["columns"], 0.0), "us", higher_is_better=False),
-        result(SUITE, f"{name}: through kube.read_objects to its event, total", best["total"], "us",
-               higher_is_better=False),
+        result(SUITE, f"{name}: of which endpoint columns (compiled)", best["columns"], "us", higher_is_better=False),
+        result(
+            SUITE,
+            f"{name}: of which API rules (the rest)",
+            max(best["validated"] - best["conversion"] - best["columns"], 0.0),
+            "us",
+            higher_is_better=False,
+        ),
+        result(
+            SUITE, f"{name}: through kube.read_objects to its event, total", best["total"], "us", higher_is_better=False
+        ),
     ]

@@ -16,6 +16,7 @@ Both runs must give the same answers.  Each replay is timed once; there
 are fewer kube-proxy questions than linkerd ones because today each costs
 a walk of all the service's slices (seconds at this size).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,29 +48,48 @@ def child(log_dir: Path, questions_path: Path) -> dict:
     by_policy: dict[str, float] = {}
     for q in questions:
         start = time.perf_counter()
-        selection = engine.endpoints(q["service"], q["port"], node=q.get("node"), zone=q.get("zone"),
-                                     policy=q["policy"])
+        selection = engine.endpoints(
+            q["service"], q["port"], node=q.get("node"), zone=q.get("zone"), policy=q["policy"]
+        )
         chosen = selection.endpoints
-        answers.append([selection.rule, len(chosen), chosen[0].address if chosen else None,
-                        chosen[-1].address if chosen else None, chosen[-1].port if chosen else None])
+        answers.append(
+            [
+                selection.rule,
+                len(chosen),
+                chosen[0].address if chosen else None,
+                chosen[-1].address if chosen else None,
+                chosen[-1].port if chosen else None,
+            ]
+        )
         by_policy[q["policy"]] = by_policy.get(q["policy"], 0.0) + time.perf_counter() - start
     engine.close()
-    return {"implementation": kernels.IMPLEMENTATION, "replay": replayed, "queries": sum(by_policy.values()),
-            "by_policy": by_policy, "answers": answers}
+    return {
+        "implementation": kernels.IMPLEMENTATION,
+        "replay": replayed,
+        "queries": sum(by_policy.values()),
+        "by_policy": by_policy,
+        "answers": answers,
+    }
 
 
 def measure(log_dir: Path, questions_path: Path, pure: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "ENGINE_NO_EXTENSIONS"}
     if pure:
         env["ENGINE_NO_EXTENSIONS"] = "1"
-    out = subprocess.run([sys.executable, "-m", "benchmarks.suite_kernels", "--child", str(log_dir),
-                          str(questions_path)], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.suite_kernels", "--child", str(log_dir), str(questions_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+    )
     return json.loads(out.stdout)
 
 
 def questions(cluster, service: str, linkerd_nodes: int, kube_proxy_nodes: int) -> list[dict]:
     """Distinct client nodes (spread over the cluster) and each zone, under both policies."""
-    spread = cluster.nodes[::max(1, len(cluster.nodes) // linkerd_nodes)][:linkerd_nodes]
+    spread = cluster.nodes[:: max(1, len(cluster.nodes) // linkerd_nodes)][:linkerd_nodes]
     out = []
     for policy, nodes in (("linkerd", spread), ("kube-proxy", spread[:kube_proxy_nodes])):
         out += [{"service": service, "port": workloads.PORT, "node": n.name, "policy": policy} for n in nodes]
@@ -104,8 +124,16 @@ def run(ctx: Context) -> list[dict]:
     built = found["compiled"]["implementation"] == "compiled"
     for name in ("compiled", "pure") if built else ("pure",):
         out.append(result(SUITE, f"{replay}, {name}", found[name]["replay"], "s", higher_is_better=False))
-        out += [result(SUITE, f"batch queries, {count} {policy} questions, {name}", found[name]["by_policy"][policy],
-                       "s", higher_is_better=False) for policy, count in asked_of.items()]
+        out += [
+            result(
+                SUITE,
+                f"batch queries, {count} {policy} questions, {name}",
+                found[name]["by_policy"][policy],
+                "s",
+                higher_is_better=False,
+            )
+            for policy, count in asked_of.items()
+        ]
     if not built:
         say("kernels: the compiled kernels are not built here; only the pure run is reported")
         return out
@@ -114,8 +142,13 @@ def run(ctx: Context) -> list[dict]:
     return out + [
         result(SUITE, "replay, pure / compiled", pure["replay"] / compiled["replay"], "x", both),
         result(SUITE, "batch queries, pure / compiled", pure["queries"] / compiled["queries"], "x", both),
-        result(SUITE, "end to end (replay + batch queries), pure / compiled",
-               (pure["replay"] + pure["queries"]) / (compiled["replay"] + compiled["queries"]), "x", both),
+        result(
+            SUITE,
+            "end to end (replay + batch queries), pure / compiled",
+            (pure["replay"] + pure["queries"]) / (compiled["replay"] + compiled["queries"]),
+            "x",
+            both,
+        ),
     ]
 
 

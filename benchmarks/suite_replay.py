@@ -8,6 +8,7 @@ zone index.  An endpoint update is one endpoint carried by a slice event;
 their number comes from the generator's counts, not from the records, whose
 layout is the engine's own business.
 """
+
 from __future__ import annotations
 
 import gc
@@ -33,7 +34,7 @@ def raw_decode(log_dir: Path) -> int:
         while pos < len(data):
             (length,) = struct.unpack_from("<I", data, pos)
             start = pos + FRAME_HEADER_BYTES
-            _, _, records = msgpack.unpackb(data[start:start + length])
+            _, _, records = msgpack.unpackb(data[start : start + length])
             events += len(records)
             pos += frame_size(length)
     return events
@@ -78,8 +79,7 @@ def run(ctx: Context) -> list[dict]:
         result(SUITE, "peer: raw msgpack decode events/s", events / decode_seconds, "events/s"),
         result(SUITE, "peer: raw msgpack decode endpoint-updates/s", endpoints / decode_seconds, "endpoints/s"),
         result(SUITE, "replay / raw decode", 100 * decode_seconds / seconds, "%", ">= 50"),
-        result(SUITE, "what-if: replay endpoint-updates/s with GC paused", endpoints / nogc_seconds,
-               "endpoints/s"),
+        result(SUITE, "what-if: replay endpoint-updates/s with GC paused", endpoints / nogc_seconds, "endpoints/s"),
         result(SUITE, "log size", events, "events"),
         result(SUITE, "log size, endpoints in slice events", endpoints, "endpoints"),
     ]

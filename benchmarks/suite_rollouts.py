@@ -9,6 +9,7 @@ same kubectl objects msgpack-encoded: what merely decoding the input costs,
 before any engine work.  Both rates count the same endpoint updates (every
 endpoint of every slice object).
 """
+
 from __future__ import annotations
 
 import msgpack
@@ -67,8 +68,9 @@ def run(ctx: Context) -> list[dict]:
     replay_rate, decode_rate = updates / replay_seconds, updates / decode_seconds
     return [
         result(SUITE, f"replay endpoint-updates/s ({what})", replay_rate, "endpoints/s"),
-        result(SUITE, "peer: msgpack.unpackb of the same kubectl objects, endpoint-updates/s", decode_rate,
-               "endpoints/s"),
+        result(
+            SUITE, "peer: msgpack.unpackb of the same kubectl objects, endpoint-updates/s", decode_rate, "endpoints/s"
+        ),
         result(SUITE, "replay / msgpack decode of the objects", replay_rate / decode_rate, "x", ">= 3, goal >= 10"),
         result(SUITE, "endpoint updates in the log", updates, "endpoints"),
     ]

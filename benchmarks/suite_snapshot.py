@@ -3,6 +3,7 @@
 The snapshot is written 90% of the way through the churn, so the open reads
 the snapshot and replays the last 10% of the churn.
 """
+
 from __future__ import annotations
 
 import gc
@@ -48,6 +49,5 @@ def run(ctx: Context) -> list[dict]:
         result(SUITE, "peer: open by full replay", full_seconds, "s", higher_is_better=False),
         result(SUITE, "full replay / snapshot open", full_seconds / snap_seconds, "x"),
         result(SUITE, "snapshot write", write_seconds, "s", higher_is_better=False),
-        result(SUITE, "snapshot size per endpoint", size / endpoints, "bytes",
-               higher_is_better=False),
+        result(SUITE, "snapshot size per endpoint", size / endpoints, "bytes", higher_is_better=False),
     ]

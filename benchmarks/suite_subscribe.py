@@ -11,6 +11,7 @@ watching the services the churn touches most; the same window of churn
 events is fed to the engine and to the naive reference, and the final
 selections of both are checked to agree.
 """
+
 from __future__ import annotations
 
 import random
@@ -44,9 +45,16 @@ def fanout_cluster(endpoints: int, nodes: int) -> tuple[list, list[SliceUpserted
     events.append(port_named("pending"))
     slices = []
     for s in range(0, endpoints, 100):
-        slices.append(SliceUpserted(NAMESPACE, f"{SERVICE}-{s // 100:03d}", SERVICE, "IPv4",
-                                    (SlicePort("http", 8080),),
-                                    tuple(_endpoint(i, f"pod-{i}", nodes) for i in range(s, min(s + 100, endpoints)))))
+        slices.append(
+            SliceUpserted(
+                NAMESPACE,
+                f"{SERVICE}-{s // 100:03d}",
+                SERVICE,
+                "IPv4",
+                (SlicePort("http", 8080),),
+                tuple(_endpoint(i, f"pod-{i}", nodes) for i in range(s, min(s + 100, endpoints))),
+            )
+        )
     return events + slices, slices
 
 
@@ -57,8 +65,19 @@ def port_named(name: str) -> ServiceUpserted:
 def _endpoint(i: int, pod: str, nodes: int) -> Endpoint:
     node = i % nodes
     zone = ZONES[node % 3]
-    return Endpoint((f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}",), True, True, False, f"node-{node:04d}", zone,
-                    None, "Pod", NAMESPACE, pod, (zone,))
+    return Endpoint(
+        (f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}",),
+        True,
+        True,
+        False,
+        f"node-{node:04d}",
+        zone,
+        None,
+        "Pod",
+        NAMESPACE,
+        pod,
+        (zone,),
+    )
 
 
 def replaced(es: SliceUpserted, version: int, nodes: int) -> SliceUpserted:
@@ -66,8 +85,19 @@ def replaced(es: SliceUpserted, version: int, nodes: int) -> SliceUpserted:
     first = es.endpoints[0]
     n = 1_000_000 + version
     new = _endpoint(n, f"pod-r{version}", nodes)
-    new = Endpoint(new.addresses, True, True, False, first.node_name, first.zone, None, "Pod", NAMESPACE,
-                   new.target_name, first.for_zones)
+    new = Endpoint(
+        new.addresses,
+        True,
+        True,
+        False,
+        first.node_name,
+        first.zone,
+        None,
+        "Pod",
+        NAMESPACE,
+        new.target_name,
+        first.for_zones,
+    )
     return SliceUpserted(es.namespace, es.name, es.service, es.address_type, es.ports, (new, *es.endpoints[1:]))
 
 
@@ -147,8 +177,9 @@ def churn_window(ctx: Context, window: int) -> tuple[list, list]:
 
 def churn_subscribers(initial: list, churn: list, count: int, services: int, seed: int) -> list[tuple[str, str]]:
     """(service, node) for ``count`` clients on random nodes, over the ``services`` most churned services."""
-    touched = Counter(f"{e.namespace}/{e.service}" for e in churn
-                      if isinstance(e, SliceUpserted) and e.service is not None)
+    touched = Counter(
+        f"{e.namespace}/{e.service}" for e in churn if isinstance(e, SliceUpserted) and e.service is not None
+    )
     chosen = [s for s, _ in touched.most_common(services)]
     nodes = [e.name for e in initial if isinstance(e, NodeUpserted)]
     rng = random.Random(seed)
@@ -182,8 +213,10 @@ def churn_replay(ctx: Context, subscribers: int, window: int, services: int) -> 
     for event in initial:
         naive.apply(event)
     naive_received = Counter()
-    subs = [naive.subscribe(service, PORT, node, lambda op, eps: naive_received.update({op: len(eps)}))
-            for service, node in clients]
+    subs = [
+        naive.subscribe(service, PORT, node, lambda op, eps: naive_received.update({op: len(eps)}))
+        for service, node in clients
+    ]
 
     def naive_run() -> None:
         for n, event in enumerate(churn):
@@ -219,28 +252,72 @@ def run(ctx: Context) -> list[dict]:
         ctx.progress(label, 1, 1)
         costs[keys, subscribers] = measured["update"]
         what = f"{endpoints:,} endpoints, {keys:,} keys, {subscribers:,} subscribers"
-        out.append(result(SUITE, f"one slice update to last callback: {what}", measured["update"] * 1e3, "ms",
-                          higher_is_better=False))
-        out.append(result(SUITE, f"initial Add to every subscriber (one event): {what}", measured["initial"] * 1e3,
-                          "ms", higher_is_better=False))
-    out.append(result(SUITE, f"subscribe one more to a populated key ({endpoints // 3:,} endpoints selected)",
-                      measured["subscribe"] * 1e3, "ms", higher_is_better=False))
+        out.append(
+            result(
+                SUITE,
+                f"one slice update to last callback: {what}",
+                measured["update"] * 1e3,
+                "ms",
+                higher_is_better=False,
+            )
+        )
+        out.append(
+            result(
+                SUITE,
+                f"initial Add to every subscriber (one event): {what}",
+                measured["initial"] * 1e3,
+                "ms",
+                higher_is_better=False,
+            )
+        )
+    out.append(
+        result(
+            SUITE,
+            f"subscribe one more to a populated key ({endpoints // 3:,} endpoints selected)",
+            measured["subscribe"] * 1e3,
+            "ms",
+            higher_is_better=False,
+        )
+    )
     ctx.progress("subscribe: fan-out, naive", 0, 1)
     naive_cost = naive_fanout(naive_subs, endpoints, nodes, naive_repeats)
     ctx.progress("subscribe: fan-out, naive", 1, 1)
-    out.append(result(SUITE, f"peer: naive, one slice update: {endpoints:,} endpoints, {naive_subs:,} subscribers "
-                             f"on distinct nodes", naive_cost * 1e3, "ms", higher_is_better=False))
+    out.append(
+        result(
+            SUITE,
+            f"peer: naive, one slice update: {endpoints:,} endpoints, {naive_subs:,} subscribers on distinct nodes",
+            naive_cost * 1e3,
+            "ms",
+            higher_is_better=False,
+        )
+    )
     peer = costs.get((naive_subs, naive_subs))
     if peer:
-        out.append(result(SUITE, f"naive / engine, one slice update, {naive_subs:,} subscribers on distinct nodes",
-                          naive_cost / peer, "x"))
+        out.append(
+            result(
+                SUITE,
+                f"naive / engine, one slice update, {naive_subs:,} subscribers on distinct nodes",
+                naive_cost / peer,
+                "x",
+            )
+        )
     churn = churn_replay(ctx, churn_subs, window, services)
     out += [
-        result(SUITE, f"churn replay, {churn_subs:,} subscribers, engine", churn["events"] / churn["engine"],
-               "events/s"),
-        result(SUITE, f"peer: churn replay, {churn_subs:,} subscribers, naive", churn["events"] / churn["naive"],
-               "events/s"),
-        result(SUITE, f"engine / naive, churn replay, {churn_subs:,} subscribers", churn["naive"] / churn["engine"],
-               "x", ">= 100"),
+        result(
+            SUITE, f"churn replay, {churn_subs:,} subscribers, engine", churn["events"] / churn["engine"], "events/s"
+        ),
+        result(
+            SUITE,
+            f"peer: churn replay, {churn_subs:,} subscribers, naive",
+            churn["events"] / churn["naive"],
+            "events/s",
+        ),
+        result(
+            SUITE,
+            f"engine / naive, churn replay, {churn_subs:,} subscribers",
+            churn["naive"] / churn["engine"],
+            "x",
+            ">= 100",
+        ),
     ]
     return out

@@ -18,6 +18,7 @@ otherwise.  Medians over the repeated rewrites (100, or fewer where they
 are slow: at least 20, then as many as fit in 10 seconds), the same ones
 for both.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,8 +98,9 @@ def engine_rewrites(endpoints: int, rewrites: int, seed: int, go_input: Path) ->
             made += len(recorder.sent)
             recorder.sent.clear()
         calls.append(made)
-    go_input.write_text(json.dumps({"portName": "http", "zones": list(recorders), "slices": initial,
-                                    "updates": timed_rewrites}))
+    go_input.write_text(
+        json.dumps({"portName": "http", "zones": list(recorders), "slices": initial, "updates": timed_rewrites})
+    )
     return seconds, calls
 
 
@@ -126,20 +128,51 @@ def run(ctx: Context) -> list[dict]:
         go_input = scratch / f"cluster-{size}.json"
         seconds, calls = engine_rewrites(size, rewrites, ctx.seed, go_input)
         medians[size] = statistics.median(seconds)
-        out.append(result(SUITE, f"engine, one 100-endpoint slice rewrite, {size:,} endpoints, 3 subscribers",
-                          medians[size] * 1e3, "ms", higher_is_better=False))
+        out.append(
+            result(
+                SUITE,
+                f"engine, one 100-endpoint slice rewrite, {size:,} endpoints, 3 subscribers",
+                medians[size] * 1e3,
+                "ms",
+                higher_is_better=False,
+            )
+        )
         if binary is not None:
             run_go = subprocess.run([str(binary), str(go_input)], capture_output=True, text=True, check=True)
             go = json.loads(run_go.stdout)
             if go["callbacks"] != calls or go["endpoints"] != size:
-                raise AssertionError(f"the Go model made callbacks {go['callbacks']} over {go['endpoints']} "
-                                     f"endpoints, the engine {calls} over {size}")
-            out.append(result(SUITE, f"peer: Go model of Linkerd, same rewrite, {size:,} endpoints",
-                              go["median_ms"], "ms", higher_is_better=False))
-            out.append(result(SUITE, f"Go model / engine, {size:,} endpoints", go["median_ms"] / (medians[size] * 1e3),
-                              "x", ">= 2, goal >= 10"))
+                raise AssertionError(
+                    f"the Go model made callbacks {go['callbacks']} over {go['endpoints']} "
+                    f"endpoints, the engine {calls} over {size}"
+                )
+            out.append(
+                result(
+                    SUITE,
+                    f"peer: Go model of Linkerd, same rewrite, {size:,} endpoints",
+                    go["median_ms"],
+                    "ms",
+                    higher_is_better=False,
+                )
+            )
+            out.append(
+                result(
+                    SUITE,
+                    f"Go model / engine, {size:,} endpoints",
+                    go["median_ms"] / (medians[size] * 1e3),
+                    "x",
+                    ">= 2, goal >= 10",
+                )
+            )
         ctx.progress(label, 1, 1)
     small, big = sizes[0], sizes[-1]
-    out.append(result(SUITE, f"engine, {big:,} / {small:,} endpoints", medians[big] / medians[small], "x",
-                      "<= 2, goal <= 1.2", higher_is_better=False))
+    out.append(
+        result(
+            SUITE,
+            f"engine, {big:,} / {small:,} endpoints",
+            medians[big] / medians[small],
+            "x",
+            "<= 2, goal <= 1.2",
+            higher_is_better=False,
+        )
+    )
     return out

@@ -14,6 +14,7 @@ order a watch would show them:
 
 The same arguments give the same objects.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -40,8 +41,17 @@ def services(count: int, size: int, nodes: int, seed: int, emit: Emit, kind: Opt
     ``kind`` (generate.HINTED, UNHINTED or LOCAL) for every service, or drawn
     per service with the full data set's weights when None.
     """
-    scale = Scale(nodes=nodes, services=count, endpoints=count * size, big_services=(), namespaces=1,
-                  rollouts=0, scalings=0, drains=0, hint_toggles=0)
+    scale = Scale(
+        nodes=nodes,
+        services=count,
+        endpoints=count * size,
+        big_services=(),
+        namespaces=1,
+        rollouts=0,
+        scalings=0,
+        drains=0,
+        hint_toggles=0,
+    )
     cluster = Cluster(scale, seed)
     cluster.add_nodes(ZONES, nodes, _objects(emit))
     for index in range(count):

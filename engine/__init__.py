@@ -1,10 +1,11 @@
 """topology-engine: which endpoints each client gets under topology-aware routing.
 
-    from engine import Engine
-    with Engine.open("cluster-log") as eng:
-        sel = eng.endpoints("shop/web", 80, node="node-a1")
-        print(sel.rule, [e.address for e in sel.endpoints])
+from engine import Engine
+with Engine.open("cluster-log") as eng:
+    sel = eng.endpoints("shop/web", 80, node="node-a1")
+    print(sel.rule, [e.address for e in sel.endpoints])
 """
+
 from importlib import metadata as _metadata
 
 from .api import Engine, IngestReport
@@ -27,7 +28,18 @@ except _metadata.PackageNotFoundError:  # imported from a checkout that was neve
     __version__ = "0+unknown"
 
 __all__ = [
-    "Engine", "IngestReport", "Selection", "SelectedEndpoint", "IMPLEMENTATION", "__version__",
-    "EngineError", "ArgumentError", "InputError", "LogError", "LogCorruption", "LookupFailed", "Overflow",
+    "Engine",
+    "IngestReport",
+    "Selection",
+    "SelectedEndpoint",
+    "IMPLEMENTATION",
+    "__version__",
+    "EngineError",
+    "ArgumentError",
+    "InputError",
+    "LogError",
+    "LogCorruption",
+    "LookupFailed",
+    "Overflow",
     "RecordError",
 ]

@@ -1,4 +1,5 @@
 """``python -m engine`` is the ``topology-engine`` command."""
+
 import sys
 
 from .cli import main

@@ -43,6 +43,7 @@ Endpoint columns (one slice's endpoints)
     invalidated and subscriptions diffed.  Zone hints are interned per
     service (``ZoneMap``) so a row's first 64 zones fit one mask word.
 """
+
 from __future__ import annotations
 
 from array import array
@@ -116,7 +117,7 @@ class StringTable:
         pos = 0
         for i, size in enumerate(sizes):
             try:
-                s = bytes(blob[pos:pos + size]).decode("utf-8")
+                s = bytes(blob[pos : pos + size]).decode("utf-8")
             except UnicodeDecodeError:
                 raise RecordError(f"string at byte {pos} is not valid UTF-8") from None
             pos += size
@@ -243,11 +244,15 @@ def columns_from_rows(rows: Sequence[Sequence[Any]]) -> Columns:
     for i, row in enumerate(rows):
         if type(row) not in (list, tuple) or len(row) != 12:
             raise RecordError(f"endpoint {i}: expected a list of 12 fields")
-        (addresses, ready, serving, terminating, node, zone, hostname,
-         kind, namespace, name, for_zones, for_nodes) = row
+        (addresses, ready, serving, terminating, node, zone, hostname, kind, namespace, name, for_zones, for_nodes) = (
+            row
+        )
         lists[ADDRESS_LISTS].append(id_list(addresses, i, "addresses"))
-        fixed[COND][i] = (tristate(ready, i, "ready") | tristate(serving, i, "serving") << 2
-                          | tristate(terminating, i, "terminating") << 4)
+        fixed[COND][i] = (
+            tristate(ready, i, "ready")
+            | tristate(serving, i, "serving") << 2
+            | tristate(terminating, i, "terminating") << 4
+        )
         fixed[NODE][i] = sid(node, i, "nodeName")
         fixed[ZONE][i] = sid(zone, i, "zone")
         fixed[HOSTNAME][i] = sid(hostname, i, "hostname")
@@ -279,13 +284,22 @@ def columns_from_endpoints(endpoints: Sequence[Any]) -> Columns:
     rows = []
     for e in endpoints:
         c, r, h = e.conditions, e.targetRef, e.hints
-        rows.append([
-            e.addresses, None if c is None else c.ready, None if c is None else c.serving,
-            None if c is None else c.terminating, e.nodeName, e.zone or None, e.hostname,
-            None if r is None else r.kind, None if r is None else r.namespace, None if r is None else r.name,
-            [] if h is None or not h.forZones else [z.name for z in h.forZones],
-            [] if h is None or not h.forNodes else [z.name for z in h.forNodes],
-        ])
+        rows.append(
+            [
+                e.addresses,
+                None if c is None else c.ready,
+                None if c is None else c.serving,
+                None if c is None else c.terminating,
+                e.nodeName,
+                e.zone or None,
+                e.hostname,
+                None if r is None else r.kind,
+                None if r is None else r.namespace,
+                None if r is None else r.name,
+                [] if h is None or not h.forZones else [z.name for z in h.forZones],
+                [] if h is None or not h.forNodes else [z.name for z in h.forNodes],
+            ]
+        )
     return columns_from_rows(rows)
 
 
@@ -318,11 +332,15 @@ def usable_ipv4_addresses(strings: tuple[str, ...], n: int, data: bytes) -> bool
     endpoint address; False means only "not certainly", and the exact rule
     then says which address is wrong."""
     words = _words(data)
-    for i in words[_lists_start(n) + words[_offsets(n, ADDRESS_LISTS)]:
-                   _lists_start(n) + words[_offsets(n, ZONE_HINT_LISTS)]]:
+    for i in words[
+        _lists_start(n) + words[_offsets(n, ADDRESS_LISTS)] : _lists_start(n) + words[_offsets(n, ZONE_HINT_LISTS)]
+    ]:
         address = strings[i]
-        if (not STRICT_DOTTED_QUAD.fullmatch(address) or address == "0.0.0.0"
-                or address.startswith(_UNUSABLE_IPV4_PREFIXES)):
+        if (
+            not STRICT_DOTTED_QUAD.fullmatch(address)
+            or address == "0.0.0.0"
+            or address.startswith(_UNUSABLE_IPV4_PREFIXES)
+        ):
             return False
     return True
 
@@ -364,7 +382,7 @@ def _span(words: memoryview, n: int, which: int, e: int) -> tuple[int, ...]:
     """Endpoint ``e``'s ids in list ``which`` (ADDRESS_LISTS, ...)."""
     base = _offsets(n, which)
     lists = _lists_start(n)
-    return tuple(words[lists + words[base + e]:lists + words[base + e + 1]])
+    return tuple(words[lists + words[base + e] : lists + words[base + e + 1]])
 
 
 def endpoint_fields(
@@ -375,8 +393,18 @@ def endpoint_fields(
     hints)``, the last three as tuples of ids."""
     words = _words(data)
     cond, node, zone, hostname, kind, namespace, name = (words[column * n + i] for column in range(FIXED_COLUMNS))
-    return (cond, node, zone, hostname, kind, namespace, name, _span(words, n, ADDRESS_LISTS, i),
-            _span(words, n, ZONE_HINT_LISTS, i), _span(words, n, NODE_HINT_LISTS, i))
+    return (
+        cond,
+        node,
+        zone,
+        hostname,
+        kind,
+        namespace,
+        name,
+        _span(words, n, ADDRESS_LISTS, i),
+        _span(words, n, ZONE_HINT_LISTS, i),
+        _span(words, n, NODE_HINT_LISTS, i),
+    )
 
 
 def endpoint_values(strings: Strings, n: int, data: bytes, make: Callable[..., T]) -> tuple[T, ...]:
@@ -400,15 +428,22 @@ def endpoint_values(strings: Strings, n: int, data: bytes, make: Callable[..., T
 
     def listed(which: int, e: int, shared: bool) -> tuple[str, ...]:
         base = _offsets(n, which)
-        ids = words[lists + words[base + e]:lists + words[base + e + 1]]
+        ids = words[lists + words[base + e] : lists + words[base + e + 1]]
         return tuple(one_copy(i) for i in ids) if shared else tuple(strings[i] for i in ids)
 
     tristate = (None, False, True)
     return tuple(
-        make(listed(ADDRESS_LISTS, e, False), tristate[words[e] & 3], tristate[words[e] >> 2 & 3],
-             tristate[words[e] >> 4 & 3], *(name(words[column * n + e]) for column in range(1, FIXED_COLUMNS)),
-             listed(ZONE_HINT_LISTS, e, True), listed(NODE_HINT_LISTS, e, True))
-        for e in range(n))
+        make(
+            listed(ADDRESS_LISTS, e, False),
+            tristate[words[e] & 3],
+            tristate[words[e] >> 2 & 3],
+            tristate[words[e] >> 4 & 3],
+            *(name(words[column * n + e]) for column in range(1, FIXED_COLUMNS)),
+            listed(ZONE_HINT_LISTS, e, True),
+            listed(NODE_HINT_LISTS, e, True),
+        )
+        for e in range(n)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -475,7 +510,9 @@ class Identities:
         return self.rows.get((POD_ROW, key[1], key[2], family), -1)
 
 
-def _identity(kind: int, words: memoryview, n: int, e: int, address: int, port: int, namespace: int, family: int) -> tuple:
+def _identity(
+    kind: int, words: memoryview, n: int, e: int, address: int, port: int, namespace: int, family: int
+) -> tuple:
     """Linkerd's identity of one address: a Pod by (namespace, name, address
     family), an ExternalWorkload by (namespace, name), an endpoint without
     targetRef by (IP, port, hostname).  Unset and empty strings are one."""
@@ -609,8 +646,17 @@ class Publisher:
 
     def row(self, r: int) -> tuple[int, int, int, int, int, int, int, int, int]:
         """``(kind, family, port, address, node, hostname, slice, endpoint, address index)``."""
-        return (self.kind[r], self.family[r], self.port[r], self.address[r], self.node[r], self.hostname[r],
-                self.src_slice[r], self.src_endpoint[r], self.src_address[r])
+        return (
+            self.kind[r],
+            self.family[r],
+            self.port[r],
+            self.address[r],
+            self.node[r],
+            self.hostname[r],
+            self.src_slice[r],
+            self.src_endpoint[r],
+            self.src_address[r],
+        )
 
     def _zone_ids(self, r: int) -> tuple[int, ...]:
         wide = self.wide_zones.get(r)
@@ -638,8 +684,9 @@ class Publisher:
         """Forget the last write's log (once whatever reads it has)."""
         self.log.reset()
 
-    def take_back(self, ids: Identities, n: int, data: bytes, port: int, namespace: int, family: int,
-                  sources: list) -> None:
+    def take_back(
+        self, ids: Identities, n: int, data: bytes, port: int, namespace: int, family: int, sources: list
+    ) -> None:
         """Drop every identity the slice (its previous version) gave that this map holds."""
         words = _words(data)
         for _, _, _, _, key in _slice_rows(words, n, port, namespace, family):
@@ -651,16 +698,38 @@ class Publisher:
                 self._resize(-1)
                 ids._release(row)
 
-    def put(self, ids: Identities, zones: ZoneMap, n: int, data: bytes, port: int, namespace: int, family: int,
-            slice_number: int, sources: list) -> None:
+    def put(
+        self,
+        ids: Identities,
+        zones: ZoneMap,
+        n: int,
+        data: bytes,
+        port: int,
+        namespace: int,
+        family: int,
+        slice_number: int,
+        sources: list,
+    ) -> None:
         """Write what the slice gives; a held identity is overwritten in place
         (it keeps its place in map order), a new one goes to the end."""
         words = _words(data)
         for e, a, kind, address, key in _slice_rows(words, n, port, namespace, family):
             self._write(ids, zones, words, n, e, a, kind, address, key, port, family, slice_number, sources)
 
-    def put_one(self, ids: Identities, zones: ZoneMap, n: int, data: bytes, port: int, namespace: int, family: int,
-                slice_number: int, e: int, a: int, sources: list) -> None:
+    def put_one(
+        self,
+        ids: Identities,
+        zones: ZoneMap,
+        n: int,
+        data: bytes,
+        port: int,
+        namespace: int,
+        family: int,
+        slice_number: int,
+        e: int,
+        a: int,
+        sources: list,
+    ) -> None:
         """Write address ``a`` of endpoint ``e`` alone (loading a snapshot's rows in map order)."""
         words = _words(data)
         kind = _kind(words, n, e) if 0 <= e < n else ABSENT
@@ -670,8 +739,22 @@ class Publisher:
         key = _identity(kind, words, n, e, addresses[a], port, namespace, family)
         self._write(ids, zones, words, n, e, a, kind, addresses[a], key, port, family, slice_number, sources)
 
-    def _write(self, ids: Identities, zones: ZoneMap, words: memoryview, n: int, e: int, a: int, kind: int, address: int,
-               key: tuple, port: int, family: int, slice_number: int, sources: list) -> None:
+    def _write(
+        self,
+        ids: Identities,
+        zones: ZoneMap,
+        words: memoryview,
+        n: int,
+        e: int,
+        a: int,
+        kind: int,
+        address: int,
+        key: tuple,
+        port: int,
+        family: int,
+        slice_number: int,
+        sources: list,
+    ) -> None:
         row = ids._acquire(key)
         self._touch(row, sources)
         if self.holds(row):
@@ -727,10 +810,20 @@ class Publisher:
         extra = rows - len(self.kind)
         if extra > 0:
             extra = max(extra, len(self.kind) // 2, 16)  # amortised: grow by half
-            for column, fill in ((self.kind, 0), (self.family, -1), (self.port, 0), (self.address, -1),
-                                 (self.node, -1), (self.hostname, -1), (self.node_hint, -1), (self.zone_mask, 0),
-                                 (self.order, 0), (self.src_slice, -1), (self.src_endpoint, 0),
-                                 (self.src_address, 0)):
+            for column, fill in (
+                (self.kind, 0),
+                (self.family, -1),
+                (self.port, 0),
+                (self.address, -1),
+                (self.node, -1),
+                (self.hostname, -1),
+                (self.node_hint, -1),
+                (self.zone_mask, 0),
+                (self.order, 0),
+                (self.src_slice, -1),
+                (self.src_endpoint, 0),
+                (self.src_address, 0),
+            ):
                 column.extend([fill] * extra)
 
     def _count(self, row: int) -> None:
@@ -768,8 +861,16 @@ class Publisher:
             return
         source = sources[self.src_slice[row]].endpoints
         hints = endpoint_fields(source.n, source.data, self.src_endpoint[row])[8]
-        log.before[row] = (True, self.address[row], self.port[row], self.node[row], self.hostname[row],
-                           tuple(sorted(hints)), self._zone_ids(row), self._node_hints(row))
+        log.before[row] = (
+            True,
+            self.address[row],
+            self.port[row],
+            self.node[row],
+            self.hostname[row],
+            tuple(sorted(hints)),
+            self._zone_ids(row),
+            self._node_hints(row),
+        )
 
     # -- what a write changed --------------------------------------------------
 
@@ -866,8 +967,18 @@ class Publisher:
     def count_passing(self, rows: Sequence[int], kind: int, arg: int) -> int:
         return sum(1 for r in rows if self.passes(r, kind, arg, HOST_ANY))
 
-    def diff(self, ids: Identities, member: bytearray, kind: int, arg: int, host: int, ipv6: bool,
-             full: bool, logged: bool, sources: list) -> tuple[array, array]:
+    def diff(
+        self,
+        ids: Identities,
+        member: bytearray,
+        kind: int,
+        arg: int,
+        host: int,
+        ipv6: bool,
+        full: bool,
+        logged: bool,
+        sources: list,
+    ) -> tuple[array, array]:
         """Bring a subscription's membership up to date: ``(added or changed
         rows, removed rows)``.  With ``logged`` the last write is what
         happened since (its log says which rows changed); only the rows it
@@ -900,8 +1011,9 @@ class Publisher:
     def sources(self, rows: Sequence[int]) -> array:
         """Where ``rows`` come from, four ints a row: (slice number, endpoint,
         address index, port)."""
-        return array("i", [v for r in rows for v in (self.src_slice[r], self.src_endpoint[r], self.src_address[r],
-                                                     self.port[r])])
+        return array(
+            "i", [v for r in rows for v in (self.src_slice[r], self.src_endpoint[r], self.src_address[r], self.port[r])]
+        )
 
     # -- order -----------------------------------------------------------------
 

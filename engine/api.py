@@ -5,6 +5,7 @@ index over that state.
     sel = eng.endpoints("shop/web", 80, node="node-a1")
     sel.rule, [e.address for e in sel.endpoints]
 """
+
 from __future__ import annotations
 
 import collections
@@ -89,10 +90,19 @@ class Engine:
     # -- opening -------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, at: Optional[int] = None, write: bool = False,
-             create: bool = False, sync: bool = True, use_snapshot: bool = True, fold: bool = True,
-             progress: Optional[Callable[[int, int], None]] = None,
-             implementation: str = kernels.IMPLEMENTATION) -> Engine:
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        at: Optional[int] = None,
+        write: bool = False,
+        create: bool = False,
+        sync: bool = True,
+        use_snapshot: bool = True,
+        fold: bool = True,
+        progress: Optional[Callable[[int, int], None]] = None,
+        implementation: str = kernels.IMPLEMENTATION,
+    ) -> Engine:
         """Open the log at ``path`` and fold it, up to sequence ``at`` if given.
 
         The newest valid snapshot at or before that point is loaded first and
@@ -138,8 +148,9 @@ class Engine:
             raise
         return engine
 
-    def replay(self, *, until: Optional[int] = None,
-               progress: Optional[Callable[[int, int], None]] = None) -> dict[str, int]:
+    def replay(
+        self, *, until: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None
+    ) -> dict[str, int]:
         """Fold the log from its first event; returns events applied per kind."""
         applied: dict[str, int] = {}
         if self.log is None:
@@ -254,7 +265,7 @@ class Engine:
             mark = len(strings)
             try:
                 records = []
-                for event in events[start:start + INGEST_BATCH]:
+                for event in events[start : start + INGEST_BATCH]:
                     event, record = state.codec.to_log(event)
                     adopted.append(event)
                     records.append(record)
@@ -292,17 +303,22 @@ class Engine:
             events = list(kube.read_objects(objects, source, stats, skip_invalid=skip_invalid))
         return self._append_report(stats, events)
 
-    def ingest_streams(self, sources: Iterable[tuple[str, IO]], *,
-                       skip_invalid: bool = False) -> IngestReport:
+    def ingest_streams(self, sources: Iterable[tuple[str, IO]], *, skip_invalid: bool = False) -> IngestReport:
         """Read every source (binary or text stream) completely, then append:
         bad input appends nothing."""
         stats = kube.ReadStats()
         events = _read_sources(sources, stats, skip_invalid)
         return self._append_report(stats, events)
 
-    def ingest_live(self, stream: IO, source: str, *, skip_invalid: bool = False,
-                    flush_seconds: float = 0.2,
-                    on_commit: Optional[Callable[[IngestReport], None]] = None) -> IngestReport:
+    def ingest_live(
+        self,
+        stream: IO,
+        source: str,
+        *,
+        skip_invalid: bool = False,
+        flush_seconds: float = 0.2,
+        on_commit: Optional[Callable[[IngestReport], None]] = None,
+    ) -> IngestReport:
         """Append events as a stream delivers them (``kubectl --watch | ingest -``).
 
         Pending events are committed at most ``flush_seconds`` after they
@@ -312,13 +328,13 @@ class Engine:
         """
         stats = kube.ReadStats()
         report = IngestReport(stats)
-        for batch in _live_batches(kube.iter_events(stream, source, stats, skip_invalid=skip_invalid),
-                                   flush_seconds):
+        for batch in _live_batches(kube.iter_events(stream, source, stats, skip_invalid=skip_invalid), flush_seconds):
             self._commit(batch, report, on_commit)
         return report
 
-    def _commit(self, batch: list[Event], report: IngestReport,
-                on_commit: Optional[Callable[[IngestReport], None]]) -> None:
+    def _commit(
+        self, batch: list[Event], report: IngestReport, on_commit: Optional[Callable[[IngestReport], None]]
+    ) -> None:
         first = self.state.seq + 1
         self.apply_all(batch)
         report.first_seq = report.first_seq or first
@@ -335,10 +351,20 @@ class Engine:
 
     # -- queries -------------------------------------------------------------
 
-    def endpoints(self, service: str, port: int, *, node: Optional[str] = None,
-                  zone: Optional[str] = None, policy: str = DEFAULT_POLICY, protocol: str = DEFAULT_PROTOCOL,
-                  hostname: Optional[str] = None, filtering: bool = True, ipv6: bool = False,
-                  strict: bool = True) -> Selection:
+    def endpoints(
+        self,
+        service: str,
+        port: int,
+        *,
+        node: Optional[str] = None,
+        zone: Optional[str] = None,
+        policy: str = DEFAULT_POLICY,
+        protocol: str = DEFAULT_PROTOCOL,
+        hostname: Optional[str] = None,
+        filtering: bool = True,
+        ipv6: bool = False,
+        strict: bool = True,
+    ) -> Selection:
         """What a client on ``node`` (or, without a node, in ``zone``) gets for ``service`` port ``port``.
 
         ``protocol`` (TCP, UDP or SCTP) is matched as each policy matches it:
@@ -374,13 +400,20 @@ class Engine:
             # A first question builds kube-proxy's endpoint values, an object
             # or more per endpoint (see _cyclic_gc_paused).
             with _cyclic_gc_paused():
-                endpoints = (self.index.proxy_endpoints(service, port, protocol) if proxied is not None
-                             else kube_proxy.PortEndpoints((), {}))
+                endpoints = (
+                    self.index.proxy_endpoints(service, port, protocol)
+                    if proxied is not None
+                    else kube_proxy.PortEndpoints((), {})
+                )
                 choice = kube_proxy.choose(proxied, endpoints, port, node, client_zone, protocol=protocol)
             rule, chosen, candidates = choice.rule, choice.endpoints, choice.candidates
         else:
             client = linkerd.Client(
-                node=node, zone=client_zone, hostname=hostname, filtering=filtering, ipv6=ipv6,
+                node=node,
+                zone=client_zone,
+                hostname=hostname,
+                filtering=filtering,
+                ipv6=ipv6,
                 node_hints=policy == "linkerd+nodes",
             )
             rule, chosen, candidates = self.index.select(service, port, client)
@@ -400,10 +433,20 @@ class Engine:
 
     # -- subscriptions ---------------------------------------------------------
 
-    def subscribe(self, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
-                  hostname: Optional[str] = None, filtering: bool = True, policy: str = DEFAULT_POLICY,
-                  protocol: str = DEFAULT_PROTOCOL, ipv6: bool = False,
-                  on_update: Callable[[Update], None]) -> Subscription:
+    def subscribe(
+        self,
+        service: str,
+        port: int,
+        *,
+        node: Optional[str] = None,
+        zone: Optional[str] = None,
+        hostname: Optional[str] = None,
+        filtering: bool = True,
+        policy: str = DEFAULT_POLICY,
+        protocol: str = DEFAULT_PROTOCOL,
+        ipv6: bool = False,
+        on_update: Callable[[Update], None],
+    ) -> Subscription:
         """Call ``on_update`` with the initial Add, then every Add/Remove as events arrive.
 
         Returns a handle with ``.cancel()``.  See engine.subscribe for the
@@ -412,16 +455,36 @@ class Engine:
         key = self._watch_key(service, port, node, zone, hostname, filtering, policy, protocol, ipv6)
         return self.subscriptions.subscribe(key, on_update)
 
-    def updates(self, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
-                hostname: Optional[str] = None, filtering: bool = True, policy: str = DEFAULT_POLICY,
-                protocol: str = DEFAULT_PROTOCOL, ipv6: bool = False, max_queue: int = 1000) -> AsyncUpdates:
+    def updates(
+        self,
+        service: str,
+        port: int,
+        *,
+        node: Optional[str] = None,
+        zone: Optional[str] = None,
+        hostname: Optional[str] = None,
+        filtering: bool = True,
+        policy: str = DEFAULT_POLICY,
+        protocol: str = DEFAULT_PROTOCOL,
+        ipv6: bool = False,
+        max_queue: int = 1000,
+    ) -> AsyncUpdates:
         """The same as an async iterator with a bounded queue (``async for update in ...``)."""
         key = self._watch_key(service, port, node, zone, hostname, filtering, policy, protocol, ipv6)
         return AsyncUpdates(self.subscriptions, key, max_queue)
 
-    def follow(self, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
-               policy: str = DEFAULT_POLICY, protocol: str = DEFAULT_PROTOCOL, ipv6: bool = False,
-               timeout: Optional[float] = None) -> Iterator[tuple[Update, Optional[float]]]:
+    def follow(
+        self,
+        service: str,
+        port: int,
+        *,
+        node: Optional[str] = None,
+        zone: Optional[str] = None,
+        policy: str = DEFAULT_POLICY,
+        protocol: str = DEFAULT_PROTOCOL,
+        ipv6: bool = False,
+        timeout: Optional[float] = None,
+    ) -> Iterator[tuple[Update, Optional[float]]]:
         """What a client gets now, then every Add/Remove as another process
         appends to the log: ``(update, time)`` pairs, ``time`` being when the
         update's event was written (None if the log no longer holds it).
@@ -434,8 +497,9 @@ class Engine:
             raise LogError("follow needs an engine opened on a log")
         self.endpoints(service, port, node=node, zone=zone, policy=policy, protocol=protocol, ipv6=ipv6)
         arrived: collections.deque[Update] = collections.deque()
-        handle = self.subscribe(service, port, node=node, zone=zone, policy=policy, protocol=protocol,
-                                ipv6=ipv6, on_update=arrived.append)
+        handle = self.subscribe(
+            service, port, node=node, zone=zone, policy=policy, protocol=protocol, ipv6=ipv6, on_update=arrived.append
+        )
         try:
             written = self._time_of(self.seq)
             while arrived:
@@ -477,7 +541,9 @@ class Engine:
         if policy != "kube-proxy" and protocol != "TCP":
             raise ArgumentError(
                 f"policy {policy} answers TCP only: Linkerd's proxy carries TCP, {protocol} traffic to "
-                f"{service}:{port} bypasses it (ask policy kube-proxy)", argument="protocol")
+                f"{service}:{port} bypasses it (ask policy kube-proxy)",
+                argument="protocol",
+            )
         return protocol
 
     def _check_exists(self, service: str, port: int, protocol: str) -> None:
@@ -487,7 +553,9 @@ class Engine:
             if service not in state.service_slices:  # slices without their Service: Linkerd still serves them
                 namespace = service.split("/", 1)[0]
                 near = sorted(k.split("/", 1)[1] for k in state.service_keys() if k.startswith(namespace + "/"))
-                hint = f"services in {namespace}: {', '.join(near)}" if near else f"no services in namespace {namespace}"
+                hint = (
+                    f"services in {namespace}: {', '.join(near)}" if near else f"no services in namespace {namespace}"
+                )
                 raise LookupFailed(f"service {service} not found ({hint})")
         elif not _declares(svc, port, protocol):
             declared = ", ".join(f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in svc.ports)
@@ -614,8 +682,9 @@ def _live_batches(events: Iterator[Event], flush_seconds: float) -> Iterator[lis
         yield pending
 
 
-def ingest_files(path: str | os.PathLike, names: Iterable[str], *, sync: bool = True,
-                 skip_invalid: bool = False) -> IngestReport:
+def ingest_files(
+    path: str | os.PathLike, names: Iterable[str], *, sync: bool = True, skip_invalid: bool = False
+) -> IngestReport:
     """Read and validate every file, then append to the log at ``path``
     (created if missing).  Bad input opens, creates and changes nothing."""
     stats = kube.ReadStats()
@@ -634,9 +703,16 @@ def ingest_files(path: str | os.PathLike, names: Iterable[str], *, sync: bool = 
         return engine._append_report(stats, events)
 
 
-def ingest_live(path: str | os.PathLike, stream: IO, source: str, *, sync: bool = True,
-                skip_invalid: bool = False, flush_seconds: float = 0.2,
-                on_commit: Optional[Callable[[IngestReport], None]] = None) -> IngestReport:
+def ingest_live(
+    path: str | os.PathLike,
+    stream: IO,
+    source: str,
+    *,
+    sync: bool = True,
+    skip_invalid: bool = False,
+    flush_seconds: float = 0.2,
+    on_commit: Optional[Callable[[IngestReport], None]] = None,
+) -> IngestReport:
     """``Engine.ingest_live`` into the log at ``path``, opened (and created
     if missing) when the first batch is ready: input that is bad from the
     start opens, creates and changes nothing."""
@@ -644,8 +720,7 @@ def ingest_live(path: str | os.PathLike, stream: IO, source: str, *, sync: bool 
     report = IngestReport(stats)
     engine: Optional[Engine] = None
     try:
-        for batch in _live_batches(kube.iter_events(stream, source, stats, skip_invalid=skip_invalid),
-                                   flush_seconds):
+        for batch in _live_batches(kube.iter_events(stream, source, stats, skip_invalid=skip_invalid), flush_seconds):
             if engine is None:
                 engine = Engine.open(path, create=True, write=True, sync=sync)
             engine._commit(batch, report, on_commit)

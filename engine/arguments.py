@@ -6,6 +6,7 @@ reject the same things with the same words.  Every check raises
 ``ArgumentError`` naming the argument; names the cluster does not have raise
 ``LookupFailed`` (``unknown_name``).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -28,7 +29,7 @@ def _kind(value: object) -> str:
 def service_key(value: object, argument: str = "service") -> str:
     """``"namespace/name"``."""
     if not isinstance(value, str) or value.count("/") != 1 or not all(value.split("/")):
-        raise ArgumentError(f"expected \"namespace/name\", got {_kind(value)} {value!r}", argument=argument)
+        raise ArgumentError(f'expected "namespace/name", got {_kind(value)} {value!r}', argument=argument)
     return value
 
 
@@ -45,8 +46,7 @@ def protocol(value: object, argument: str = "protocol") -> str:
     """``TCP``, ``UDP`` or ``SCTP``, in any case; returned as Kubernetes spells it."""
     found = value.upper() if isinstance(value, str) else None
     if found not in PROTOCOLS:
-        raise ArgumentError(f"expected one of {', '.join(PROTOCOLS)}, got {_kind(value)} {value!r}",
-                            argument=argument)
+        raise ArgumentError(f"expected one of {', '.join(PROTOCOLS)}, got {_kind(value)} {value!r}", argument=argument)
     return found
 
 
@@ -59,8 +59,9 @@ def policy(value: object, argument: str = "policy") -> str:
 def optional_name(value: object, argument: str) -> Optional[str]:
     """A node, zone or hostname: a non-empty string, or None."""
     if value is not None and (not isinstance(value, str) or not value):
-        raise ArgumentError(f"expected a name (a non-empty string) or None, got {_kind(value)} {value!r}",
-                            argument=argument)
+        raise ArgumentError(
+            f"expected a name (a non-empty string) or None, got {_kind(value)} {value!r}", argument=argument
+        )
     return value
 
 

@@ -11,6 +11,7 @@ text and a ``data-chart-error`` attribute).
 ``vl_convert`` is imported only when something is drawn: the other commands
 do not pay for loading it.
 """
+
 from __future__ import annotations
 
 import html
@@ -47,8 +48,9 @@ def _zone(name: str) -> str:
 # Specs
 
 
-def timeline_spec(points: Sequence[Point], title: Optional[str] = None,
-                  span: Optional[tuple[float, float]] = None) -> dict:
+def timeline_spec(
+    points: Sequence[Point], title: Optional[str] = None, span: Optional[tuple[float, float]] = None
+) -> dict:
     """Cross-zone share and worst overload along the log, over wall-clock time.
 
     Values hold until the next point (steps); a point after which no client
@@ -62,38 +64,69 @@ def timeline_spec(points: Sequence[Point], title: Optional[str] = None,
     for point in points:
         row = point.row
         cross = None if row.cross_zone_share is None else round(100 * row.cross_zone_share, 4)
-        moved = before is not None and (_differ(row.cross_zone_share, before.row.cross_zone_share)
-                                        or _differ(row.max_overload, before.row.max_overload))
+        moved = before is not None and (
+            _differ(row.cross_zone_share, before.row.cross_zone_share)
+            or _differ(row.max_overload, before.row.max_overload)
+        )
         if before is not None and row.cross_zone_share is None and before.row.cross_zone_share is not None:
-            values.append({"time": 1000 * row.time, "cross": round(100 * before.row.cross_zone_share, 4),
-                           "overload": before.row.max_overload, "hold": True})
-        values.append({
-            "time": 1000 * row.time, "seq": row.seq, "event": row.event, "endpoints": row.endpoints,
-            "cross": cross, "overload": row.max_overload, "hold": False,
-            "cause": point.causes[0][0] if moved and point.causes else None,
-            "causes": ", ".join(f"{count} {cause}" for cause, count in point.causes) or "-",
-        })
+            values.append(
+                {
+                    "time": 1000 * row.time,
+                    "cross": round(100 * before.row.cross_zone_share, 4),
+                    "overload": before.row.max_overload,
+                    "hold": True,
+                }
+            )
+        values.append(
+            {
+                "time": 1000 * row.time,
+                "seq": row.seq,
+                "event": row.event,
+                "endpoints": row.endpoints,
+                "cross": cross,
+                "overload": row.max_overload,
+                "hold": False,
+                "cause": point.causes[0][0] if moved and point.causes else None,
+                "causes": ", ".join(f"{count} {cause}" for cause, count in point.causes) or "-",
+            }
+        )
         before = point
     if span is not None and before is not None and before.row.time < span[1]:
-        values.append({"time": 1000 * span[1], "cross": values[-1]["cross"], "overload": before.row.max_overload,
-                       "hold": True})
+        values.append(
+            {"time": 1000 * span[1], "cross": values[-1]["cross"], "overload": before.row.max_overload, "hold": True}
+        )
     times = [p.row.time for p in points]
     first, last = span or (min(times, default=0.0), max(times, default=0.0))
     # Label what changes across the log: the date only when it spans days.
     label_format = "%Y-%m-%d %H:%M" if last - first > 86400 else "%H:%M" if last - first > 600 else "%H:%M:%S"
-    x = {"field": "time", "type": "temporal", "title": "time written to the log (UTC)",
-         "scale": {"type": "utc", **({"domain": [1000 * first, 1000 * last]} if span else {})},
-         "axis": {"format": label_format, "labelFlush": True}}
+    x = {
+        "field": "time",
+        "type": "temporal",
+        "title": "time written to the log (UTC)",
+        "scale": {"type": "utc", **({"domain": [1000 * first, 1000 * last]} if span else {})},
+        "axis": {"format": label_format, "labelFlush": True},
+    }
     tooltip = [
-        {"field": "time", "type": "temporal", "title": "time (UTC)", "format": "%Y-%m-%d %H:%M:%S", "scale": {"type": "utc"}},
-        {"field": "seq", "title": "seq"}, {"field": "event", "title": "last event"},
+        {
+            "field": "time",
+            "type": "temporal",
+            "title": "time (UTC)",
+            "format": "%Y-%m-%d %H:%M:%S",
+            "scale": {"type": "utc"},
+        },
+        {"field": "seq", "title": "seq"},
+        {"field": "event", "title": "last event"},
         {"field": "causes", "title": "what touched it"},
         {"field": "cross", "title": "cross-zone %", "format": ".1f"},
         {"field": "overload", "title": "max overload", "format": ".2f"},
         {"field": "endpoints", "title": "endpoints"},
     ]
-    colour = {"field": "cause", "type": "nominal", "title": "what moved it",
-              "scale": {"domain": list(CAUSES), "range": list(CAUSE_COLOURS)}}
+    colour = {
+        "field": "cause",
+        "type": "nominal",
+        "title": "what moved it",
+        "scale": {"domain": list(CAUSES), "range": list(CAUSE_COLOURS)},
+    }
 
     def panel(field: str, axis_title: str, domain: Optional[list], guides: Sequence[float]) -> dict:
         y: dict[str, object] = {"field": field, "type": "quantitative", "title": axis_title}
@@ -101,17 +134,26 @@ def timeline_spec(points: Sequence[Point], title: Optional[str] = None,
             y["scale"] = {"domain": domain}
         layers: list[dict] = [
             {"mark": {"type": "line", "interpolate": "step-after", "color": LINE_COLOUR}, "encoding": {"x": x, "y": y}},
-            {"transform": [{"filter": "!datum.hold"}],
-             "mark": {"type": "point", "filled": True, "size": 18, "color": LINE_COLOUR},
-             "encoding": {"x": x, "y": y, "tooltip": tooltip}},
-            {"transform": [{"filter": "datum.cause != null"}],
-             "mark": {"type": "point", "filled": True, "size": 90, "opacity": 0.9},
-             "encoding": {"x": x, "y": y, "color": colour, "tooltip": tooltip}},
+            {
+                "transform": [{"filter": "!datum.hold"}],
+                "mark": {"type": "point", "filled": True, "size": 18, "color": LINE_COLOUR},
+                "encoding": {"x": x, "y": y, "tooltip": tooltip},
+            },
+            {
+                "transform": [{"filter": "datum.cause != null"}],
+                "mark": {"type": "point", "filled": True, "size": 90, "opacity": 0.9},
+                "encoding": {"x": x, "y": y, "color": colour, "tooltip": tooltip},
+            },
         ]
         if guides:
-            layers.insert(0, {"data": {"values": [{"guide": g} for g in guides]},
-                              "mark": {"type": "rule", "strokeDash": [5, 4], "color": "#888"},
-                              "encoding": {"y": {"field": "guide", "type": "quantitative"}}})
+            layers.insert(
+                0,
+                {
+                    "data": {"values": [{"guide": g} for g in guides]},
+                    "mark": {"type": "rule", "strokeDash": [5, 4], "color": "#888"},
+                    "encoding": {"y": {"field": "guide", "type": "quantitative"}},
+                },
+            )
         return {"width": WIDTH, "height": PANEL_HEIGHT, "layer": layers}
 
     top = max([p.row.max_overload or 0.0 for p in points] + [1.0])
@@ -137,35 +179,67 @@ def matrix_spec(result: ScenarioResult, title: str = "where requests go (share o
     """The zone-to-zone matrix as a heat map: client zones down, endpoint zones across."""
     values: list[dict[str, Any]] = [
         {"from": _zone(source), "to": _zone(target), "share": round(100 * share, 4)}
-        for source, row in result.matrix.items() for target, share in row.items()
+        for source, row in result.matrix.items()
+        for target, share in row.items()
     ]
     zones_to = sorted({v["to"] for v in values})
-    encoding_x = {"field": "to", "type": "nominal", "title": "endpoint zone", "sort": zones_to,
-                  "axis": {"orient": "top", "labelAngle": 0}}
+    encoding_x = {
+        "field": "to",
+        "type": "nominal",
+        "title": "endpoint zone",
+        "sort": zones_to,
+        "axis": {"orient": "top", "labelAngle": 0},
+    }
     encoding_y = {"field": "from", "type": "nominal", "title": "client zone"}
     return {
         "config": CONFIG,
         "title": title,
         "data": {"values": values},
-        "width": {"step": 90}, "height": {"step": 40},
+        "width": {"step": 90},
+        "height": {"step": 40},
         "layer": [
-            {"mark": "rect", "encoding": {
-                "x": encoding_x, "y": encoding_y,
-                "color": {"field": "share", "type": "quantitative", "title": "% of requests",
-                          "scale": {"scheme": "blues", "domainMin": 0}},
-                "tooltip": [{"field": "from", "title": "client zone"}, {"field": "to", "title": "endpoint zone"},
-                            {"field": "share", "title": "% of requests", "format": ".1f"}]}},
-            {"mark": {"type": "text", "fontSize": 12}, "encoding": {
-                "x": encoding_x, "y": encoding_y,
-                "text": {"field": "share", "type": "quantitative", "format": ".1f"},
-                "color": {"condition": {"test": "datum.share > 25", "value": "white"}, "value": "black"}}},
+            {
+                "mark": "rect",
+                "encoding": {
+                    "x": encoding_x,
+                    "y": encoding_y,
+                    "color": {
+                        "field": "share",
+                        "type": "quantitative",
+                        "title": "% of requests",
+                        "scale": {"scheme": "blues", "domainMin": 0},
+                    },
+                    "tooltip": [
+                        {"field": "from", "title": "client zone"},
+                        {"field": "to", "title": "endpoint zone"},
+                        {"field": "share", "title": "% of requests", "format": ".1f"},
+                    ],
+                },
+            },
+            {
+                "mark": {"type": "text", "fontSize": 12},
+                "encoding": {
+                    "x": encoding_x,
+                    "y": encoding_y,
+                    "text": {"field": "share", "type": "quantitative", "format": ".1f"},
+                    "color": {"condition": {"test": "datum.share > 25", "value": "white"}, "value": "black"},
+                },
+            },
         ],
     }
 
 
-def bars_spec(values: Sequence[Mapping[str, object]], category: str, amount: str, *, title: str,
-              amount_title: str, category_title: str, tooltip: Sequence[tuple[str, str]] = (),
-              domain: Optional[list] = None) -> dict:
+def bars_spec(
+    values: Sequence[Mapping[str, object]],
+    category: str,
+    amount: str,
+    *,
+    title: str,
+    amount_title: str,
+    category_title: str,
+    tooltip: Sequence[tuple[str, str]] = (),
+    domain: Optional[list] = None,
+) -> dict:
     """Horizontal bars, one per category, in the order given, labelled with their amount."""
     x: dict[str, object] = {"field": amount, "type": "quantitative", "title": amount_title}
     if domain is not None:
@@ -175,12 +249,17 @@ def bars_spec(values: Sequence[Mapping[str, object]], category: str, amount: str
         "config": CONFIG,
         "title": title,
         "data": {"values": list(values)},
-        "width": 300, "height": {"step": 22},
+        "width": 300,
+        "height": {"step": 22},
         "layer": [
-            {"mark": {"type": "bar", "color": LINE_COLOUR},
-             "encoding": {"x": x, "y": y, "tooltip": [{"field": f, "title": t} for f, t in tooltip] or None}},
-            {"mark": {"type": "text", "align": "left", "dx": 4},
-             "encoding": {"x": x, "y": y, "text": {"field": amount, "type": "quantitative", "format": ".1f"}}},
+            {
+                "mark": {"type": "bar", "color": LINE_COLOUR},
+                "encoding": {"x": x, "y": y, "tooltip": [{"field": f, "title": t} for f, t in tooltip] or None},
+            },
+            {
+                "mark": {"type": "text", "align": "left", "dx": 4},
+                "encoding": {"x": x, "y": y, "text": {"field": amount, "type": "quantitative", "format": ".1f"}},
+            },
         ],
     }
 
@@ -260,8 +339,10 @@ def embed(name: str, spec: dict) -> str:
     """A chart's element and its spec, for ``page``; ``name`` must be unique on the page."""
     data = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")  # no "</script>" inside the script
     name = html.escape(name, quote=True)
-    return (f'<div class="chart" data-chart="{name}"></div>\n'
-            f'<script type="application/json" id="spec-{name}">{data}</script>\n')
+    return (
+        f'<div class="chart" data-chart="{name}"></div>\n'
+        f'<script type="application/json" id="spec-{name}">{data}</script>\n'
+    )
 
 
 def bundle() -> str:
@@ -275,8 +356,8 @@ def bundle() -> str:
 def page(title: str, body: str, style: str = "") -> str:
     """A self-contained HTML page: ``body``, the styles, the Vega bundle and the loader inline."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{html.escape(title)}</title>\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{html.escape(title)}</title>\n'
         f"<style>{STYLE}{style}</style>\n</head>\n<body>\n{body}\n"
         f"<script>{bundle()}</script>\n<script>{_LOADER}</script>\n</body>\n</html>\n"
     )

@@ -9,6 +9,7 @@ It shows per service port what a client in each zone gets and why,
 replays the changes showing, update by update, what the clients of
 ``shop/web`` received, and ends with the command that writes the report.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,15 @@ def _selection_rows(engine: Engine, clients: list[tuple[str, str]]) -> list[tupl
             for node, zone in clients:
                 sel = engine.endpoints(key, spec.port, node=node)
                 picked = " ".join(e.address for e in sel.endpoints) or "(none)"
-                rows.append((f"{key}:{spec.port}", f"{node} ({zone})",
-                             f"{len(sel.endpoints)}/{sel.candidates}", picked, sel.rule))
+                rows.append(
+                    (
+                        f"{key}:{spec.port}",
+                        f"{node} ({zone})",
+                        f"{len(sel.endpoints)}/{sel.candidates}",
+                        picked,
+                        sel.rule,
+                    )
+                )
     return rows
 
 
@@ -95,9 +103,11 @@ def _read(path: Traversable) -> list[Event]:
 def _show(engine: Engine, cluster: Traversable, changes: Traversable, out: IO[str]) -> None:
     state = engine.state
     clients = _client_nodes(engine)
-    out.write(f"topology-engine demo: {len(state.zones())} zones, {len(state.nodes)} nodes, "
-              f"{len(state.services)} services, {state.endpoint_count()} endpoints "
-              f"({engine.seq} events from {cluster.name})\n\n")
+    out.write(
+        f"topology-engine demo: {len(state.zones())} zones, {len(state.nodes)} nodes, "
+        f"{len(state.services)} services, {state.endpoint_count()} endpoints "
+        f"({engine.seq} events from {cluster.name})\n\n"
+    )
     out.write("What does a client on each node get? (policy linkerd; GOT = chosen/candidates)\n")
     headers = ("SERVICE", "CLIENT NODE", "GOT", "ENDPOINTS", "RULE")
     render.table(headers, _selection_rows(engine, clients), out)
@@ -105,8 +115,10 @@ def _show(engine: Engine, cluster: Traversable, changes: Traversable, out: IO[st
     for rule in sorted({row[4] for row in _selection_rows(engine, clients)}):
         out.write(f"  {rule}: {rule_text('linkerd', rule)}\n")
 
-    out.write(f"\nEach client of {WATCHED}:80 subscribes (the first Add), then {changes.name} is replayed\n"
-              f"(a rolling update of web, then zone-c losing its web pods); the updates they receive:\n")
+    out.write(
+        f"\nEach client of {WATCHED}:80 subscribes (the first Add), then {changes.name} is replayed\n"
+        f"(a rolling update of web, then zone-c losing its web pods); the updates they receive:\n"
+    )
 
     def show(update: Update) -> None:
         addresses = " ".join(e.address for e in update.endpoints)
@@ -122,11 +134,15 @@ def _show(engine: Engine, cluster: Traversable, changes: Traversable, out: IO[st
 
 def _print_next_steps(kept: Optional[Path], node: str, out: IO[str]) -> None:
     if kept is None:
-        out.write("\nThe report of this demo (one HTML page: the cluster at a glance, each service's traffic "
-                  "and its timeline):\n  topology-engine demo --keep demo-log && "
-                  "topology-engine report demo-log -o demo-report.html\n")
+        out.write(
+            "\nThe report of this demo (one HTML page: the cluster at a glance, each service's traffic "
+            "and its timeline):\n  topology-engine demo --keep demo-log && "
+            "topology-engine report demo-log -o demo-report.html\n"
+        )
         return
-    out.write(f"\nThe log is kept in {kept}: try `topology-engine endpoints {kept} {WATCHED}:80 "
-              f"--node {node} --at 20`\n"
-              f"The report of this demo (one HTML page: the cluster at a glance, each service's traffic "
-              f"and its timeline):\n  topology-engine report {kept} -o demo-report.html\n")
+    out.write(
+        f"\nThe log is kept in {kept}: try `topology-engine endpoints {kept} {WATCHED}:80 "
+        f"--node {node} --at 20`\n"
+        f"The report of this demo (one HTML page: the cluster at a glance, each service's traffic "
+        f"and its timeline):\n  topology-engine report {kept} -o demo-report.html\n"
+    )

@@ -4,6 +4,7 @@ A file is written under a temporary name, fsynced, renamed over its final
 name and its directory fsynced: a crash at any moment leaves either the old
 file (or none) or the whole new one, never a part.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,7 +41,7 @@ def write_file(path: Path, chunks: Iterable[bytes], *, temp: Optional[Path] = No
             for chunk in chunks:
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

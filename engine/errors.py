@@ -1,6 +1,7 @@
 """Exceptions the engine raises.  Each carries a one-line message that names
 where the problem is, because the CLI prints exactly that line and exits 1
 (2 for an ``ArgumentError``: bad usage)."""
+
 from __future__ import annotations
 
 from typing import Optional

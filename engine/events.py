@@ -12,6 +12,7 @@ folding cost no per-endpoint allocation.  They read as a sequence of
 build slices endpoint by endpoint.  engine/records.py turns events into the
 log's records and back.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -133,8 +134,20 @@ class ServiceDeleted:
 
 
 def _endpoint_row(e: Endpoint) -> list:
-    return [list(e.addresses), e.ready, e.serving, e.terminating, e.node_name, e.zone, e.hostname,
-            e.target_kind, e.target_namespace, e.target_name, list(e.for_zones), list(e.for_nodes)]
+    return [
+        list(e.addresses),
+        e.ready,
+        e.serving,
+        e.terminating,
+        e.node_name,
+        e.zone,
+        e.hostname,
+        e.target_kind,
+        e.target_namespace,
+        e.target_name,
+        list(e.for_zones),
+        list(e.for_nodes),
+    ]
 
 
 class EndpointColumns(Sequence[Endpoint]):
@@ -214,8 +227,15 @@ class SliceUpserted:
         return f"{self.namespace}/{self.name}"
 
     @classmethod
-    def from_rows(cls, namespace: str, name: str, service: Optional[str], address_type: str,
-                  ports: tuple[SlicePort, ...], rows: list) -> SliceUpserted:
+    def from_rows(
+        cls,
+        namespace: str,
+        name: str,
+        service: Optional[str],
+        address_type: str,
+        ports: tuple[SlicePort, ...],
+        rows: list,
+    ) -> SliceUpserted:
         """A slice from already validated endpoint rows, each laid out as in
         the log record: ``[addresses, ready, serving, terminating, node_name,
         zone, hostname, target_kind, target_namespace, target_name,

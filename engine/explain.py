@@ -13,6 +13,7 @@ What is left here is saying why: for each candidate a step dropped, and for
 each listing in the slices that never became a candidate.  The kube-proxy
 policy is retraced with its own pure functions.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -78,8 +79,12 @@ class Verdict:
 
     def to_json(self) -> dict:
         return {
-            "address": self.address, "port": self.port, "slice": self.slice,
-            "selected": self.selected, "reason": self.reason, "detail": self.detail,
+            "address": self.address,
+            "port": self.port,
+            "slice": self.slice,
+            "selected": self.selected,
+            "reason": self.reason,
+            "detail": self.detail,
         }
 
 
@@ -110,22 +115,39 @@ class Explanation:
             "port": self.port,
             "protocol": self.protocol,
             "policy": self.policy,
-            "client": {"node": self.node, "zone": self.zone, "zone_source": self.zone_source,
-                       "hostname": self.hostname},
+            "client": {
+                "node": self.node,
+                "zone": self.zone,
+                "zone_source": self.zone_source,
+                "hostname": self.hostname,
+            },
             "steps": [s.to_json() for s in self.steps],
             "rule": self.rule,
             "rule_text": self.rule_text,
             "candidates": self.candidates,
             "endpoints": [e.to_json() for e in self.endpoints],
-            "endpoint": None if self.endpoint is None else {
-                "query": self.endpoint, "verdicts": [v.to_json() for v in self.verdicts],
+            "endpoint": None
+            if self.endpoint is None
+            else {
+                "query": self.endpoint,
+                "verdicts": [v.to_json() for v in self.verdicts],
             },
         }
 
 
-def explain(engine: Engine, service: str, port: int, *, node: Optional[str] = None, zone: Optional[str] = None,
-            policy: str = "linkerd", protocol: str = "TCP", endpoint: Optional[str] = None, ipv6: bool = False,
-            hostname: Optional[str] = None) -> Explanation:
+def explain(
+    engine: Engine,
+    service: str,
+    port: int,
+    *,
+    node: Optional[str] = None,
+    zone: Optional[str] = None,
+    policy: str = "linkerd",
+    protocol: str = "TCP",
+    endpoint: Optional[str] = None,
+    ipv6: bool = False,
+    hostname: Optional[str] = None,
+) -> Explanation:
     """The decision ``engine.endpoints(service, port, node=, zone=, policy=, ...)`` makes, step by step.
 
     ``endpoint`` is ``ADDRESS``, ``ADDRESS:PORT`` or ``[IPv6]:PORT`` (the
@@ -136,8 +158,9 @@ def explain(engine: Engine, service: str, port: int, *, node: Optional[str] = No
     """
     query = parse_endpoint(endpoint) if endpoint is not None else None
     # A strict query checks the question exactly as Engine.endpoints does.
-    protocol = engine.endpoints(service, port, node=node, zone=zone, policy=policy, protocol=protocol,
-                                hostname=hostname, ipv6=ipv6).protocol
+    protocol = engine.endpoints(
+        service, port, node=node, zone=zone, policy=policy, protocol=protocol, hostname=hostname, ipv6=ipv6
+    ).protocol
     zone_source, client_zone = _client_zone(engine.state, node, zone)
     if policy == "kube-proxy":
         trace = _KubeProxyTrace(engine, service, port, protocol, node, client_zone)
@@ -145,11 +168,20 @@ def explain(engine: Engine, service: str, port: int, *, node: Optional[str] = No
         trace = _LinkerdTrace(engine, service, port, node, client_zone, hostname, ipv6, policy == "linkerd+nodes")
     verdicts = trace.verdicts(*query) if query is not None else ()
     return Explanation(
-        service=service, port=port, protocol=protocol, policy=policy, node=node, zone=client_zone,
+        service=service,
+        port=port,
+        protocol=protocol,
+        policy=policy,
+        node=node,
+        zone=client_zone,
         zone_source=zone_source,
-        hostname=hostname if policy != "kube-proxy" else None, steps=tuple(trace.steps), rule=trace.rule,
-        candidates=trace.candidate_count, endpoints=tuple(sorted(trace.final)),
-        endpoint=endpoint, verdicts=tuple(verdicts),
+        hostname=hostname if policy != "kube-proxy" else None,
+        steps=tuple(trace.steps),
+        rule=trace.rule,
+        candidates=trace.candidate_count,
+        endpoints=tuple(sorted(trace.final)),
+        endpoint=endpoint,
+        verdicts=tuple(verdicts),
     )
 
 
@@ -216,8 +248,17 @@ class _Candidate:
 
 
 class _LinkerdTrace:
-    def __init__(self, engine: Engine, service: str, port: int, node: Optional[str], zone: Optional[str],
-                 hostname: Optional[str], ipv6: bool, node_hints: bool) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        service: str,
+        port: int,
+        node: Optional[str],
+        zone: Optional[str],
+        hostname: Optional[str],
+        ipv6: bool,
+        node_hints: bool,
+    ) -> None:
         self.state = engine.state
         self.service, self.port, self.node, self.zone = service, port, node, zone
         self.hostname, self.ipv6 = hostname, ipv6
@@ -248,8 +289,11 @@ class _LinkerdTrace:
         if self.rule != linkerd.NO_ENDPOINTS:
             kept = len(chosen)
             dropped = sum(1 for reason, _ in self.out.values() if reason == "address-family")
-            detail = ("IPv6 on: a pod with both families keeps only its IPv6 address" if ipv6
-                      else "IPv6 off: Pod IPv6 addresses dropped")
+            detail = (
+                "IPv6 on: a pod with both families keeps only its IPv6 address"
+                if ipv6
+                else "IPv6 off: Pod IPv6 addresses dropped"
+            )
             self.steps.append(Step("address-family", kept, f"{detail} ({dropped} dropped)"))
         self.final = [self.candidates[i].value for i, row in enumerate(self._rows) if row in chosen]
 
@@ -290,8 +334,9 @@ class _LinkerdTrace:
     def _port_target(self):
         return linkerd.target_for(self.state.services.get(self.service), self.port)
 
-    def _row_problem(self, s: SliceUpserted, entry: Endpoint,
-                     endpoint_port: Optional[int]) -> Optional[tuple[str, str]]:
+    def _row_problem(
+        self, s: SliceUpserted, entry: Endpoint, endpoint_port: Optional[int]
+    ) -> Optional[tuple[str, str]]:
         """Why a listing can never be a candidate, from the listing alone."""
         if endpoint_port is None:
             target = self._port_target()
@@ -301,8 +346,9 @@ class _LinkerdTrace:
         if entry.ready is False:
             return "not-ready", f"explicitly not ready in slice {s.name} (Linkerd skips only ready: false)"
         if entry.target_kind not in (None, POD, EXTERNAL_WORKLOAD):
-            return "unsupported-target", (f"targetRef kind {entry.target_kind}: Linkerd serves Pod, "
-                                          f"ExternalWorkload or no targetRef")
+            return "unsupported-target", (
+                f"targetRef kind {entry.target_kind}: Linkerd serves Pod, ExternalWorkload or no targetRef"
+            )
         return None
 
     def _candidates_detail(self) -> str:
@@ -311,10 +357,15 @@ class _LinkerdTrace:
         eligible = len(rows) - sum(problems.values())
         target = self._port_target()
         mapping = f"slice port named {target!r}" if isinstance(target, str) else "the port number itself"
-        parts = [f"{_plural(len(rows), 'address', 'addresses')} listed in "
-                 f"{_plural(len({s.key for s, *_ in rows}), 'slice')}; Service port {self.port} maps to {mapping}"]
-        labels = {"no-port": "without a port for it", "not-ready": "explicitly not ready",
-                  "unsupported-target": "with a targetRef of another kind"}
+        parts = [
+            f"{_plural(len(rows), 'address', 'addresses')} listed in "
+            f"{_plural(len({s.key for s, *_ in rows}), 'slice')}; Service port {self.port} maps to {mapping}"
+        ]
+        labels = {
+            "no-port": "without a port for it",
+            "not-ready": "explicitly not ready",
+            "unsupported-target": "with a targetRef of another kind",
+        }
         parts += [f"{problems[code]} {label}" for code, label in labels.items() if problems[code]]
         merged = eligible - len(self.candidates)
         if merged > 0:
@@ -367,16 +418,29 @@ class _LinkerdTrace:
         if winner is not None:
             where = self._source_slice(winner.value)
             place = "later in the same slice" if where == s.key else f"in slice {where}, written later"
-            return Verdict(address, endpoint_port, s.key, False, "replaced",
-                           f"{_identity_text(s, entry, address)} is held by {winner.value.address}:"
-                           f"{winner.value.port}, listed {place}")
-        return Verdict(address, endpoint_port, s.key, False, "lost",
-                       f"{_identity_text(s, entry, address)} is not in Linkerd's address set: a later update or "
-                       f"deletion of another slice listing it removed it, and slice {s.name} has not been "
-                       f"written since")
+            return Verdict(
+                address,
+                endpoint_port,
+                s.key,
+                False,
+                "replaced",
+                f"{_identity_text(s, entry, address)} is held by {winner.value.address}:"
+                f"{winner.value.port}, listed {place}",
+            )
+        return Verdict(
+            address,
+            endpoint_port,
+            s.key,
+            False,
+            "lost",
+            f"{_identity_text(s, entry, address)} is not in Linkerd's address set: a later update or "
+            f"deletion of another slice listing it removed it, and slice {s.name} has not been "
+            f"written since",
+        )
 
-    def _same_identity(self, s: SliceUpserted, entry: Endpoint, address: str,
-                       endpoint_port: int) -> Optional[_Candidate]:
+    def _same_identity(
+        self, s: SliceUpserted, entry: Endpoint, address: str, endpoint_port: int
+    ) -> Optional[_Candidate]:
         for c in self.candidates:
             v = c.value
             if entry.target_kind == POD:
@@ -384,11 +448,18 @@ class _LinkerdTrace:
                 if v.target == entry.target and (c.family == "IPv6") == (s.address_type == "IPv6"):
                     return c
             elif entry.target_kind == EXTERNAL_WORKLOAD:
-                if v.target is not None and v.target.startswith(EXTERNAL_WORKLOAD + "/") \
-                        and v.target.rsplit("/", 1)[1] == entry.target_name:
+                if (
+                    v.target is not None
+                    and v.target.startswith(EXTERNAL_WORKLOAD + "/")
+                    and v.target.rsplit("/", 1)[1] == entry.target_name
+                ):
                     return c
-            elif v.target is None and v.address == address and v.port == endpoint_port \
-                    and (v.hostname or "") == (entry.hostname or ""):
+            elif (
+                v.target is None
+                and v.address == address
+                and v.port == endpoint_port
+                and (v.hostname or "") == (entry.hostname or "")
+            ):
                 return c
         return None
 
@@ -404,8 +475,16 @@ _LINKERD_SELECTED = {
 
 
 def _as_selected(entry: Endpoint, address: str, endpoint_port: int) -> SelectedEndpoint:
-    return SelectedEndpoint(address, endpoint_port, entry.node_name, entry.zone, entry.for_zones,
-                            entry.for_nodes, entry.target, entry.hostname)
+    return SelectedEndpoint(
+        address,
+        endpoint_port,
+        entry.node_name,
+        entry.zone,
+        entry.for_zones,
+        entry.for_nodes,
+        entry.target,
+        entry.hostname,
+    )
 
 
 def _identity_text(s: SliceUpserted, entry: Endpoint, address: str) -> str:
@@ -426,8 +505,9 @@ def _absent(address: str, port: Optional[int]) -> Verdict:
 
 
 class _KubeProxyTrace:
-    def __init__(self, engine: Engine, service: str, port: int, protocol: str, node: Optional[str],
-                 zone: Optional[str]) -> None:
+    def __init__(
+        self, engine: Engine, service: str, port: int, protocol: str, node: Optional[str], zone: Optional[str]
+    ) -> None:
         self.service, self.port, self.protocol, self.node, self.zone = service, port, protocol, node, zone
         self.svc = engine.state.services.get(service)
         self.slices = list(engine.state.slices_of(service))
@@ -447,20 +527,35 @@ class _KubeProxyTrace:
             self.steps.append(Step("endpoints", 0, "no Service, or an ExternalName one: kube-proxy programs nothing"))
             return
         entries = sum(len(s.endpoints) for s in self.slices if s.address_type == self.family)
-        self.steps.append(Step("endpoints", len(eps),
-                               f"{self.family} slices only, addresses[0] of each entry, one per IP:port "
-                               f"({_plural(entries, 'entry', 'entries')} in "
-                               f"{self.family} slices)"))
+        self.steps.append(
+            Step(
+                "endpoints",
+                len(eps),
+                f"{self.family} slices only, addresses[0] of each entry, one per IP:port "
+                f"({_plural(entries, 'entry', 'entries')} in "
+                f"{self.family} slices)",
+            )
+        )
         ready = sum(1 for e in eps if e.ready)
         fallback = sum(1 for e in eps if e.serving_terminating)
-        self.steps.append(Step("conditions", ready,
-                               f"{ready} ready, {fallback} serving+terminating, "
-                               f"{len(eps) - ready - fallback} neither"))
+        self.steps.append(
+            Step(
+                "conditions",
+                ready,
+                f"{ready} ready, {fallback} serving+terminating, {len(eps) - ready - fallback} neither",
+            )
+        )
         sp = kube_proxy.service_port(svc, self.port, self.protocol)
         local_policy = kube_proxy.internal_policy_local(svc)
-        self.steps.append(Step("traffic-policy", len(eps),
-                               "internalTrafficPolicy Local: cluster-IP traffic uses the local set" if local_policy
-                               else "internalTrafficPolicy Cluster: cluster-IP traffic uses the cluster set"))
+        self.steps.append(
+            Step(
+                "traffic-policy",
+                len(eps),
+                "internalTrafficPolicy Local: cluster-IP traffic uses the local set"
+                if local_policy
+                else "internalTrafficPolicy Cluster: cluster-IP traffic uses the cluster set",
+            )
+        )
         if cat.cluster is not None:
             in_mode = sum(1 for e in eps if e.ready and self._in_mode(e))
             self.steps.append(Step("topology-mode", in_mode, self._mode_detail()))
@@ -476,8 +571,7 @@ class _KubeProxyTrace:
             else:
                 detail = f"ready endpoints on {where}, hints never applied"
             self.steps.append(Step("local", len(cat.local or ()), detail))
-        self.steps.append(Step("result", len(self.chosen),
-                               "the local set" if local_policy else "the cluster set"))
+        self.steps.append(Step("result", len(self.chosen), "the local set" if local_policy else "the cluster set"))
 
     def _in_mode(self, e: kube_proxy.ProxyEndpoint) -> bool:
         mode = self.categorized.mode
@@ -530,31 +624,59 @@ class _KubeProxyTrace:
                     if not _same_address(listed, address):
                         continue
                     if s.address_type != self.family:
-                        found.append(Verdict(listed, None, s.key, False, "other-family",
-                                             f"slice {s.name} is {s.address_type}; kube-proxy serves "
-                                             f"{self.family} for this service"))
+                        found.append(
+                            Verdict(
+                                listed,
+                                None,
+                                s.key,
+                                False,
+                                "other-family",
+                                f"slice {s.name} is {s.address_type}; kube-proxy serves {self.family} for this service",
+                            )
+                        )
                         continue
                     if not ports:
-                        found.append(Verdict(listed, None, s.key, False, "no-port",
-                                             f"slice {s.name} has no numbered port named {sp.name!r}/{sp.protocol}"))
+                        found.append(
+                            Verdict(
+                                listed,
+                                None,
+                                s.key,
+                                False,
+                                "no-port",
+                                f"slice {s.name} has no numbered port named {sp.name!r}/{sp.protocol}",
+                            )
+                        )
                         continue
                     for slice_port in ports:
                         if port is None or slice_port.port == port:
                             found.append(self._listing_verdict(s, entry, position, listed, slice_port.port))
         return found or [_absent(address, port)]
 
-    def _listing_verdict(self, s: SliceUpserted, entry: Endpoint, position: int, listed: str,
-                         endpoint_port: int) -> Verdict:
+    def _listing_verdict(
+        self, s: SliceUpserted, entry: Endpoint, position: int, listed: str, endpoint_port: int
+    ) -> Verdict:
         if position > 0:
-            return Verdict(listed, endpoint_port, s.key, False, "not-first-address",
-                           f"addresses[{position}] of its entry in slice {s.name}: only addresses[0] is used")
+            return Verdict(
+                listed,
+                endpoint_port,
+                s.key,
+                False,
+                "not-first-address",
+                f"addresses[{position}] of its entry in slice {s.name}: only addresses[0] is used",
+            )
         address = kube_proxy.canonical_ip(listed)
         kept = next(e for e in self.endpoints if e.address == address and e.port == endpoint_port)
         if kept.source is not entry:
             owner = next((t.name for t in self.slices if any(e is kept.source for e in t.endpoints)), "?")
-            return Verdict(listed, endpoint_port, s.key, False, "duplicate",
-                           f"{kept.key} is also listed in slice {owner}; kube-proxy keeps that entry "
-                           f"(a terminating entry never replaces another)")
+            return Verdict(
+                listed,
+                endpoint_port,
+                s.key,
+                False,
+                "duplicate",
+                f"{kept.key} is also listed in slice {owner}; kube-proxy keeps that entry "
+                f"(a terminating entry never replaces another)",
+            )
         if any(e is kept for e in self.chosen):
             return Verdict(listed, endpoint_port, s.key, True, "selected", self._selected_detail())
         reason, detail = self._why_out(kept)
@@ -604,10 +726,18 @@ def _proxy_family(slices: Sequence[SliceUpserted]) -> str:
 
 def render_explanation(expl: Explanation, out: IO[str]) -> None:
     """The steps as a table, the rule, the result, and the endpoint verdicts."""
-    client = f"node {expl.node}" if expl.node is not None else f"zone {expl.zone}" if expl.zone is not None \
+    client = (
+        f"node {expl.node}"
+        if expl.node is not None
+        else f"zone {expl.zone}"
+        if expl.zone is not None
         else "an unknown place"
-    out.write(f"{target_text(expl.service, expl.port, expl.protocol)} for a client on {client}, policy {expl.policy}"
-              + (f", hostname {expl.hostname}" if expl.hostname else "") + "\n")
+    )
+    out.write(
+        f"{target_text(expl.service, expl.port, expl.protocol)} for a client on {client}, policy {expl.policy}"
+        + (f", hostname {expl.hostname}" if expl.hostname else "")
+        + "\n"
+    )
     out.write(f"client zone: {expl.zone or 'none'} ({ZONE_SOURCES[expl.zone_source]})\n\n")
     table(("STEP", "LEFT", "WHY"), [(s.name, s.count, s.detail) for s in expl.steps], out)
     out.write(f"\nrule: {expl.rule}: {expl.rule_text}\n")
@@ -615,8 +745,18 @@ def render_explanation(expl: Explanation, out: IO[str]) -> None:
     if expl.endpoints:
         table(
             ("ADDRESS", "PORT", "NODE", "ZONE", "FOR ZONES", "FOR NODES", "TARGET"),
-            [(e.address, e.port, e.node, e.zone, ",".join(e.for_zones) or None, ",".join(e.for_nodes) or None,
-              e.target) for e in expl.endpoints],
+            [
+                (
+                    e.address,
+                    e.port,
+                    e.node,
+                    e.zone,
+                    ",".join(e.for_zones) or None,
+                    ",".join(e.for_nodes) or None,
+                    e.target,
+                )
+                for e in expl.endpoints
+            ],
             out,
         )
     if expl.endpoint is not None:

@@ -7,6 +7,7 @@ treated as the controller's untouched ones (a resync with no endpoint
 change): recorded hints the controller would accept stay as they are, so an
 endpoint is only flagged when the controller would actually rewrite it.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -100,23 +101,23 @@ def check_hints(engine: Engine, service: str, mode: Optional[str] = None) -> Hin
     slices = list(state.slices_of(service))
     if svc is None and not slices:
         raise LookupFailed(f"service {service} not found ({_near_names(service, state.service_keys())})")
-    result = hints.compute_hints(
-        svc, slices, state.nodes.values(), mode=mode, keep_recorded=True, service_key=service
-    )
+    result = hints.compute_hints(svc, slices, state.nodes.values(), mode=mode, keep_recorded=True, service_key=service)
     by_key = {s.key: s for s in slices}
     rows = []
     for (slice_key, index), (for_zones, for_nodes) in result.hints.items():
         entry = by_key[slice_key].endpoints[index]
-        rows.append(HintRow(
-            slice=slice_key,
-            address=entry.addresses[0] if entry.addresses else None,
-            zone=entry.zone,
-            for_zones=for_zones,
-            for_nodes=for_nodes,
-            recorded_for_zones=entry.for_zones,
-            recorded_for_nodes=entry.for_nodes,
-            status=_status((for_zones, for_nodes), (entry.for_zones, entry.for_nodes)),
-        ))
+        rows.append(
+            HintRow(
+                slice=slice_key,
+                address=entry.addresses[0] if entry.addresses else None,
+                zone=entry.zone,
+                for_zones=for_zones,
+                for_nodes=for_nodes,
+                recorded_for_zones=entry.for_zones,
+                recorded_for_nodes=entry.for_nodes,
+                status=_status((for_zones, for_nodes), (entry.for_zones, entry.for_nodes)),
+            )
+        )
     return HintReport(
         service=service,
         mode=result.mode,

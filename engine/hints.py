@@ -26,6 +26,7 @@ Where the controller iterates Go maps the order is random; every such place
 below says which order we use and why the results do not depend on it, or
 which of the equally valid upstream outcomes we pick.
 """
+
 from __future__ import annotations
 
 import math
@@ -357,7 +358,12 @@ def _reconcile_auto(
         hints[place] = _NO_HINT if zone is None else ((zone,), ())
     zones = {zone: allocated.get(zone, 0) for zone in sorted({*allocs, *allocated})}
     return AddressTypeHints(
-        address_type, True, None, zones, dict(allocs), _in_slice_order(hints, rewrite, unchanged),
+        address_type,
+        True,
+        None,
+        zones,
+        dict(allocs),
+        _in_slice_order(hints, rewrite, unchanged),
         tuple(s.key for s in writable),
     )
 
@@ -375,7 +381,8 @@ def _reconcile_own_zone(
         for index, endpoint in enumerate(s.endpoints):
             # The controller leaves a not-ready endpoint's hints as they are.
             hints[(s.key, index)] = (
-                _own_zone_hint(endpoint, same_node) if _controller_ready(endpoint)
+                _own_zone_hint(endpoint, same_node)
+                if _controller_ready(endpoint)
                 else (endpoint.for_zones, endpoint.for_nodes)
             )
     by_key = {s.key: s for s in (*rewrite, *unchanged)}
@@ -385,8 +392,13 @@ def _reconcile_own_zone(
             zones.update(for_zones)
     written = any(hint != _NO_HINT for hint in hints.values())
     return AddressTypeHints(
-        address_type, written, None if written else "nothing-to-hint", dict(sorted(zones.items())), {},
-        _in_slice_order(hints, rewrite, unchanged), tuple(s.key for s in writable),
+        address_type,
+        written,
+        None if written else "nothing-to-hint",
+        dict(sorted(zones.items())),
+        {},
+        _in_slice_order(hints, rewrite, unchanged),
+        tuple(s.key for s in writable),
     )
 
 
@@ -502,13 +514,18 @@ def compute_hints(
 def _without_hints(s: SliceUpserted) -> SliceUpserted:
     if not any(e.for_zones or e.for_nodes for e in s.endpoints):
         return s  # nothing to remove: no copy
-    return attrs.evolve(s, endpoints=tuple(attrs.evolve(e, for_zones=(), for_nodes=()) if e.for_zones or e.for_nodes
-                                           else e for e in s.endpoints))
+    return attrs.evolve(
+        s,
+        endpoints=tuple(
+            attrs.evolve(e, for_zones=(), for_nodes=()) if e.for_zones or e.for_nodes else e for e in s.endpoints
+        ),
+    )
 
 
 def _canonical_mode(mode: str) -> str:
     mode = _MODE_ALIASES.get(mode, mode)
     if mode not in MODES:
-        raise ArgumentError(f"unknown hint mode {mode!r} (expected one of {', '.join(MODES)} or prefer-close)",
-                            argument="mode")
+        raise ArgumentError(
+            f"unknown hint mode {mode!r} (expected one of {', '.join(MODES)} or prefer-close)", argument="mode"
+        )
     return mode

@@ -3,6 +3,7 @@
 against a replay of the log to its seq; and what a repair's cut events were
 about.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -40,8 +41,7 @@ class IntegrityReport:
         return self.log.ok and all(s.problem is None for s in self.snapshots)
 
 
-def verify(path, *, deep: bool = False,
-           progress: Optional[Callable[[int, int], None]] = None) -> IntegrityReport:
+def verify(path, *, deep: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> IntegrityReport:
     """Check every frame and every snapshot; changes nothing.
 
     A snapshot is checked for its header, checksum and msgpack (its file),
@@ -77,8 +77,9 @@ def _check_file(engine: Engine, info: SnapshotInfo, log_report: log.VerifyReport
     return check
 
 
-def _compare_with_replay(path, checks: list[SnapshotCheck],
-                         progress: Optional[Callable[[int, int], None]]) -> list[SnapshotCheck]:
+def _compare_with_replay(
+    path, checks: list[SnapshotCheck], progress: Optional[Callable[[int, int], None]]
+) -> list[SnapshotCheck]:
     compared = []
     with Engine.open(path, use_snapshot=False, fold=False) as engine:
         for check in checks:
@@ -86,17 +87,23 @@ def _compare_with_replay(path, checks: list[SnapshotCheck],
                 compared.append(check)
                 continue
             if check.seq <= engine.base_seq:
-                note = ("the replay starts here: the events before it were compacted away"
-                        if check.seq == engine.base_seq else "not compared: its events were compacted away")
+                note = (
+                    "the replay starts here: the events before it were compacted away"
+                    if check.seq == engine.base_seq
+                    else "not compared: its events were compacted away"
+                )
                 compared.append(attrs.evolve(check, note=note))
                 continue
             engine.replay(until=check.seq, progress=progress)
             _, image = read_snapshot(Path(path) / check.file)
             same = _packed(image) == _packed(engine.image())
-            compared.append(attrs.evolve(
-                check, matches_replay=same,
-                problem=None if same else f"differs from a replay of the log to seq {check.seq}",
-            ))
+            compared.append(
+                attrs.evolve(
+                    check,
+                    matches_replay=same,
+                    problem=None if same else f"differs from a replay of the log to seq {check.seq}",
+                )
+            )
     return compared
 
 

@@ -2,6 +2,7 @@
 asks for the pure-Python twin, or the compiled module was not built.
 ``IMPLEMENTATION`` says which one loaded, so tests and benchmarks can tell;
 ``for_implementation`` gives either by name, for code that runs both."""
+
 import os
 from types import ModuleType
 from typing import TYPE_CHECKING

@@ -32,6 +32,7 @@ snapshot, which carries the table) rebuilds it exactly.  A record read
 twice (a reader that stopped and starts again) finds its strings already
 there and checks they are the same.
 """
+
 from __future__ import annotations
 
 import sys
@@ -88,9 +89,14 @@ class RecordCodec:
             return event
         cols = event.endpoints
         data = self.table.adopt(cols.strings, cols.n, cols.data)
-        return SliceUpserted(self._share(event.namespace), event.name, self._share(event.service),
-                             self._share(event.address_type), self._share(event.ports),
-                             EndpointColumns(self.table, cols.n, data))
+        return SliceUpserted(
+            self._share(event.namespace),
+            event.name,
+            self._share(event.service),
+            self._share(event.address_type),
+            self._share(event.ports),
+            EndpointColumns(self.table, cols.n, data),
+        )
 
     def to_log(self, event: Event) -> tuple[Event, list]:
         """``event`` adopted, and its record as the log stores it (carrying
@@ -111,15 +117,29 @@ class RecordCodec:
             strings = None
             if first_new is not None and first_new < len(self.table):
                 strings = [first_new, *self.table.tail(first_new)]
-            return [SLICE_UPSERTED, event.namespace, event.name, event.service, event.address_type,
-                    [[p.name, p.port, p.protocol] for p in event.ports], strings, cols.n,
-                    _little_endian(cols.data)]
+            return [
+                SLICE_UPSERTED,
+                event.namespace,
+                event.name,
+                event.service,
+                event.address_type,
+                [[p.name, p.port, p.protocol] for p in event.ports],
+                strings,
+                cols.n,
+                _little_endian(cols.data),
+            ]
         if type(event) is ServiceUpserted:
             return [
-                SERVICE_UPSERTED, event.namespace, event.name,
+                SERVICE_UPSERTED,
+                event.namespace,
+                event.name,
                 [[p.name, p.port, p.protocol, p.target_port, p.node_port] for p in event.ports],
-                event.internal_traffic_policy, event.external_traffic_policy, event.type,
-                event.external_addresses, event.traffic_distribution, event.topology_mode,
+                event.internal_traffic_policy,
+                event.external_traffic_policy,
+                event.type,
+                event.external_addresses,
+                event.traffic_distribution,
+                event.topology_mode,
             ]
         code = _SIMPLE_CODES.get(type(event))
         if code is None:
@@ -139,16 +159,33 @@ class RecordCodec:
                 return self._slice(record)
             if code == SLICE_UPSERTED_NESTED:
                 _, ns, name, service, address_type, ports, endpoints = record
-                return self.adopt(SliceUpserted(_str(ns), _str(name), _opt_str(service), _str(address_type),
-                                                _slice_ports(ports), EndpointColumns.from_rows(endpoints)))
+                return self.adopt(
+                    SliceUpserted(
+                        _str(ns),
+                        _str(name),
+                        _opt_str(service),
+                        _str(address_type),
+                        _slice_ports(ports),
+                        EndpointColumns.from_rows(endpoints),
+                    )
+                )
             if code == SERVICE_UPSERTED:
                 _, ns, name, ports, itp, etp, svc_type, external, td, mode = record
                 share = self._share
                 return ServiceUpserted(
-                    share(_str(ns)), _str(name),
-                    share(tuple(ServicePort(_str(n), _int(p), _str(proto), _port_ref(tp), _int(np_))
-                                for n, p, proto, tp, np_ in ports)),
-                    share(_str(itp)), share(_str(etp)), share(_str(svc_type)), _bool(external), _opt_str(td),
+                    share(_str(ns)),
+                    _str(name),
+                    share(
+                        tuple(
+                            ServicePort(_str(n), _int(p), _str(proto), _port_ref(tp), _int(np_))
+                            for n, p, proto, tp, np_ in ports
+                        )
+                    ),
+                    share(_str(itp)),
+                    share(_str(etp)),
+                    share(_str(svc_type)),
+                    _bool(external),
+                    _opt_str(td),
                     _opt_str(mode),
                 )
             if code == NODE_UPSERTED:
@@ -180,16 +217,24 @@ class RecordCodec:
             if type(first) is not int or type(blob) is not bytes or type(lengths) is not bytes:
                 raise RecordError("slice record: string table entries of the wrong type")
             if first > len(table):
-                raise RecordError(f"slice record adds strings from id {first}, "
-                                  f"but the string table holds {len(table)}: records are missing before it")
+                raise RecordError(
+                    f"slice record adds strings from id {first}, "
+                    f"but the string table holds {len(table)}: records are missing before it"
+                )
             added = first + len(lengths) // 4 - len(table)
         data = _little_endian(data)
         kernels.check_columns(n, data, len(table) + max(added, 0))
         if strings is not None:
             table.extend(first, blob, lengths)
         share = self._share
-        return SliceUpserted(share(_str(ns)), _str(name), share(_opt_str(service)), share(_str(address_type)),
-                             share(_slice_ports(ports)), EndpointColumns(table, n, data))
+        return SliceUpserted(
+            share(_str(ns)),
+            _str(name),
+            share(_opt_str(service)),
+            share(_str(address_type)),
+            share(_slice_ports(ports)),
+            EndpointColumns(table, n, data),
+        )
 
 
 def subject(record) -> tuple[str, str]:
@@ -215,8 +260,12 @@ def subject(record) -> tuple[str, str]:
     raise RecordError(f"unknown event record type {code!r}")
 
 
-_SIMPLE_CODES = {NodeUpserted: NODE_UPSERTED, NodeDeleted: NODE_DELETED, ServiceDeleted: SERVICE_DELETED,
-                 SliceDeleted: SLICE_DELETED}
+_SIMPLE_CODES = {
+    NodeUpserted: NODE_UPSERTED,
+    NodeDeleted: NODE_DELETED,
+    ServiceDeleted: SERVICE_DELETED,
+    SliceDeleted: SLICE_DELETED,
+}
 
 
 def _slice_ports(ports) -> tuple[SlicePort, ...]:

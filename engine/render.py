@@ -1,4 +1,5 @@
 """Human-readable output: aligned tables and a terminal progress line."""
+
 from __future__ import annotations
 
 import sys
@@ -25,10 +26,7 @@ def selection(sel: Selection, rule_text: str, out: IO[str]) -> None:
     out.write(f"rule: {sel.rule}: {rule_text}\n")
     table(
         ("ADDRESS", "PORT", "NODE", "ZONE", "FOR ZONES", "TARGET"),
-        [
-            (e.address, e.port, e.node, e.zone, ",".join(e.for_zones) or None, e.target)
-            for e in sel.endpoints
-        ],
+        [(e.address, e.port, e.node, e.zone, ",".join(e.for_zones) or None, e.target) for e in sel.endpoints],
         out,
     )
     out.write(f"{len(sel.endpoints)} of {sel.candidates} candidate endpoints\n")

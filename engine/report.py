@@ -22,6 +22,7 @@ What is computed where:
   timeline; the timelines of all reported services come from one pass over
   the log, one point per log batch (``engine.timeline``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -65,8 +66,11 @@ from .whatif import (
 
 DEFAULT_TOP = 20
 CLUSTER_SCENARIOS = ("recorded", "auto", "none")
-_SCENARIO_TITLES = {"recorded": "as recorded", "auto": "with Auto hints on every service",
-                    "none": "with no hints at all"}
+_SCENARIO_TITLES = {
+    "recorded": "as recorded",
+    "auto": "with Auto hints on every service",
+    "none": "with no hints at all",
+}
 
 
 @attrs.frozen(slots=True)
@@ -132,9 +136,16 @@ class Report:
 # Building
 
 
-def build_report(log_path: str | os.PathLike, *, services: Sequence[Target] = (), top: int = DEFAULT_TOP,
-                 at: Optional[int] = None, policy: str = "linkerd", clients: Clients = None,
-                 progress: Optional[IO[str]] = None) -> Report:
+def build_report(
+    log_path: str | os.PathLike,
+    *,
+    services: Sequence[Target] = (),
+    top: int = DEFAULT_TOP,
+    at: Optional[int] = None,
+    policy: str = "linkerd",
+    clients: Clients = None,
+    progress: Optional[IO[str]] = None,
+) -> Report:
     """Everything the page shows, for ``services`` (else the ``top`` most
     contributing), as of event ``at`` (None: the end of the log).
 
@@ -171,8 +182,14 @@ def build_report(log_path: str | os.PathLike, *, services: Sequence[Target] = ()
             with _stage("report: scenarios of the reported services", stream) as show:
                 for number, (service, port) in enumerate(targets, start=1):
                     found[(service, port)] = (
-                        whatif(engine, service, port, clients=clients, policy=policy,
-                               scenarios=_scenarios_for(engine, service)),
+                        whatif(
+                            engine,
+                            service,
+                            port,
+                            clients=clients,
+                            policy=policy,
+                            scenarios=_scenarios_for(engine, service),
+                        ),
                         check_hints(engine, service),
                         zone_rules(engine, service, port, groups, policy),
                     )
@@ -181,10 +198,13 @@ def build_report(log_path: str | os.PathLike, *, services: Sequence[Target] = ()
             written, started_at = _written(engine, seq), _written(engine, engine.log.first_seq)
             with _stage("report: timelines", stream) as show:
                 points = pass_.result(show)
-    sections = tuple(ServiceSection(service, port, *found[(service, port)], tuple(points[(service, port)]))
-                     for service, port in targets)
-    return Report(str(log_path), seq, written, policy, basis, summary, sections, time.perf_counter() - started,
-                  started_at)
+    sections = tuple(
+        ServiceSection(service, port, *found[(service, port)], tuple(points[(service, port)]))
+        for service, port in targets
+    )
+    return Report(
+        str(log_path), seq, written, policy, basis, summary, sections, time.perf_counter() - started, started_at
+    )
 
 
 def _written(engine: Engine, seq: int) -> float:
@@ -239,8 +259,9 @@ class _TimelinePass:
             context = multiprocessing.get_context("spawn")  # no fork of a process holding a big heap and threads
             self._done = context.Value("q", 0, lock=False)
             self._pipe, child_end = context.Pipe(duplex=False)
-            self._process = context.Process(target=_timeline_job, args=(self._args, self._done, child_end),
-                                            name="report-timelines", daemon=True)
+            self._process = context.Process(
+                target=_timeline_job, args=(self._args, self._done, child_end), name="report-timelines", daemon=True
+            )
             self._process.start()
             child_end.close()
         return self
@@ -274,6 +295,7 @@ def _timelines_of(args: tuple, show: Callable[[int, int], None]) -> dict[Target,
 
 def _timeline_job(args: tuple, done, pipe) -> None:
     """The second process: the timeline pass, its outcome sent back whole."""
+
     def show(seq: int, total: int) -> None:
         done.value = seq
 
@@ -289,8 +311,10 @@ def _timeline_job(args: tuple, done, pipe) -> None:
 def _scenarios_for(engine: Engine, service: str) -> list[str]:
     """recorded, none, auto, and a drain of each zone the service has endpoints in."""
     state = engine.state
-    zones = sorted({e.zone or state.node_zone(e.node_name) or "" for s in state.slices_of(service)
-                    for e in s.endpoints} & state.zones())
+    zones = sorted(
+        {e.zone or state.node_zone(e.node_name) or "" for s in state.slices_of(service) for e in s.endpoints}
+        & state.zones()
+    )
     return ["recorded", "none", "auto", *(f"drain:{zone}" for zone in zones)]
 
 
@@ -298,8 +322,14 @@ def _ranked_keys(engine: Engine) -> list[str]:
     return sorted(key for key, svc in engine.state.services.items() if svc.ports)
 
 
-def _evaluate_all(engine: Engine, groups: SiteGroups, policy: str, scenarios: Sequence[str], stream: IO[str],
-                  results: Optional[dict[str, dict[str, ScenarioResult]]] = None) -> dict[str, dict[str, ScenarioResult]]:
+def _evaluate_all(
+    engine: Engine,
+    groups: SiteGroups,
+    policy: str,
+    scenarios: Sequence[str],
+    stream: IO[str],
+    results: Optional[dict[str, dict[str, ScenarioResult]]] = None,
+) -> dict[str, dict[str, ScenarioResult]]:
     """Every service with a declared port, at its first port, under each scenario."""
     state = engine.state
     ranked = _ranked_keys(engine)
@@ -324,35 +354,53 @@ def _weights(results: dict[str, dict[str, ScenarioResult]]) -> dict[str, int]:
     return {key: len(found["recorded"].endpoints) for key, found in results.items()}
 
 
-def _rank(engine: Engine, results: dict[str, dict[str, ScenarioResult]], groups: SiteGroups,
-          policy: str) -> tuple[ServiceRank, ...]:
+def _rank(
+    engine: Engine, results: dict[str, dict[str, ScenarioResult]], groups: SiteGroups, policy: str
+) -> tuple[ServiceRank, ...]:
     weights = _weights(results)
     total = sum(weights.values())
     ranking = []
     for key in _ranked_keys(engine):
         recorded, port = results[key]["recorded"], engine.state.services[key].ports[0].port
-        ranking.append(ServiceRank(key, port, weights[key], recorded.cross_zone_share,
-                                   weights[key] * recorded.cross_zone_share / total if total else 0.0,
-                                   _service_rules(zone_rules(engine, key, port, groups, policy))))
+        ranking.append(
+            ServiceRank(
+                key,
+                port,
+                weights[key],
+                recorded.cross_zone_share,
+                weights[key] * recorded.cross_zone_share / total if total else 0.0,
+                _service_rules(zone_rules(engine, key, port, groups, policy)),
+            )
+        )
     ranking.sort(key=lambda r: (-r.contribution, -r.endpoints, r.service))
     return tuple(ranking)
 
 
-def _summary(engine: Engine, results: dict[str, dict[str, ScenarioResult]],
-             ranking: tuple[ServiceRank, ...]) -> ClusterSummary:
+def _summary(
+    engine: Engine, results: dict[str, dict[str, ScenarioResult]], ranking: tuple[ServiceRank, ...]
+) -> ClusterSummary:
     state = engine.state
     weights = _weights(results)
     total = sum(weights.values())
-    cross_zone = {scenario: sum(weights[key] * found[scenario].cross_zone_share for key, found in results.items())
-                  / total if total else 0.0 for scenario in CLUSTER_SCENARIOS}
+    cross_zone = {
+        scenario: sum(weights[key] * found[scenario].cross_zone_share for key, found in results.items()) / total
+        if total
+        else 0.0
+        for scenario in CLUSTER_SCENARIOS
+    }
     rule_shares: dict[str, float] = defaultdict(float)
     for rank in ranking:
         for rule, share in rank.rules.items():
             rule_shares[rule] += share / len(ranking)
     return ClusterSummary(
-        nodes=len(state.nodes), services=len(state.service_keys()), endpoints=state.endpoint_count(),
-        zones=_zones(engine), rule_shares=dict(sorted(rule_shares.items(), key=lambda kv: -kv[1])),
-        cross_zone=cross_zone, ranking=ranking, unranked=len(state.service_keys()) - len(ranking),
+        nodes=len(state.nodes),
+        services=len(state.service_keys()),
+        endpoints=state.endpoint_count(),
+        zones=_zones(engine),
+        rule_shares=dict(sorted(rule_shares.items(), key=lambda kv: -kv[1])),
+        cross_zone=cross_zone,
+        ranking=ranking,
+        unranked=len(state.service_keys()) - len(ranking),
     )
 
 
@@ -378,10 +426,14 @@ def _zones(engine: Engine) -> tuple[ZoneSummary, ...]:
     workers = {zone: [n for n in found if n.ready and not n.control_plane] for zone, found in nodes.items()}
     total_cpu = sum(n.cpu_millis for found in workers.values() for n in found)
     return tuple(
-        ZoneSummary(zone, len(nodes.get(zone, ())), len(workers.get(zone, ())),
-                    sum(n.cpu_millis for n in workers.get(zone, ())),
-                    sum(n.cpu_millis for n in workers.get(zone, ())) / total_cpu if total_cpu else 0.0,
-                    endpoints.get(zone, 0))
+        ZoneSummary(
+            zone,
+            len(nodes.get(zone, ())),
+            len(workers.get(zone, ())),
+            sum(n.cpu_millis for n in workers.get(zone, ())),
+            sum(n.cpu_millis for n in workers.get(zone, ())) / total_cpu if total_cpu else 0.0,
+            endpoints.get(zone, 0),
+        )
         for zone in sorted(set(nodes) | set(endpoints))
     )
 
@@ -424,11 +476,16 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = (),
-           row_attrs: Optional[Sequence[str]] = None) -> str:
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    numeric: Sequence[int] = (),
+    row_attrs: Optional[Sequence[str]] = None,
+) -> str:
     """An HTML table; cells are HTML already, ``numeric`` columns are right-aligned."""
-    head = "".join(f'<th class="num">{_e(h)}</th>' if i in numeric else f"<th>{_e(h)}</th>"
-                   for i, h in enumerate(headers))
+    head = "".join(
+        f'<th class="num">{_e(h)}</th>' if i in numeric else f"<th>{_e(h)}</th>" for i, h in enumerate(headers)
+    )
     body = []
     for index, row in enumerate(rows):
         cells = "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
@@ -455,7 +512,8 @@ def render_html(report: Report) -> str:
         f"traffic model: each client spreads its requests evenly over what the policy selects for it.</p>",
         _cluster_html(report),
         f'<h2 id="services">Services ({len(report.sections)})</h2>',
-        "<nav>" + " ".join(f'<a href="#s{i}">{_e(s.service)}:{s.port}</a>' for i, s in enumerate(report.sections))
+        "<nav>"
+        + " ".join(f'<a href="#s{i}">{_e(s.service)}:{s.port}</a>' for i, s in enumerate(report.sections))
         + "</nav>",
         _causes_html(),
     ]
@@ -470,45 +528,103 @@ def _cluster_html(report: Report) -> str:
     tiles = "".join(
         f'<div class="tile"><div class="big" data-cluster-cross-zone="{name}">{_pct(share)}</div>'
         f'<div class="label">cross-zone {_e(_SCENARIO_TITLES[name])}</div></div>'
-        for name, share in summary.cross_zone.items())
-    counts = (f'<div class="tile"><div class="big">{summary.services:,}</div><div class="label">services</div></div>'
-              f'<div class="tile"><div class="big">{summary.endpoints:,}</div><div class="label">endpoints</div></div>'
-              f'<div class="tile"><div class="big">{summary.nodes:,}</div><div class="label">nodes</div></div>')
+        for name, share in summary.cross_zone.items()
+    )
+    counts = (
+        f'<div class="tile"><div class="big">{summary.services:,}</div><div class="label">services</div></div>'
+        f'<div class="tile"><div class="big">{summary.endpoints:,}</div><div class="label">endpoints</div></div>'
+        f'<div class="tile"><div class="big">{summary.nodes:,}</div><div class="label">nodes</div></div>'
+    )
     zones = _table(
         ("zone", "nodes", "Ready workers", "allocatable CPU (cores)", "CPU share", "endpoints"),
-        [(_e(z.zone or "(no zone)"), f"{z.nodes:,}", f"{z.ready_workers:,}", f"{z.cpu_millis / 1000:,.1f}",
-          _pct(z.cpu_share), f"{z.endpoints:,}") for z in summary.zones],
-        numeric=(1, 2, 3, 4, 5))
+        [
+            (
+                _e(z.zone or "(no zone)"),
+                f"{z.nodes:,}",
+                f"{z.ready_workers:,}",
+                f"{z.cpu_millis / 1000:,.1f}",
+                _pct(z.cpu_share),
+                f"{z.endpoints:,}",
+            )
+            for z in summary.zones
+        ],
+        numeric=(1, 2, 3, 4, 5),
+    )
     rules = _table(
         ("rule", "share of services", "meaning"),
-        [(f"<code>{_e(rule)}</code>", _pct(share), _e(rule_text(report.policy, rule)))
-         for rule, share in summary.rule_shares.items()], numeric=(1,))
-    rules_chart = chart.embed("rules", chart.bars_spec(
-        [{"rule": rule, "share": round(100 * share, 4)} for rule, share in summary.rule_shares.items()],
-        "rule", "share", title="the rule the clients get (% of services)", amount_title="% of services",
-        category_title="rule", domain=[0, 100]))
-    shown = summary.ranking[:max(len(report.sections), DEFAULT_TOP)]
+        [
+            (f"<code>{_e(rule)}</code>", _pct(share), _e(rule_text(report.policy, rule)))
+            for rule, share in summary.rule_shares.items()
+        ],
+        numeric=(1,),
+    )
+    rules_chart = chart.embed(
+        "rules",
+        chart.bars_spec(
+            [{"rule": rule, "share": round(100 * share, 4)} for rule, share in summary.rule_shares.items()],
+            "rule",
+            "share",
+            title="the rule the clients get (% of services)",
+            amount_title="% of services",
+            category_title="rule",
+            domain=[0, 100],
+        ),
+    )
+    shown = summary.ranking[: max(len(report.sections), DEFAULT_TOP)]
     ranking = _table(
         ("#", "service", "endpoints", "cross-zone", "contribution", "rules"),
-        [(str(n), _service_link(report, r), f"{r.endpoints:,}",
-          f'<span data-field="cross-zone">{_pct(r.cross_zone_share)}</span>',
-          f"{100 * r.contribution:.2f} pp",
-          ", ".join(f"{_e(rule)} {_pct(share)}" for rule, share in sorted(r.rules.items(), key=lambda kv: -kv[1])))
-         for n, r in enumerate(shown, start=1)],
-        numeric=(0, 2, 3, 4), row_attrs=[f' data-service="{_e(r.service)}:{r.port}"' for r in shown])
-    ranking_chart = chart.embed("ranking", chart.bars_spec(
-        [{"service": f"{r.service}:{r.port}", "contribution": round(100 * r.contribution, 4),
-          "cross": _pct(r.cross_zone_share), "endpoints": r.endpoints} for r in shown],
-        "service", "contribution", title="what each service adds to the cluster's cross-zone share",
-        amount_title="percentage points", category_title="service",
-        tooltip=(("service", "service"), ("cross", "cross-zone"), ("endpoints", "endpoints"))))
-    scenarios_chart = chart.embed("cluster-cross-zone", chart.bars_spec(
-        [{"scenario": _SCENARIO_TITLES[name], "share": round(100 * share, 4)}
-         for name, share in summary.cross_zone.items()],
-        "scenario", "share", title="the whole cluster's cross-zone share", amount_title="% of requests",
-        category_title="", domain=[0, 100]))
-    unranked = (f" ({summary.unranked} without a Service or a declared port are left out)"
-                if summary.unranked else "")
+        [
+            (
+                str(n),
+                _service_link(report, r),
+                f"{r.endpoints:,}",
+                f'<span data-field="cross-zone">{_pct(r.cross_zone_share)}</span>',
+                f"{100 * r.contribution:.2f} pp",
+                ", ".join(
+                    f"{_e(rule)} {_pct(share)}" for rule, share in sorted(r.rules.items(), key=lambda kv: -kv[1])
+                ),
+            )
+            for n, r in enumerate(shown, start=1)
+        ],
+        numeric=(0, 2, 3, 4),
+        row_attrs=[f' data-service="{_e(r.service)}:{r.port}"' for r in shown],
+    )
+    ranking_chart = chart.embed(
+        "ranking",
+        chart.bars_spec(
+            [
+                {
+                    "service": f"{r.service}:{r.port}",
+                    "contribution": round(100 * r.contribution, 4),
+                    "cross": _pct(r.cross_zone_share),
+                    "endpoints": r.endpoints,
+                }
+                for r in shown
+            ],
+            "service",
+            "contribution",
+            title="what each service adds to the cluster's cross-zone share",
+            amount_title="percentage points",
+            category_title="service",
+            tooltip=(("service", "service"), ("cross", "cross-zone"), ("endpoints", "endpoints")),
+        ),
+    )
+    scenarios_chart = chart.embed(
+        "cluster-cross-zone",
+        chart.bars_spec(
+            [
+                {"scenario": _SCENARIO_TITLES[name], "share": round(100 * share, 4)}
+                for name, share in summary.cross_zone.items()
+            ],
+            "scenario",
+            "share",
+            title="the whole cluster's cross-zone share",
+            amount_title="% of requests",
+            category_title="",
+            domain=[0, 100],
+        ),
+    )
+    unranked = f" ({summary.unranked} without a Service or a declared port are left out)" if summary.unranked else ""
     return (
         '<h2 id="cluster">The cluster at a glance</h2>\n'
         f'<div class="tiles">{counts}{tiles}</div>\n'
@@ -518,7 +634,7 @@ def _cluster_html(report: Report) -> str:
         "the EndpointSlice controller's Auto allocator writes them (none where it refuses); with no hints, "
         "every hint is removed.</p>\n"
         f'<h3>Rules</h3><div class="row"><div>{rules}</div>{rules_chart}</div>\n'
-        "<p class=\"muted\">Each service counts once, split between the rules its clients get by their "
+        '<p class="muted">Each service counts once, split between the rules its clients get by their '
         "share of its requests.</p>\n"
         f"<h3>Services by cross-zone traffic</h3>\n<p>Ranked by their contribution: the cross-zone share "
         f"weighted by endpoints, in percentage points of the cluster's share{unranked}.</p>\n"
@@ -535,9 +651,11 @@ def _service_link(report: Report, rank: ServiceRank) -> str:
 
 def _causes_html() -> str:
     items = "".join(f"<li><code>{_e(name)}</code>: {_e(text)}</li>" for name, text in CAUSES.items())
-    return ("<p>Each timeline has one point per log batch that touched the service; a point that moved "
-            "the cross-zone share or the worst overload is marked by what touched it:</p>"
-            f"<ul>{items}</ul>\n")
+    return (
+        "<p>Each timeline has one point per log batch that touched the service; a point that moved "
+        "the cross-zone share or the worst overload is marked by what touched it:</p>"
+        f"<ul>{items}</ul>\n"
+    )
 
 
 def _service_html(index: int, section: ServiceSection, span: tuple[float, float]) -> str:
@@ -548,14 +666,17 @@ def _service_html(index: int, section: ServiceSection, span: tuple[float, float]
     table = _table(
         ("", *(s.name for s in scenarios)),
         [
-            ("cross-zone", *(f'<span data-scenario="{_e(s.name)}">{_pct(s.cross_zone_share)}</span>'
-                             for s in scenarios)),
+            (
+                "cross-zone",
+                *(f'<span data-scenario="{_e(s.name)}">{_pct(s.cross_zone_share)}</span>' for s in scenarios),
+            ),
             ("max overload", *(f"{s.max_overload:.2f}" for s in scenarios)),
             ("unserved", *(_pct(s.unserved_share) for s in scenarios)),
             ("flooded zones", *(_e(", ".join(s.flooded) or "-") for s in scenarios)),
             ("starved zones", *(_e(", ".join(s.starved) or "-") for s in scenarios)),
         ],
-        numeric=tuple(range(1, len(scenarios) + 1)))
+        numeric=tuple(range(1, len(scenarios) + 1)),
+    )
     notes = "".join(f"<li><code>{_e(s.name)}</code>: {_e(s.note)}</li>" for s in scenarios if s.note)
     if notes:
         table += f'<ul class="muted">{notes}</ul>'
@@ -564,13 +685,25 @@ def _service_html(index: int, section: ServiceSection, span: tuple[float, float]
     reason = "" if health.written else f" (writes none: {_e(hint_writer.REASONS.get(health.reason, health.reason))})"
     hints_html = _table(
         ("status", "endpoints", "meaning"),
-        [(f"<code>{status}</code>", f'<span data-hints="{status}">{counts[status]}</span>', _e(STATUSES[status]))
-         for status in STATUSES], numeric=(1,))
+        [
+            (f"<code>{status}</code>", f'<span data-hints="{status}">{counts[status]}</span>', _e(STATUSES[status]))
+            for status in STATUSES
+        ],
+        numeric=(1,),
+    )
     rules = _table(
         ("client zone", "share of requests", "rule", "meaning"),
-        [(_e(zone or "(no zone)"), _pct(sum(found.values())), ", ".join(f"<code>{_e(r)}</code>" for r in found),
-          _e("; ".join(rule_text(recorded.policy, r) for r in found)))
-         for zone, found in section.rules.items()], numeric=(1,))
+        [
+            (
+                _e(zone or "(no zone)"),
+                _pct(sum(found.values())),
+                ", ".join(f"<code>{_e(r)}</code>" for r in found),
+                _e("; ".join(rule_text(recorded.policy, r) for r in found)),
+            )
+            for zone, found in section.rules.items()
+        ],
+        numeric=(1,),
+    )
     timeline = chart.embed(f"timeline-{index}", chart.timeline_spec(section.points, f"{name} along the log", span))
     matrix = chart.embed(f"matrix-{index}", chart.matrix_spec(recorded, "where its requests go, as recorded (%)"))
     return (
@@ -580,7 +713,7 @@ def _service_html(index: int, section: ServiceSection, span: tuple[float, float]
         f'<div class="tile"><div class="big">{recorded.max_overload:.2f}</div>'
         f'<div class="label">worst overload (1 = even)</div></div>'
         f'<div class="tile"><div class="big">{len(recorded.endpoints):,}</div><div class="label">endpoints</div></div>'
-        f"</div>\n<h3>Scenarios</h3><p class=\"muted\">As <code>whatif</code> computes them: <code>none</code> "
+        f'</div>\n<h3>Scenarios</h3><p class="muted">As <code>whatif</code> computes them: <code>none</code> '
         f"removes every hint, <code>auto</code> writes them as the Auto allocator does, <code>drain:ZONE</code> "
         f"removes the service's endpoints in ZONE and recomputes hints in the Service's own mode.</p>{table}\n"
         f'<div class="row">{matrix}<div><h3>The rule each client zone gets</h3>{rules}</div></div>\n'

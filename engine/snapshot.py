@@ -12,6 +12,7 @@ fsynced, so a crash leaves either the whole snapshot or none.  The log stays
 the truth: a snapshot that fails its checks is skipped with a warning and an
 older one (or a full replay) is used instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -91,7 +92,7 @@ def read_snapshot(path) -> tuple[int, object]:
     if len(data) != fixed + length:
         raise LogError(f"{path}: snapshot is {len(data)} bytes, its header says {fixed + length}")
     (crc,) = _CRC.unpack_from(data, _HEADER.size)
-    if zlib.crc32(data[fixed:], zlib.crc32(data[:_HEADER.size])) != crc:
+    if zlib.crc32(data[fixed:], zlib.crc32(data[: _HEADER.size])) != crc:
         raise LogError(f"{path}: snapshot checksum mismatch")
     m = _NAME_RE.match(path.name)
     if m and int(m.group(1)) != seq:
@@ -100,17 +101,24 @@ def read_snapshot(path) -> tuple[int, object]:
         # Size limits tied to the payload length: a declared length can never
         # make the decoder allocate beyond the file it came from.
         blob = msgpack.unpackb(
-            data[fixed:], use_list=True, raw=False, strict_map_key=False,
-            max_str_len=length, max_bin_len=length, max_array_len=length,
-            max_map_len=length // 2, max_ext_len=length,
+            data[fixed:],
+            use_list=True,
+            raw=False,
+            strict_map_key=False,
+            max_str_len=length,
+            max_bin_len=length,
+            max_array_len=length,
+            max_map_len=length // 2,
+            max_ext_len=length,
         )
     except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
         raise LogError(f"{path}: snapshot payload is not valid msgpack ({str(exc) or type(exc).__name__})") from None
     return seq, blob
 
 
-def load_snapshot(log_dir, max_seq: Optional[int] = None, *, min_seq: int = 0,
-                  oldest: bool = False) -> Optional[tuple[int, object]]:
+def load_snapshot(
+    log_dir, max_seq: Optional[int] = None, *, min_seq: int = 0, oldest: bool = False
+) -> Optional[tuple[int, object]]:
     """The newest (or, with ``oldest``, the oldest) valid snapshot with seq in
     [``min_seq``, ``max_seq``], as ``(seq, blob)``, or None.
 

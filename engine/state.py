@@ -14,6 +14,7 @@ The state owns the string table its slices' columns index (see
 engine/records.py): a slice is adopted into it as it is applied, and a
 snapshot of the state carries it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -26,6 +26,7 @@ the group was sent, are unaffected.  The async form has a bounded queue; when
 a consumer falls that far behind its stream is closed with ``Overflow``,
 like Linkerd closing a Destination stream whose send queue is full.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -113,8 +114,9 @@ class _KubeProxySelection:
 
     def _select(self) -> tuple[SelectedEndpoint, ...]:
         key = self._key
-        return self._engine.endpoints(key.service, key.port, node=key.node, zone=key.zone, policy=key.policy,
-                                      protocol=key.protocol, strict=False).endpoints
+        return self._engine.endpoints(
+            key.service, key.port, node=key.node, zone=key.zone, policy=key.policy, protocol=key.protocol, strict=False
+        ).endpoints
 
     def values(self) -> tuple[SelectedEndpoint, ...]:
         return self._sent
@@ -185,8 +187,10 @@ class Subscriptions:
         # it saw before is taken before any selection is brought up to date.
         moving = []
         for group in groups:
-            if (self._client_zone(group.key) != group.zone
-                    or index.policy_version(group.key.service) != group.policy_version):
+            if (
+                self._client_zone(group.key) != group.zone
+                or index.policy_version(group.key.service) != group.policy_version
+            ):
                 moving.append((group, group.live, group.live.values()))
         for group, old, before in moving:
             self._follow(group)
@@ -209,8 +213,12 @@ class Subscriptions:
             group.live = _KubeProxySelection(self._engine, group.key)
             return
         client = linkerd.Client(
-            node=group.key.node, zone=group.zone, hostname=group.key.hostname, filtering=group.key.filtering,
-            ipv6=group.key.ipv6, node_hints=group.key.policy == "linkerd+nodes",
+            node=group.key.node,
+            zone=group.zone,
+            hostname=group.key.hostname,
+            filtering=group.key.filtering,
+            ipv6=group.key.ipv6,
+            node_hints=group.key.policy == "linkerd+nodes",
         )
         group.live = index.live(group.key.service, group.key.port, client)
 

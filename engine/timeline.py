@@ -15,6 +15,7 @@ Each point also says what touched the service since the point before, as
 counts of causes (``CAUSES``), so a chart can mark rollouts, drains and hint
 changes.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,11 +60,22 @@ class Point:
     causes: tuple[tuple[str, int], ...]
 
 
-def timelines(log_path: str | os.PathLike, targets: Sequence[Target], *, clients: Clients = None,
-              policy: str = "linkerd", every: int = 1, since: int = 0, until: Optional[int] = None,
-              per_batch: bool = False, scenario: Union[None, str, Scenario] = None,
-              rps: Optional[float] = None, latency: Optional[float] = None, protocol: str = "TCP",
-              progress: Optional[Callable[[int, int], None]] = None) -> dict[Target, list[Point]]:
+def timelines(
+    log_path: str | os.PathLike,
+    targets: Sequence[Target],
+    *,
+    clients: Clients = None,
+    policy: str = "linkerd",
+    every: int = 1,
+    since: int = 0,
+    until: Optional[int] = None,
+    per_batch: bool = False,
+    scenario: Union[None, str, Scenario] = None,
+    rps: Optional[float] = None,
+    latency: Optional[float] = None,
+    protocol: str = "TCP",
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> dict[Target, list[Point]]:
     """Cross-zone share and worst overload of every target along the log.
 
     The log is folded once, from seq ``since`` (0: the start) to ``until``
@@ -79,7 +91,7 @@ def timelines(log_path: str | os.PathLike, targets: Sequence[Target], *, clients
     protocol = arguments.protocol(protocol)
     rate = rate_of(rps, latency)
     follows = {target: follower(*target, policy, scenario, rate, protocol) for target in targets}
-    client_service = clients[len("service:"):] if isinstance(clients, str) and clients.startswith("service:") else None
+    client_service = clients[len("service:") :] if isinstance(clients, str) and clients.startswith("service:") else None
     points: dict[Target, list[Point]] = {target: [] for target in targets}
     services = {service for service, _ in targets}
     causes: dict[str, Counter] = {service: Counter() for service in services}
@@ -97,8 +109,7 @@ def timelines(log_path: str | os.PathLike, targets: Sequence[Target], *, clients
         pending.discard(service)
         for target in targets:
             if target[0] == service:
-                points[target].append(Point(timeline_row(engine, groups, follows[target], *last_touch[service]),
-                                            found))
+                points[target].append(Point(timeline_row(engine, groups, follows[target], *last_touch[service]), found))
 
     def touched(service: str) -> None:
         touches[service] += 1
@@ -119,8 +130,9 @@ def timelines(log_path: str | os.PathLike, targets: Sequence[Target], *, clients
             node_before = engine.state.nodes.get(event.name) if isinstance(event, (NodeUpserted, NodeDeleted)) else None
             change = engine.fold(event, seq)
             engine.last_time = written
-            node_moved = (isinstance(event, (NodeUpserted, NodeDeleted))
-                          and engine.state.nodes.get(event.name) != node_before)
+            node_moved = (
+                isinstance(event, (NodeUpserted, NodeDeleted)) and engine.state.nodes.get(event.name) != node_before
+            )
             clients_moved = client_service is not None and client_service in change.services
             if node_moved or clients_moved:
                 groups = None
@@ -153,8 +165,13 @@ def timelines(log_path: str | os.PathLike, targets: Sequence[Target], *, clients
 def _slice_or_service_cause(event: Event, previous: Optional[Event]) -> str:
     if isinstance(event, (ServiceUpserted, ServiceDeleted)):
         return "service"
-    if (isinstance(event, SliceUpserted) and isinstance(previous, SliceUpserted) and previous.ports == event.ports
-            and _placement(previous) == _placement(event) and _hints(previous) != _hints(event)):
+    if (
+        isinstance(event, SliceUpserted)
+        and isinstance(previous, SliceUpserted)
+        and previous.ports == event.ports
+        and _placement(previous) == _placement(event)
+        and _hints(previous) != _hints(event)
+    ):
         return "hints"
     return "endpoints"
 

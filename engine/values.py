@@ -1,5 +1,6 @@
 """Values the engine hands to callers: one selected endpoint, one selection,
 one step of a policy's decision."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -126,6 +126,7 @@ or ``hazl`` with each zone's pool carried along, after every event that
 touches the service (its Service or slices, a node that changed, or the
 client service); ``engine.timeline`` does it for many services in one pass.
 """
+
 from __future__ import annotations
 
 import csv
@@ -151,8 +152,15 @@ RATE_SCENARIOS = (*DEFAULT_SCENARIOS, "hazl")  # the default when a request rate
 # deprecated spelling of prefer-same-zone).
 _SCENARIO_ARGUMENTS = {"drain": "ZONE", "drain-nodes": "N1,N2", "scale": "N"}
 SCENARIO_KINDS = ("recorded", "none", *hint_writer.MODE_NAMES, *_SCENARIO_ARGUMENTS, "hazl")
-SCENARIO_NAMES = ", ".join(("recorded", "none", *hint_writer.MODE_NAMES,
-                            *(f"{kind}:{what}" for kind, what in _SCENARIO_ARGUMENTS.items()), "hazl[:LOW,HIGH]"))
+SCENARIO_NAMES = ", ".join(
+    (
+        "recorded",
+        "none",
+        *hint_writer.MODE_NAMES,
+        *(f"{kind}:{what}" for kind, what in _SCENARIO_ARGUMENTS.items()),
+        "hazl[:LOW,HIGH]",
+    )
+)
 TIMELINE_SCENARIOS = ("recorded", "hazl")  # what a timeline can follow
 FLOOD_LOAD = 1 + hint_writer.OVERLOAD_THRESHOLD
 STARVE_LOAD = 1 - hint_writer.OVERLOAD_THRESHOLD
@@ -183,8 +191,8 @@ class ClientSite:
 def _finite_at_least_zero(what: str):
     def check(instance, attribute, value) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ArgumentError(f"{what}: must be a finite number of 0 or more, not {value!r}",
-                                argument=attribute.name)
+            raise ArgumentError(f"{what}: must be a finite number of 0 or more, not {value!r}", argument=attribute.name)
+
     return check
 
 
@@ -255,8 +263,12 @@ class Cost:
     amount: float
 
     def to_json(self) -> dict:
-        return {"requests": self.requests, "bytes_per_request": self.bytes_per_request,
-                "cross_zone_gb": round(self.cross_zone_gb, 9), "amount": round(self.amount, 9)}
+        return {
+            "requests": self.requests,
+            "bytes_per_request": self.bytes_per_request,
+            "cross_zone_gb": round(self.cross_zone_gb, 9),
+            "amount": round(self.amount, 9),
+        }
 
 
 @attrs.frozen(slots=True)
@@ -287,8 +299,11 @@ class ScenarioResult:
         if self.cost is not None:
             out["cost"] = self.cost.to_json()
         if self.band is not None:
-            out["hazl"] = {"low": self.band.low, "high": self.band.high,
-                           "zones": {p.zone: p.to_json() for p in self.pools}}
+            out["hazl"] = {
+                "low": self.band.low,
+                "high": self.band.high,
+                "zones": {p.zone: p.to_json() for p in self.pools},
+            }
         return out
 
 
@@ -329,8 +344,10 @@ def parse_clients(text: str) -> Clients:
         except ValueError:
             weight = -1.0
         if not sep or not zone.strip() or not math.isfinite(weight) or weight < 0:
-            raise ArgumentError(f"{part!r} is not ZONE=WEIGHT (expected cpu, service:NS/NAME "
-                                f"or zone-a=60,zone-b=40)", argument="clients")
+            raise ArgumentError(
+                f"{part!r} is not ZONE=WEIGHT (expected cpu, service:NS/NAME or zone-a=60,zone-b=40)",
+                argument="clients",
+            )
         weights[zone.strip()] = weight
     return weights
 
@@ -373,8 +390,10 @@ def parse_scenario(text: str) -> Scenario:
         return _parse_hazl(text, sep, rest)
     takes_argument = kind in _SCENARIO_ARGUMENTS
     if takes_argument != bool(sep):
-        raise ArgumentError(f"{text!r}: {kind} " + ("needs an argument after ':'" if takes_argument
-                                                    else "takes no argument"), argument="scenario")
+        raise ArgumentError(
+            f"{text!r}: {kind} " + ("needs an argument after ':'" if takes_argument else "takes no argument"),
+            argument="scenario",
+        )
     if not takes_argument:
         return Scenario(kind)
     argument = tuple(part.strip() for part in rest.split(",") if part.strip())
@@ -393,8 +412,9 @@ def _parse_hazl(text: str, sep: str, rest: str) -> Scenario:
     try:
         low, high = (float(part) for part in argument)
     except ValueError:
-        raise ArgumentError(f"{text!r}: expected hazl:LOW,HIGH, two numbers (default 0.8,2.0)",
-                            argument="scenario") from None
+        raise ArgumentError(
+            f"{text!r}: expected hazl:LOW,HIGH, two numbers (default 0.8,2.0)", argument="scenario"
+        ) from None
     try:
         Band(low, high)
     except ArgumentError as exc:
@@ -423,7 +443,7 @@ def client_sites(engine: Engine, clients: Clients = None) -> tuple[str, list[Cli
     elif isinstance(clients, str):
         if not clients.startswith("service:"):
             raise ArgumentError(f"{clients!r}: expected cpu, service:NS/NAME or zone weights", argument="clients")
-        source = clients[len("service:"):]
+        source = clients[len("service:") :]
         if source not in state.service_keys():
             raise arguments.unknown_name("service", source, state.service_keys(), argument="clients")
         basis = f"ready endpoints of {source}"
@@ -443,8 +463,7 @@ def client_sites(engine: Engine, clients: Clients = None) -> tuple[str, list[Cli
                 raise ArgumentError(f"zone {zone} has a negative weight", argument="clients")
             if zone not in engine.zones():
                 raise arguments.unknown_name("zone", zone, engine.zones(), argument="clients")
-            nodes = sorted(n.name for n in state.nodes.values()
-                           if n.zone == zone and n.ready and not n.control_plane)
+            nodes = sorted(n.name for n in state.nodes.values() if n.zone == zone and n.ready and not n.control_plane)
             # A zone without a schedulable node still has its clients: one place, no node.
             places: list[Optional[str]] = [*nodes] or [None]
             for name in places:
@@ -540,10 +559,22 @@ class SiteGroups(Sequence[ClientSite]):
 Spread = Callable[[ClientSite], Sequence[tuple[SelectedEndpoint, float]]]
 
 
-def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite], policy: str,
-             name: str = "recorded", note: str = "", prices: Prices = None,
-             bytes_per_request: Optional[float] = None, requests: int = 1_000_000, *,
-             rate: Optional[Rate] = None, spread: Optional[Spread] = None, protocol: str = "TCP") -> ScenarioResult:
+def evaluate(
+    engine: Engine,
+    service: str,
+    port: int,
+    sites: Sequence[ClientSite],
+    policy: str,
+    name: str = "recorded",
+    note: str = "",
+    prices: Prices = None,
+    bytes_per_request: Optional[float] = None,
+    requests: int = 1_000_000,
+    *,
+    rate: Optional[Rate] = None,
+    spread: Optional[Spread] = None,
+    protocol: str = "TCP",
+) -> ScenarioResult:
     """Send every client's requests where ``spread`` says: by default evenly
     over what ``policy`` selects for it (for ``protocol``, as the policy
     matches it), the sites merged where the policy cannot tell them apart
@@ -556,8 +587,7 @@ def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite
         spread = even_spread(engine, service, port, policy, protocol)
         sites = groups.alike(engine, service)
     universe: dict[tuple[str, int], SelectedEndpoint] = {
-        (e.address, e.port): e
-        for e in engine.endpoints(service, port, filtering=False, strict=False).endpoints
+        (e.address, e.port): e for e in engine.endpoints(service, port, filtering=False, strict=False).endpoints
     }
     traffic: dict[tuple[str, int], float] = defaultdict(float)
     flows: dict[tuple[str, str], float] = defaultdict(float)
@@ -586,28 +616,41 @@ def evaluate(engine: Engine, service: str, port: int, sites: Sequence[ClientSite
     flooded, starved = _zone_extremes(loads)
     cost = _cost(flows, prices, bytes_per_request, requests) if prices is not None else None
     return ScenarioResult(
-        name=name, policy=policy, cross_zone_share=cross, unserved_share=unserved,
-        max_overload=max((e.load for e in loads), default=0.0), matrix=matrix, endpoints=loads,
-        flooded=flooded, starved=starved, note=note, cost=cost,
+        name=name,
+        policy=policy,
+        cross_zone_share=cross,
+        unserved_share=unserved,
+        max_overload=max((e.load for e in loads), default=0.0),
+        matrix=matrix,
+        endpoints=loads,
+        flooded=flooded,
+        starved=starved,
+        note=note,
+        cost=cost,
     )
 
 
 def even_spread(engine: Engine, service: str, port: int, policy: str, protocol: str = "TCP") -> Spread:
     """Each client's requests spread evenly over what ``policy`` selects for it."""
+
     def spread(site: ClientSite) -> Sequence[tuple[SelectedEndpoint, float]]:
-        return _evenly(engine.endpoints(service, port, node=site.node, zone=site.zone or None,
-                                        policy=policy, protocol=protocol, strict=False).endpoints)
+        return _evenly(
+            engine.endpoints(
+                service, port, node=site.node, zone=site.zone or None, policy=policy, protocol=protocol, strict=False
+            ).endpoints
+        )
+
     return spread
 
 
-def zone_rules(engine: Engine, service: str, port: int, sites: Sequence[ClientSite],
-               policy: str) -> dict[str, dict[str, float]]:
+def zone_rules(
+    engine: Engine, service: str, port: int, sites: Sequence[ClientSite], policy: str
+) -> dict[str, dict[str, float]]:
     """The rule that decides for each client zone: zone -> rule -> share of all requests."""
     groups = sites if isinstance(sites, SiteGroups) else SiteGroups(engine, sites)
     found: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for site in groups.alike(engine, service):
-        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None, policy=policy,
-                                     strict=False)
+        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None, policy=policy, strict=False)
         found[site.zone][selection.rule] += site.share
     return {zone: dict(sorted(rules.items())) for zone, rules in sorted(found.items())}
 
@@ -616,13 +659,13 @@ def _evenly(chosen: Sequence[SelectedEndpoint]) -> list[tuple[SelectedEndpoint, 
     return [(e, 1 / len(chosen)) for e in chosen]
 
 
-def _endpoint_load(e: SelectedEndpoint, zone: str, traffic: float, even: float,
-                   rate: Optional[Rate]) -> EndpointLoad:
+def _endpoint_load(e: SelectedEndpoint, zone: str, traffic: float, even: float, rate: Optional[Rate]) -> EndpointLoad:
     load = traffic / even if even > 0 else 0.0
     if rate is None:
         return EndpointLoad(e.address, e.port, zone, e.node, traffic, load)
-    return EndpointLoad(e.address, e.port, zone, e.node, traffic, load,
-                        rps=traffic * rate.rps, inflight=rate.inflight(traffic))
+    return EndpointLoad(
+        e.address, e.port, zone, e.node, traffic, load, rps=traffic * rate.rps, inflight=rate.inflight(traffic)
+    )
 
 
 def _endpoint_zone(e: SelectedEndpoint, state) -> str:
@@ -640,12 +683,15 @@ def _zone_extremes(loads: Sequence[EndpointLoad]) -> tuple[tuple[str, ...], tupl
     if not any(e.traffic for e in loads):
         return (), ()
     mean = {zone: sum(values) / len(values) for zone, values in sorted(by_zone.items())}
-    return (tuple(z for z, m in mean.items() if m > FLOOD_LOAD * (1 + _MARGIN)),
-            tuple(z for z, m in mean.items() if m < STARVE_LOAD * (1 - _MARGIN)))
+    return (
+        tuple(z for z, m in mean.items() if m > FLOOD_LOAD * (1 + _MARGIN)),
+        tuple(z for z, m in mean.items() if m < STARVE_LOAD * (1 - _MARGIN)),
+    )
 
 
-def _cost(flows: Mapping[tuple[str, str], float], prices: Prices, bytes_per_request: Optional[float],
-          requests: int) -> Cost:
+def _cost(
+    flows: Mapping[tuple[str, str], float], prices: Prices, bytes_per_request: Optional[float], requests: int
+) -> Cost:
     if bytes_per_request is None or bytes_per_request < 0:
         raise ArgumentError("a price needs a non-negative bytes_per_request", argument="bytes_per_request")
     gb_per_share = requests * bytes_per_request / BYTES_PER_GB
@@ -666,6 +712,7 @@ def _cost(flows: Mapping[tuple[str, str], float], prices: Prices, bytes_per_requ
 
 # ---------------------------------------------------------------------------
 # HAZL
+
 
 def hazl_pool(inflight: float, local: int, total: int, band: Band, previous: Optional[int] = None) -> int:
     """How many endpoints' worth a client zone's requests spread over.
@@ -693,10 +740,19 @@ def _fitting_under(inflight: float, high: float) -> int:
     return math.ceil(inflight / high * (1 - _MARGIN))
 
 
-def evaluate_hazl(engine: Engine, service: str, port: int, sites: Sequence[ClientSite], rate: Rate,
-                  band: Band = Band(), previous: Optional[Mapping[str, int]] = None, name: str = "hazl",
-                  prices: Prices = None, bytes_per_request: Optional[float] = None,
-                  requests: int = 1_000_000) -> ScenarioResult:
+def evaluate_hazl(
+    engine: Engine,
+    service: str,
+    port: int,
+    sites: Sequence[ClientSite],
+    rate: Rate,
+    band: Band = Band(),
+    previous: Optional[Mapping[str, int]] = None,
+    name: str = "hazl",
+    prices: Prices = None,
+    bytes_per_request: Optional[float] = None,
+    requests: int = 1_000_000,
+) -> ScenarioResult:
     """Where requests go under the HAZL model; ``previous`` maps each zone
     that had spilled to its pool then (see ``spilled_pools``)."""
     state = engine.state
@@ -711,8 +767,9 @@ def evaluate_hazl(engine: Engine, service: str, port: int, sites: Sequence[Clien
     own_rule: dict[ClientSite, Sequence[tuple[SelectedEndpoint, float]]] = {}
     demand: dict[str, float] = defaultdict(float)
     for site in sites:
-        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None, policy="linkerd",
-                                     strict=False)
+        selection = engine.endpoints(
+            service, port, node=site.node, zone=site.zone or None, policy="linkerd", strict=False
+        )
         if selection.rule == linkerd.LOCAL_TRAFFIC_POLICY:
             own_rule[site] = _evenly(selection.endpoints)
         else:
@@ -720,8 +777,9 @@ def evaluate_hazl(engine: Engine, service: str, port: int, sites: Sequence[Clien
     pools: dict[str, ZonePool] = {}
     for zone, share in sorted(demand.items()):
         inflight, local = rate.inflight(share), len(in_zone.get(zone, ()))
-        pools[zone] = ZonePool(zone, inflight, local,
-                               hazl_pool(inflight, local, len(candidates), band, previous.get(zone)))
+        pools[zone] = ZonePool(
+            zone, inflight, local, hazl_pool(inflight, local, len(candidates), band, previous.get(zone))
+        )
     spreads = {zone: _pool_spread(candidates, in_zone.get(zone, ()), pool.pool) for zone, pool in pools.items()}
 
     def spread(site: ClientSite) -> Sequence[tuple[SelectedEndpoint, float]]:
@@ -730,13 +788,26 @@ def evaluate_hazl(engine: Engine, service: str, port: int, sites: Sequence[Clien
     note = f"band {band.low:g}-{band.high:g} in flight per endpoint, hints ignored"
     if own_rule:
         note += "; internalTrafficPolicy Local: clients keep their node's endpoints"
-    result = evaluate(engine, service, port, sites, "linkerd", name, note, prices, bytes_per_request, requests,
-                      rate=rate, spread=spread)
+    result = evaluate(
+        engine,
+        service,
+        port,
+        sites,
+        "linkerd",
+        name,
+        note,
+        prices,
+        bytes_per_request,
+        requests,
+        rate=rate,
+        spread=spread,
+    )
     return attrs.evolve(result, band=band, pools=tuple(pools.values()))
 
 
-def _pool_spread(candidates: Sequence[SelectedEndpoint], local: Sequence[SelectedEndpoint],
-                 pool: int) -> list[tuple[SelectedEndpoint, float]]:
+def _pool_spread(
+    candidates: Sequence[SelectedEndpoint], local: Sequence[SelectedEndpoint], pool: int
+) -> list[tuple[SelectedEndpoint, float]]:
     """A zone's requests over a pool of ``pool`` slots: one per local endpoint,
     the rest shared evenly by the other candidates."""
     if not pool:
@@ -744,8 +815,11 @@ def _pool_spread(candidates: Sequence[SelectedEndpoint], local: Sequence[Selecte
     own = {(e.address, e.port) for e in local}
     others = len(candidates) - len(own)
     borrowed = (pool - len(own)) / others / pool if others else 0.0
-    return [(e, 1 / pool if (e.address, e.port) in own else borrowed) for e in candidates
-            if (e.address, e.port) in own or borrowed]
+    return [
+        (e, 1 / pool if (e.address, e.port) in own else borrowed)
+        for e in candidates
+        if (e.address, e.port) in own or borrowed
+    ]
 
 
 def spilled_pools(result: ScenarioResult) -> dict[str, int]:
@@ -757,11 +831,21 @@ def spilled_pools(result: ScenarioResult) -> dict[str, int]:
 # Scenarios
 
 
-def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
-           scenarios: Optional[Sequence[Union[str, Scenario]]] = None, policy: str = "linkerd",
-           price_per_gb: Prices = None, bytes_per_request: Optional[float] = None,
-           requests: int = 1_000_000, rps: Optional[float] = None,
-           latency: Optional[float] = None, protocol: str = "TCP") -> WhatIfReport:
+def whatif(
+    engine: Engine,
+    service: str,
+    port: int,
+    *,
+    clients: Clients = None,
+    scenarios: Optional[Sequence[Union[str, Scenario]]] = None,
+    policy: str = "linkerd",
+    price_per_gb: Prices = None,
+    bytes_per_request: Optional[float] = None,
+    requests: int = 1_000_000,
+    rps: Optional[float] = None,
+    latency: Optional[float] = None,
+    protocol: str = "TCP",
+) -> WhatIfReport:
     """Evaluate ``scenarios`` for ``service`` port ``port`` side by side.
 
     ``rps`` (requests per second over all clients) and ``latency`` (mean
@@ -785,13 +869,38 @@ def whatif(engine: Engine, service: str, port: int, *, clients: Clients = None,
         scenario = parse_scenario(item) if isinstance(item, str) else item
         if scenario.kind == "hazl":
             _needs_tcp(protocol, scenario)
-            results.append(evaluate_hazl(engine, service, port, sites, _needs_rate(rate, scenario), band_of(scenario),
-                                         name=scenario.name, prices=price_per_gb,
-                                         bytes_per_request=bytes_per_request, requests=requests))
+            results.append(
+                evaluate_hazl(
+                    engine,
+                    service,
+                    port,
+                    sites,
+                    _needs_rate(rate, scenario),
+                    band_of(scenario),
+                    name=scenario.name,
+                    prices=price_per_gb,
+                    bytes_per_request=bytes_per_request,
+                    requests=requests,
+                )
+            )
             continue
         target, scenario_policy, note = _scenario_engine(engine, service, scenario, policy)
-        results.append(evaluate(target, service, port, groups, scenario_policy, scenario.name, note,
-                                price_per_gb, bytes_per_request, requests, rate=rate, protocol=protocol))
+        results.append(
+            evaluate(
+                target,
+                service,
+                port,
+                groups,
+                scenario_policy,
+                scenario.name,
+                note,
+                price_per_gb,
+                bytes_per_request,
+                requests,
+                rate=rate,
+                protocol=protocol,
+            )
+        )
     return WhatIfReport(service, port, basis, _zone_shares(sites), tuple(results), rate)
 
 
@@ -800,21 +909,27 @@ def rate_of(rps: Optional[float], latency: Optional[float]) -> Optional[Rate]:
     if rps is None and latency is None:
         return None
     if rps is None or latency is None:
-        raise ArgumentError("a request rate needs both rps and latency (in flight = rps x latency)",
-                            argument="rps" if rps is None else "latency")
+        raise ArgumentError(
+            "a request rate needs both rps and latency (in flight = rps x latency)",
+            argument="rps" if rps is None else "latency",
+        )
     return Rate(rps, latency)
 
 
 def _needs_tcp(protocol: str, scenario: Scenario) -> None:
     if protocol != "TCP":
-        raise ArgumentError(f"scenario {scenario.name} models Linkerd's balancer, which carries TCP only, "
-                            f"not {protocol}", argument="scenario")
+        raise ArgumentError(
+            f"scenario {scenario.name} models Linkerd's balancer, which carries TCP only, not {protocol}",
+            argument="scenario",
+        )
 
 
 def _needs_rate(rate: Optional[Rate], scenario: Scenario) -> Rate:
     if rate is None:
-        raise ArgumentError(f"{scenario.name} needs a request rate and latency (rps, latency): its band is "
-                            f"in requests in flight", argument="scenario")
+        raise ArgumentError(
+            f"{scenario.name} needs a request rate and latency (rps, latency): its band is in requests in flight",
+            argument="scenario",
+        )
     return rate
 
 
@@ -824,8 +939,9 @@ def _scenario_engine(engine: Engine, service: str, scenario: Scenario, policy: s
     return (engine if slices is None else with_slices(engine, {service: slices})), policy, note
 
 
-def scenario_slices(engine: Engine, service: str, scenario: Scenario, policy: str,
-                    ratios: object = hint_writer.FROM_NODES) -> tuple[Optional[list[SliceUpserted]], str, str]:
+def scenario_slices(
+    engine: Engine, service: str, scenario: Scenario, policy: str, ratios: object = hint_writer.FROM_NODES
+) -> tuple[Optional[list[SliceUpserted]], str, str]:
     """The service's slices under ``scenario`` (None: as recorded), the policy
     to query them with, and a note.  ``ratios``: the nodes' zone ratios, when
     known already (``hints.compute_hints``)."""
@@ -849,20 +965,24 @@ def scenario_slices(engine: Engine, service: str, scenario: Scenario, policy: st
             slices = _drain_nodes(state, slices, scenario.argument)
         else:
             slices = _scaled(state, service, slices, int(scenario.argument[0]))
-    written = hint_writer.compute_hints(svc, slices, state.nodes.values(), mode=mode, service_key=service,
-                                        ratios=ratios)
+    written = hint_writer.compute_hints(
+        svc, slices, state.nodes.values(), mode=mode, service_key=service, ratios=ratios
+    )
     note = f"hints {written.mode}" + ("" if written.written else f": none written ({written.message})")
     return [_hinted(s, written.hints) for s in slices], policy, note
 
 
-def _hinted(s: SliceUpserted, hints: Mapping[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]]) -> SliceUpserted:
+def _hinted(
+    s: SliceUpserted, hints: Mapping[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]]
+) -> SliceUpserted:
     """``s`` with each endpoint's hints from ``hints`` (absent: no hint); ``s``
     itself when nothing changes (a whole cluster's worth of copies is slow)."""
     endpoints = []
     for index, e in enumerate(s.endpoints):
         wanted = hints.get((s.key, index), ((), ()))
-        endpoints.append(e if (e.for_zones, e.for_nodes) == wanted else
-                         attrs.evolve(e, for_zones=wanted[0], for_nodes=wanted[1]))
+        endpoints.append(
+            e if (e.for_zones, e.for_nodes) == wanted else attrs.evolve(e, for_zones=wanted[0], for_nodes=wanted[1])
+        )
     if all(new is old for new, old in zip(endpoints, s.endpoints)):
         return s
     return attrs.evolve(s, endpoints=tuple(endpoints))
@@ -903,7 +1023,9 @@ def _drain_zone(state, slices: list[SliceUpserted], zone: str) -> list[SliceUpse
 
 
 def _drain_nodes(state, slices: list[SliceUpserted], nodes: Sequence[str]) -> list[SliceUpserted]:
-    unknown = [n for n in nodes if n not in state.nodes and not any(e.node_name == n for s in slices for e in s.endpoints)]
+    unknown = [
+        n for n in nodes if n not in state.nodes and not any(e.node_name == n for s in slices for e in s.endpoints)
+    ]
     if unknown:
         raise EngineError(f"scenario drain-nodes: unknown node(s) {', '.join(unknown)}")
     drained = set(nodes)
@@ -939,19 +1061,21 @@ def _scaled(state, service: str, slices: list[SliceUpserted], total: int) -> lis
                 if e.is_ready:
                     ready[_zone_of(state, e)].append((s, index))
         if not ready:
-            raise EngineError(f"scenario scale:{total}: {service} has no ready {address_type} endpoint "
-                              f"to take the zone spread from")
+            raise EngineError(
+                f"scenario scale:{total}: {service} has no ready {address_type} endpoint to take the zone spread from"
+            )
         quota = apportion(total, {zone: len(found) for zone, found in ready.items()})
         kept: set[tuple[str, int]] = set()
         extra: dict[str, list[Endpoint]] = defaultdict(list)  # slice key -> new endpoints
         for zone, found in sorted(ready.items()):
-            kept.update((s.key, index) for s, index in found[:quota[zone]])
+            kept.update((s.key, index) for s, index in found[: quota[zone]])
             for k in range(quota[zone] - len(found)):
                 source, index = found[k % len(found)]
                 extra[source.key].append(_copy_of(source.endpoints[index], zone, k + 1))
         for s in group:
-            result.append(attrs.evolve(
-                s, endpoints=tuple(e for index, e in enumerate(s.endpoints) if (s.key, index) in kept)))
+            result.append(
+                attrs.evolve(s, endpoints=tuple(e for index, e in enumerate(s.endpoints) if (s.key, index) in kept))
+            )
         for s in group:
             if extra[s.key]:
                 result.append(attrs.evolve(s, name=f"{s.name}-scaled", endpoints=tuple(extra[s.key])))
@@ -962,9 +1086,15 @@ def _copy_of(template: Endpoint, zone: str, number: int) -> Endpoint:
     """A new ready endpoint on ``template``'s node; its address names what it is."""
     label = f"scaled-{zone or 'nozone'}-{number}"
     return attrs.evolve(
-        template, addresses=(label,), ready=True, serving=True, terminating=False, hostname=None,
+        template,
+        addresses=(label,),
+        ready=True,
+        serving=True,
+        terminating=False,
+        hostname=None,
         target_name=f"{template.target_name}-{label}" if template.target_name else None,
-        for_zones=(), for_nodes=(),
+        for_zones=(),
+        for_nodes=(),
     )
 
 
@@ -981,8 +1111,10 @@ def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
     clients = "  ".join(f"{zone or '(no zone)'} {_percent(share)}" for zone, share in report.clients.items())
     out.write(f"{report.service} port {report.port}\nclients ({report.clients_basis}): {clients}\n")
     if report.rate is not None:
-        out.write(f"rate: {report.rate.rps:g} rps, mean latency {report.rate.latency:g} s, "
-                  f"{report.rate.inflight(1.0):g} requests in flight\n")
+        out.write(
+            f"rate: {report.rate.rps:g} rps, mean latency {report.rate.latency:g} s, "
+            f"{report.rate.inflight(1.0):g} requests in flight\n"
+        )
     out.write("\n")
     rows: list[list[str]] = [["", *(s.name for s in report.scenarios)]]
     rows.append(["policy", *(s.policy for s in report.scenarios)])
@@ -996,8 +1128,12 @@ def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
         rows.append(["cost", *(f"{s.cost.amount:.4g}" if s.cost else "-" for s in report.scenarios)])
     pairs = sorted({(f, t) for s in report.scenarios for f, row in s.matrix.items() for t, v in row.items() if v})
     for source, target in pairs:
-        rows.append([f"{source or '?'} -> {target or '?'}",
-                     *(_percent(s.matrix.get(source, {}).get(target, 0.0)) for s in report.scenarios)])
+        rows.append(
+            [
+                f"{source or '?'} -> {target or '?'}",
+                *(_percent(s.matrix.get(source, {}).get(target, 0.0)) for s in report.scenarios),
+            ]
+        )
     endpoints = sorted({(e.zone, e.address) for s in report.scenarios for e in s.endpoints})
     figures = [("load", "load", "{:.2f}")]
     if report.rate is not None:
@@ -1012,8 +1148,9 @@ def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
-    notes = [(s.name, "; ".join(filter(None, (s.note, _pools_text(s.pools))))) for s in report.scenarios
-             if s.note or s.pools]
+    notes = [
+        (s.name, "; ".join(filter(None, (s.note, _pools_text(s.pools))))) for s in report.scenarios if s.note or s.pools
+    ]
     if notes:
         out.write("\n")
         for name, note in notes:
@@ -1025,8 +1162,12 @@ def render_whatif(report: WhatIfReport, out: IO[str]) -> None:
 
 def _pools_text(pools: Sequence[ZonePool]) -> str:
     """Which zones spill, to how many endpoints' worth, and which stay local."""
-    parts = [f"{p.zone or '(no zone)'} spills ({p.inflight:.3g} in flight over {p.local} local "
-             f"endpoint{'s' if p.local != 1 else ''}, pool {p.pool})" for p in pools if p.spilled]
+    parts = [
+        f"{p.zone or '(no zone)'} spills ({p.inflight:.3g} in flight over {p.local} local "
+        f"endpoint{'s' if p.local != 1 else ''}, pool {p.pool})"
+        for p in pools
+        if p.spilled
+    ]
     local = [p.zone or "(no zone)" for p in pools if not p.spilled]
     if local:
         parts.append(f"{', '.join(local)} stay{'s' if len(local) == 1 else ''} local")
@@ -1063,10 +1204,20 @@ TIMELINE_COLUMNS = tuple(f.name for f in attrs.fields(TimelineRow))
 Follower = Callable[[Engine, Sequence[ClientSite]], ScenarioResult]
 
 
-def timeline(log_path, service: str, port: int, *, clients: Clients = None, policy: str = "linkerd",
-             every: int = 1, since: int = 0, scenario: Union[None, str, Scenario] = None,
-             rps: Optional[float] = None, latency: Optional[float] = None,
-             protocol: str = "TCP") -> list[TimelineRow]:
+def timeline(
+    log_path,
+    service: str,
+    port: int,
+    *,
+    clients: Clients = None,
+    policy: str = "linkerd",
+    every: int = 1,
+    since: int = 0,
+    scenario: Union[None, str, Scenario] = None,
+    rps: Optional[float] = None,
+    latency: Optional[float] = None,
+    protocol: str = "TCP",
+) -> list[TimelineRow]:
     """Cross-zone share and worst overload after each event that touches ``service``.
 
     The log is folded event by event from seq ``since`` (0: the start); with
@@ -1079,18 +1230,35 @@ def timeline(log_path, service: str, port: int, *, clients: Clients = None, poli
     """
     from .timeline import timelines  # it builds on this module
 
-    found = timelines(log_path, [(service, port)], clients=clients, policy=policy, every=every, since=since,
-                      scenario=scenario, rps=rps, latency=latency, protocol=protocol)
+    found = timelines(
+        log_path,
+        [(service, port)],
+        clients=clients,
+        policy=policy,
+        every=every,
+        since=since,
+        scenario=scenario,
+        rps=rps,
+        latency=latency,
+        protocol=protocol,
+    )
     return [point.row for point in found[(service, port)]]
 
 
-def follower(service: str, port: int, policy: str, scenario: Union[None, str, Scenario],
-             rate: Optional[Rate], protocol: str = "TCP") -> Follower:
+def follower(
+    service: str,
+    port: int,
+    policy: str,
+    scenario: Union[None, str, Scenario],
+    rate: Optional[Rate],
+    protocol: str = "TCP",
+) -> Follower:
     """What a timeline of ``service`` asks at each row, under ``scenario``."""
     scenario = parse_scenario(scenario) if isinstance(scenario, str) else scenario or Scenario("recorded")
     if scenario.kind not in TIMELINE_SCENARIOS:
-        raise ArgumentError(f"a timeline follows the recorded state or hazl[:LOW,HIGH], not {scenario.name}",
-                            argument="scenario")
+        raise ArgumentError(
+            f"a timeline follows the recorded state or hazl[:LOW,HIGH], not {scenario.name}", argument="scenario"
+        )
     if scenario.kind == "recorded":
         return lambda engine, sites: evaluate(engine, service, port, sites, policy, protocol=protocol)
     _needs_tcp(protocol, scenario)
@@ -1102,17 +1270,22 @@ def follower(service: str, port: int, policy: str, scenario: Union[None, str, Sc
         memory.clear()
         memory.update(spilled_pools(result))
         return result
+
     return follow
 
 
-def timeline_row(engine: Engine, sites: Sequence[ClientSite], follow: Follower, seq: int, written: float,
-                 event: Event) -> TimelineRow:
+def timeline_row(
+    engine: Engine, sites: Sequence[ClientSite], follow: Follower, seq: int, written: float, event: Event
+) -> TimelineRow:
     """The row after event ``seq``, as ``follow`` sees the state folded so far."""
     label = f"{type(event).__name__} {getattr(event, 'key', getattr(event, 'name', ''))}"
     result = follow(engine, sites)
     served = bool(sites) and result.unserved_share < 1.0
     return TimelineRow(
-        seq, written, label, len(result.endpoints),
+        seq,
+        written,
+        label,
+        len(result.endpoints),
         result.cross_zone_share if served else None,
         result.max_overload if served else None,
         result.unserved_share if sites else None,

@@ -4,6 +4,7 @@ Where the compiled core is there (not a pure install, ENGINE_NO_EXTENSIONS
 unset) the core tests (index, policies, subscriptions, snapshots) also run
 over both implementations of the core, through the ``implementation``
 fixture; otherwise only the pure one is there to run."""
+
 import os
 from pathlib import Path
 
@@ -31,9 +32,11 @@ IMPLEMENTATIONS = _implementations()
 def pytest_report_header(config):
     import engine
 
-    return (f"topology-engine {engine.__version__} from {Path(engine.__file__).parent}; core: "
-            f"{kernels.IMPLEMENTATION} (ENGINE_NO_EXTENSIONS={os.environ.get('ENGINE_NO_EXTENSIONS', '')}); "
-            f"core tests over: {', '.join(IMPLEMENTATIONS)}")
+    return (
+        f"topology-engine {engine.__version__} from {Path(engine.__file__).parent}; core: "
+        f"{kernels.IMPLEMENTATION} (ENGINE_NO_EXTENSIONS={os.environ.get('ENGINE_NO_EXTENSIONS', '')}); "
+        f"core tests over: {', '.join(IMPLEMENTATIONS)}"
+    )
 
 
 @pytest.fixture(scope="session", params=IMPLEMENTATIONS)

@@ -8,6 +8,7 @@ before starting each, so the parent can aim its kill.  Batch k (the log's
 k-th frame) holds ``batch_objects(k)``: three objects, so three events, which
 lets the parent rebuild the expected state from the sequence number alone.
 """
+
 import sys
 
 from k8s import endpoint, endpoint_slice, node, service
@@ -23,9 +24,11 @@ def batch_objects(k: int) -> list[dict]:
     return [
         node(f"n{k % 4}", zone),
         service(f"ns/s{k % 5}"),
-        endpoint_slice(f"ns/e{k % 5}", f"s{k % 5}", [
-            endpoint(f"10.{k % 5}.{k % 200}.{j}", zone=zone, hints=[zone], pod=f"p{k}-{j}") for j in range(40)
-        ]),
+        endpoint_slice(
+            f"ns/e{k % 5}",
+            f"s{k % 5}",
+            [endpoint(f"10.{k % 5}.{k % 200}.{j}", zone=zone, hints=[zone], pod=f"p{k}-{j}") for j in range(40)],
+        ),
     ]
 
 

@@ -6,6 +6,7 @@ Usage: python crash_writer.py LOG_DIR SEED SEGMENT_BYTES
 Record ``[seq, batch_first, batch_len, padding]`` lets the parent check that
 every visible batch is whole and numbered as written.
 """
+
 import random
 import sys
 

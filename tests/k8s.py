@@ -1,11 +1,13 @@
 """Builders for Kubernetes objects as kubectl prints them, for tests."""
+
 from __future__ import annotations
 
 from typing import Optional
 
 
-def node(name: str, zone: Optional[str] = None, cpu: str = "4", ready: bool = True,
-         control_plane: bool = False) -> dict:
+def node(
+    name: str, zone: Optional[str] = None, cpu: str = "4", ready: bool = True, control_plane: bool = False
+) -> dict:
     labels = {"kubernetes.io/hostname": name}
     if zone is not None:
         labels["topology.kubernetes.io/zone"] = zone
@@ -27,14 +29,23 @@ def service(key: str, ports=((80, "http"),), itp: Optional[str] = None, **spec) 
     body = {"ports": [{"name": n, "port": p, "targetPort": n or p} for p, n in ports], **spec}
     if itp is not None:
         body["internalTrafficPolicy"] = itp
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
-            "spec": body}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": body}
 
 
-def endpoint(ip: str, *, zone: Optional[str] = None, node: Optional[str] = None, hints=None,
-             node_hints=None, ready: Optional[bool] = True, pod: Optional[str] = None,
-             hostname: Optional[str] = None, serving: Optional[bool] = None,
-             terminating: Optional[bool] = None, namespace: str = "ns") -> dict:
+def endpoint(
+    ip: str,
+    *,
+    zone: Optional[str] = None,
+    node: Optional[str] = None,
+    hints=None,
+    node_hints=None,
+    ready: Optional[bool] = True,
+    pod: Optional[str] = None,
+    hostname: Optional[str] = None,
+    serving: Optional[bool] = None,
+    terminating: Optional[bool] = None,
+    namespace: str = "ns",
+) -> dict:
     ep: dict = {"addresses": [ip], "conditions": {}}
     for key, value in (("ready", ready), ("serving", serving), ("terminating", terminating)):
         if value is not None:
@@ -56,14 +67,14 @@ def endpoint(ip: str, *, zone: Optional[str] = None, node: Optional[str] = None,
     return ep
 
 
-def endpoint_slice(key: str, service_name: str, endpoints: list, ports=(("http", 8080),),
-                   address_type: str = "IPv4") -> dict:
+def endpoint_slice(
+    key: str, service_name: str, endpoints: list, ports=(("http", 8080),), address_type: str = "IPv4"
+) -> dict:
     namespace, name = key.split("/")
     return {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
-        "metadata": {"name": name, "namespace": namespace,
-                     "labels": {"kubernetes.io/service-name": service_name}},
+        "metadata": {"name": name, "namespace": namespace, "labels": {"kubernetes.io/service-name": service_name}},
         "addressType": address_type,
         "ports": [{"name": n, "port": p, "protocol": "TCP"} for n, p in ports],
         "endpoints": endpoints,

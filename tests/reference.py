@@ -3,6 +3,7 @@ written from the text with no index, cache or kernel, to check the engine
 against.  A port publisher per port a Service has declared, created when it
 is declared and updated event by event the way Linkerd's are; any other port
 is answered by a publisher created at the moment of asking."""
+
 from __future__ import annotations
 
 from engine.events import NodeDeleted, NodeUpserted, ServiceDeleted, ServiceUpserted, SliceDeleted, SliceUpserted
@@ -106,7 +107,10 @@ class LinkerdModel:
                 if ep.target_kind is None:
                     identity, family = ("svc", es.service, ip, port, ep.hostname or ""), ""
                 elif ep.target_kind == "Pod":
-                    identity, family = ("pod", ep.target_namespace or "", ep.target_name or "", es.address_type), es.address_type
+                    identity, family = (
+                        ("pod", ep.target_namespace or "", ep.target_name or "", es.address_type),
+                        es.address_type,
+                    )
                 elif ep.target_kind == "ExternalWorkload":
                     identity, family = ("ew", es.namespace, ep.target_name or ""), ""
                 else:
@@ -116,8 +120,9 @@ class LinkerdModel:
 
     # -- a client's view -----------------------------------------------------
 
-    def selection(self, service, port, *, node=None, zone=None, hostname=None, filtering=True,
-                  ipv6=False, node_hints=False):
+    def selection(
+        self, service, port, *, node=None, zone=None, hostname=None, filtering=True, ipv6=False, node_hints=False
+    ):
         """(rule, sorted ["address:port", ...]) for one client."""
         pub = self.publishers.get((service, port))
         cands = dict(pub.addresses) if pub is not None else self._fresh(service, port)
@@ -132,8 +137,11 @@ class LinkerdModel:
             rule, chosen = "filtering-off", cands
         elif self.local.get(service, False):
             rule = "local-traffic-policy"
-            chosen = {k: v for k, v in cands.items()
-                      if v[3].target_kind == "Pod" and node is not None and v[3].node_name == node}
+            chosen = {
+                k: v
+                for k, v in cands.items()
+                if v[3].target_kind == "Pod" and node is not None and v[3].node_name == node
+            }
         elif any(not v[3].for_zones for v in cands.values()):
             rule, chosen = "unhinted-endpoint", cands
         else:

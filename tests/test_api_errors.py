@@ -1,6 +1,7 @@
 """The API says what is wrong: bad arguments raise an EngineError subclass
 exported from ``engine`` whose message names the argument; ``Engine.follow``
 is the command line's follow loop."""
+
 import inspect
 import time
 
@@ -14,9 +15,19 @@ from engine.whatif import whatif
 
 
 def cluster():
-    return [node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web"),
-            endpoint_slice("ns/s", "web", [endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
-                                           endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2")])]
+    return [
+        node("n1", "zone-a"),
+        node("n2", "zone-b"),
+        service("ns/web"),
+        endpoint_slice(
+            "ns/s",
+            "web",
+            [
+                endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
+                endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2"),
+            ],
+        ),
+    ]
 
 
 @pytest.fixture
@@ -33,24 +44,51 @@ def test_every_exported_error_is_an_engine_error():
     assert all(issubclass(e, EngineError) for e in errors)
 
 
-@pytest.mark.parametrize("call, argument, message", [
-    (lambda e: e.endpoints("ns/web", "80", node="n1"), "port", "expected an integer 1..65535, got str '80'"),
-    (lambda e: e.endpoints("ns/web", 80.0, node="n1"), "port", "expected an integer 1..65535, got float 80.0"),
-    (lambda e: e.endpoints("ns/web", True, node="n1"), "port", "expected an integer 1..65535, got bool True"),
-    (lambda e: e.endpoints("ns/web", 70000, node="n1"), "port", "70000 is outside 1..65535"),
-    (lambda e: e.endpoints("ns-web", 80, node="n1"), "service", "expected \"namespace/name\", got str 'ns-web'"),
-    (lambda e: e.endpoints("ns/web", 80, node=1), "node", "expected a name (a non-empty string) or None, got int 1"),
-    (lambda e: e.endpoints("ns/web", 80, zone=""), "zone", "expected a name (a non-empty string) or None, got str ''"),
-    (lambda e: e.endpoints("ns/web", 80, node="n1", policy="istio"), "policy",
-     "unknown policy 'istio' (known: linkerd, linkerd+nodes, kube-proxy)"),
-    (lambda e: e.endpoints("ns/web", 80, node="n1", protocol="QUIC"), "protocol",
-     "expected one of TCP, UDP, SCTP, got str 'QUIC'"),
-    (lambda e: e.subscribe("ns/web", "80", node="n1", on_update=print), "port",
-     "expected an integer 1..65535, got str '80'"),
-    (lambda e: whatif(e, "ns/web", 80, policy="istio"), "policy",
-     "unknown policy 'istio' (known: linkerd, linkerd+nodes, kube-proxy)"),
-    (lambda e: whatif(e, "ns/web", 80, price_per_gb=0.01), "price_per_gb", "a price per GB needs bytes_per_request"),
-])
+@pytest.mark.parametrize(
+    "call, argument, message",
+    [
+        (lambda e: e.endpoints("ns/web", "80", node="n1"), "port", "expected an integer 1..65535, got str '80'"),
+        (lambda e: e.endpoints("ns/web", 80.0, node="n1"), "port", "expected an integer 1..65535, got float 80.0"),
+        (lambda e: e.endpoints("ns/web", True, node="n1"), "port", "expected an integer 1..65535, got bool True"),
+        (lambda e: e.endpoints("ns/web", 70000, node="n1"), "port", "70000 is outside 1..65535"),
+        (lambda e: e.endpoints("ns-web", 80, node="n1"), "service", "expected \"namespace/name\", got str 'ns-web'"),
+        (
+            lambda e: e.endpoints("ns/web", 80, node=1),
+            "node",
+            "expected a name (a non-empty string) or None, got int 1",
+        ),
+        (
+            lambda e: e.endpoints("ns/web", 80, zone=""),
+            "zone",
+            "expected a name (a non-empty string) or None, got str ''",
+        ),
+        (
+            lambda e: e.endpoints("ns/web", 80, node="n1", policy="istio"),
+            "policy",
+            "unknown policy 'istio' (known: linkerd, linkerd+nodes, kube-proxy)",
+        ),
+        (
+            lambda e: e.endpoints("ns/web", 80, node="n1", protocol="QUIC"),
+            "protocol",
+            "expected one of TCP, UDP, SCTP, got str 'QUIC'",
+        ),
+        (
+            lambda e: e.subscribe("ns/web", "80", node="n1", on_update=print),
+            "port",
+            "expected an integer 1..65535, got str '80'",
+        ),
+        (
+            lambda e: whatif(e, "ns/web", 80, policy="istio"),
+            "policy",
+            "unknown policy 'istio' (known: linkerd, linkerd+nodes, kube-proxy)",
+        ),
+        (
+            lambda e: whatif(e, "ns/web", 80, price_per_gb=0.01),
+            "price_per_gb",
+            "a price per GB needs bytes_per_request",
+        ),
+    ],
+)
 def test_bad_arguments_name_the_argument(eng, call, argument, message):
     with pytest.raises(ArgumentError) as info:
         call(eng)
@@ -103,11 +141,14 @@ def test_follow_yields_the_current_selection_stamped_with_its_event_then_each_ch
         assert (first.op, first.seq, [e.address for e in first.endpoints]) == ("add", 4, ["10.0.0.2"])
         assert stamp == written_at(log, 4) and time.time() - stamp > 1
         with Engine.open(log, write=True) as writer:
-            writer.ingest([endpoint_slice("ns/s", "web", [endpoint("10.0.0.9", zone="zone-b", hints=["zone-b"],
-                                                                   pod="p9")])])
+            writer.ingest(
+                [endpoint_slice("ns/s", "web", [endpoint("10.0.0.9", zone="zone-b", hints=["zone-b"], pod="p9")])]
+            )
         rest = list(updates)  # ends after 2 idle seconds
     assert [(u.op, u.seq, [e.address for e in u.endpoints]) for u, _ in rest] == [
-        ("add", 5, ["10.0.0.9"]), ("remove", 5, ["10.0.0.2"])]
+        ("add", 5, ["10.0.0.9"]),
+        ("remove", 5, ["10.0.0.2"]),
+    ]
     assert all(stamp == written_at(log, 5) for _, stamp in rest)
     assert follower.subscriptions.group_count == 0  # the subscription ends with the iterator
 

@@ -1,6 +1,7 @@
 """The benchmark runner end to end at the smallest scale: it runs every
 suite, and the results file it writes has the documented shape.  No timing
 is asserted; timings belong to the benchmark runs themselves."""
+
 import json
 import os
 import subprocess
@@ -13,9 +14,23 @@ def test_quick_run_writes_a_results_file(tmp_path):
     results = tmp_path / "results"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--scale", "tiny",
-         "--results-dir", str(results), "--workdir", str(tmp_path / "work")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--scale",
+            "tiny",
+            "--results-dir",
+            str(results),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     files = list(results.glob("*.json"))
@@ -29,7 +44,7 @@ def test_quick_run_writes_a_results_file(tmp_path):
     assert report["errors"] == {}
     assert {"platform", "cpu", "cores", "python"} <= set(report["machine"])
     assert report["date"] and "commit" in report
-    suites = sorted(p.stem[len("suite_"):] for p in (ROOT / "benchmarks").glob("suite_*.py"))
+    suites = sorted(p.stem[len("suite_") :] for p in (ROOT / "benchmarks").glob("suite_*.py"))
     assert sorted(report["suites"]) == suites
     assert {r["suite"] for r in report["results"]} == set(suites)
     for r in report["results"]:

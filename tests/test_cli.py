@@ -1,4 +1,5 @@
 """The command line: outputs, exit codes, and bad input that changes nothing."""
+
 import io
 import json
 import subprocess
@@ -11,9 +12,19 @@ from k8s import endpoint, endpoint_slice, node, service, watch
 
 from engine.cli import main
 
-CLUSTER = [node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web"),
-           endpoint_slice("ns/s", "web", [endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
-                                          endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2")])]
+CLUSTER = [
+    node("n1", "zone-a"),
+    node("n2", "zone-b"),
+    service("ns/web"),
+    endpoint_slice(
+        "ns/s",
+        "web",
+        [
+            endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
+            endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2"),
+        ],
+    ),
+]
 
 
 def run(capsys, *args):
@@ -41,26 +52,39 @@ def test_endpoints_table_and_json(log, capsys):
     code, out, _ = run(capsys, "endpoints", log, "ns/web:80", "--zone", "zone-b", "--json")
     answer = json.loads(out)
     assert answer["rule"] == "zone-hints" and [e["address"] for e in answer["endpoints"]] == ["10.0.0.2"]
-    assert answer["endpoints"][0] == {"address": "10.0.0.2", "port": 8080, "node": None, "zone": "zone-b",
-                                      "for_zones": ["zone-b"], "for_nodes": [], "target": "Pod/ns/p2"}
+    assert answer["endpoints"][0] == {
+        "address": "10.0.0.2",
+        "port": 8080,
+        "node": None,
+        "zone": "zone-b",
+        "for_zones": ["zone-b"],
+        "for_nodes": [],
+        "target": "Pod/ns/p2",
+    }
 
 
-@pytest.mark.parametrize("args, message", [
-    (["ns/wbe:80", "--node", "n1"], "service ns/wbe not found (services in ns: web)"),
-    (["ns/web:81", "--node", "n1"], "service ns/web has no port 81/TCP (ports: 80/TCP (http))"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ns/wbe:80", "--node", "n1"], "service ns/wbe not found (services in ns: web)"),
+        (["ns/web:81", "--node", "n1"], "service ns/web has no port 81/TCP (ports: 80/TCP (http))"),
+    ],
+)
 def test_unknown_service_or_port_is_one_line_exit_1(log, capsys, args, message):
     code, out, err = run(capsys, "endpoints", log, *args)
     assert code == 1 and out == "" and err == f"topology-engine: {message}\n"
 
 
-@pytest.mark.parametrize("args", [
-    ["endpoints", "LOG", "ns/web", "--node", "n1"],
-    ["endpoints", "LOG", "ns/web:80"],
-    ["endpoints", "LOG", "ns/web:80", "--node", "n1", "--zone", "a"],
-    ["endpoints", "LOG", "ns/web:80", "--node", "n1", "--policy", "nope"],
-    ["replay", "LOG", "--until", "minus"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["endpoints", "LOG", "ns/web", "--node", "n1"],
+        ["endpoints", "LOG", "ns/web:80"],
+        ["endpoints", "LOG", "ns/web:80", "--node", "n1", "--zone", "a"],
+        ["endpoints", "LOG", "ns/web:80", "--node", "n1", "--policy", "nope"],
+        ["replay", "LOG", "--until", "minus"],
+    ],
+)
 def test_usage_errors_exit_2(log, capsys, args):
     with pytest.raises(SystemExit) as info:
         main([str(log) if a == "LOG" else a for a in args])
@@ -69,14 +93,16 @@ def test_usage_errors_exit_2(log, capsys, args):
 
 def test_batch_answers_every_line_and_flags_errors(log, tmp_path, capsys):
     batch = tmp_path / "q.jsonl"
-    batch.write_text('{"service": "ns/web", "port": 80, "node": "n2"}\n'
-                     'not json\n'
-                     '{"service": "ns/web", "port": "eighty", "zone": "a"}\n'
-                     '{"service": "ns/web", "port": 80, "zone": "zone-a", "policy": "kube-proxy"}\n'
-                     '{"service": "ns/web", "port": 80, "zone": "zone-q"}\n'
-                     '{"service": "ns/web", "port": 80, "node": "n1", "protocol": "udp", "policy": "kube-proxy"}\n'
-                     '{"service": "ns/web", "port": 80, "node": "n1", "protocol": "UDP"}\n'
-                     '{"service": "ns/web", "port": 80, "node": "n1", "protocl": "TCP"}\n')
+    batch.write_text(
+        '{"service": "ns/web", "port": 80, "node": "n2"}\n'
+        "not json\n"
+        '{"service": "ns/web", "port": "eighty", "zone": "a"}\n'
+        '{"service": "ns/web", "port": 80, "zone": "zone-a", "policy": "kube-proxy"}\n'
+        '{"service": "ns/web", "port": 80, "zone": "zone-q"}\n'
+        '{"service": "ns/web", "port": 80, "node": "n1", "protocol": "udp", "policy": "kube-proxy"}\n'
+        '{"service": "ns/web", "port": 80, "node": "n1", "protocol": "UDP"}\n'
+        '{"service": "ns/web", "port": 80, "node": "n1", "protocl": "TCP"}\n'
+    )
     code, out, _ = run(capsys, "endpoints", log, "--batch", batch, "--json")
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and len(lines) == 8
@@ -91,11 +117,16 @@ def test_batch_answers_every_line_and_flags_errors(log, tmp_path, capsys):
 
 
 BAD_INPUTS = [
-    ('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ns"}, '
-     '"spec": {"ports": [{"port": "eighty"}]}}',
-     "spec.ports[0].port: expected an integer, found string"),
+    (
+        '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ns"}, '
+        '"spec": {"ports": [{"port": "eighty"}]}}',
+        "spec.ports[0].port: expected an integer, found string",
+    ),
     ('{"apiVersion": "v1", "kind": "List", "items": [', "truncated JSON"),
-    ('{"type": "UPDATED", "object": {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}}}', "unknown watch event type"),
+    (
+        '{"type": "UPDATED", "object": {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}}}',
+        "unknown watch event type",
+    ),
     ("kind: Node\nmetadata:\n  name: [oops\n", "malformed YAML"),
 ]
 
@@ -114,9 +145,23 @@ def test_bad_input_appends_nothing(log, tmp_path, capsys, text, message):
 
 def test_skip_invalid_appends_the_valid_objects(log, tmp_path, capsys):
     mixed = tmp_path / "mixed.json"
-    mixed.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}, "status": {"allocatable": {"cpu": "lots"}}},
-        node("n3", "zone-c")]}))
+    mixed.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Node",
+                        "metadata": {"name": "x"},
+                        "status": {"allocatable": {"cpu": "lots"}},
+                    },
+                    node("n3", "zone-c"),
+                ],
+            }
+        )
+    )
     code, out, _ = run(capsys, "ingest", log, mixed, "--skip-invalid")
     assert code == 0 and "skipped invalid objects: 1" in out and "appended: 1 events (seq 5..5)" in out
 
@@ -178,8 +223,11 @@ def test_empty_stdin_leaves_an_empty_log(tmp_path, capsys, monkeypatch):
 
 
 def test_random_bytes_on_a_real_stdin_are_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "engine", "ingest", str(tmp_path / "log"), "-"],
-                            input=bytes(range(256)) * 4, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "ingest", str(tmp_path / "log"), "-"],
+        input=bytes(range(256)) * 4,
+        capture_output=True,
+    )
     assert result.returncode == 1 and result.stderr.count(b"\n") == 1 and b"Traceback" not in result.stderr
     assert b"byte" in result.stderr and not (tmp_path / "log").exists()
 
@@ -224,8 +272,12 @@ def test_verify_and_repair_a_damaged_log(log, tmp_path, capsys):
 def test_stdin_stream_is_committed_as_it_arrives(tmp_path):
     """`kubectl --watch | ingest LOG -`: a follower sees the first event before the stream ends."""
     path = tmp_path / "log"
-    writer = subprocess.Popen([sys.executable, "-m", "engine", "ingest", str(path), "-"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "engine", "ingest", str(path), "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         writer.stdin.write(json.dumps(watch("ADDED", node("n1", "zone-a"))) + "\n")
         writer.stdin.flush()
@@ -249,14 +301,18 @@ def test_stdin_stream_is_committed_as_it_arrives(tmp_path):
 
 
 def test_follow_prints_the_selection_then_changes(log, tmp_path):
-    follower = subprocess.Popen([sys.executable, "-m", "engine", "follow", str(log), "ns/web:80", "--node", "n1",
-                                 "--json", "--timeout", "3"], stdout=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "engine", "follow", str(log), "ns/web:80", "--node", "n1", "--json", "--timeout", "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = json.loads(follower.stdout.readline())
         assert first["op"] == "add" and [e["address"] for e in first["endpoints"]] == ["10.0.0.1"]
         change = tmp_path / "change.json"
-        change.write_text(json.dumps(endpoint_slice("ns/s", "web", [
-            endpoint("10.0.0.7", zone="zone-a", hints=["zone-a"], pod="p7")])))
+        change.write_text(
+            json.dumps(endpoint_slice("ns/s", "web", [endpoint("10.0.0.7", zone="zone-a", hints=["zone-a"], pod="p7")]))
+        )
         assert main(["ingest", str(log), str(change)]) == 0
         updates = [json.loads(follower.stdout.readline()) for _ in range(2)]
         assert [(u["op"], u["seq"]) for u in updates] == [("add", 5), ("remove", 5)]
@@ -319,8 +375,19 @@ def test_hints_explain_and_whatif_commands(log, tmp_path, capsys):
     expl = json.loads(out)
     assert code == 0 and expl["rule"] == "zone-hints"
     assert [v["selected"] for v in expl["endpoint"]["verdicts"]] == [False]
-    code, out, _ = run(capsys, "whatif", log, "ns/web:80", "--clients", "zone-a=1,zone-b=1",
-                       "--scenario", "recorded", "--scenario", "none", "--json")
+    code, out, _ = run(
+        capsys,
+        "whatif",
+        log,
+        "ns/web:80",
+        "--clients",
+        "zone-a=1,zone-b=1",
+        "--scenario",
+        "recorded",
+        "--scenario",
+        "none",
+        "--json",
+    )
     scenarios = {s["name"]: s for s in json.loads(out)["scenarios"]}
     assert code == 0 and scenarios["recorded"]["cross_zone_share"] == 0.0
     assert scenarios["none"]["cross_zone_share"] == pytest.approx(0.5)
@@ -354,13 +421,19 @@ def test_every_help_explains_log(name, capsys):
         assert "LOG  " in out and "a directory of segments and snapshots" in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--clients", "zone-a=lots"], "argument --clients: 'zone-a=lots' is not ZONE=WEIGHT"),
-    (["--scenario", "teleport"], "argument --scenario: 'teleport': unknown (known: recorded, none, auto, "
-                                 "prefer-same-zone, prefer-close, prefer-same-node, drain:ZONE"),
-    (["--price-per-gb", "cheap"], "argument --price-per-gb: 'cheap' is not FROM:TO=PRICE"),
-    (["--price-per-gb", "0.01"], "--price-per-gb needs --bytes-per-request"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--clients", "zone-a=lots"], "argument --clients: 'zone-a=lots' is not ZONE=WEIGHT"),
+        (
+            ["--scenario", "teleport"],
+            "argument --scenario: 'teleport': unknown (known: recorded, none, auto, "
+            "prefer-same-zone, prefer-close, prefer-same-node, drain:ZONE",
+        ),
+        (["--price-per-gb", "cheap"], "argument --price-per-gb: 'cheap' is not FROM:TO=PRICE"),
+        (["--price-per-gb", "0.01"], "--price-per-gb needs --bytes-per-request"),
+    ],
+)
 def test_whatif_usage_errors_exit_2_naming_the_flag(log, capsys, args, message):
     with pytest.raises(SystemExit) as info:
         main(["whatif", str(log), "ns/web:80", *args])
@@ -368,18 +441,27 @@ def test_whatif_usage_errors_exit_2_naming_the_flag(log, capsys, args, message):
     assert info.value.code == 2 and message in err.splitlines()[-1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["endpoints", "LOG", "ns/web:80", "--node", "n9"], "--node: no node n9 (nodes: n1, n2)"),
-    (["endpoints", "LOG", "ns/web:80", "--zone", "zone-q"], "--zone: no zone zone-q (did you mean zone-a, zone-b?)"),
-    (["explain", "LOG", "ns/web:80", "--node", "ghost"], "--node: no node ghost (nodes: n1, n2)"),
-    (["follow", "LOG", "ns/web:80", "--zone", "zone-q", "--timeout", "0"], "--zone: no zone zone-q"),
-    (["replay", "LOG", "--watch", "ns/web:80@n9"], "node: no node n9 (nodes: n1, n2)"),
-    (["replay", "LOG", "--watch", "ns/web:80@zone:zone-q"], "zone: no zone zone-q"),
-    (["replay", "LOG", "--watch", "ns/wbe:80@n1"], "service ns/wbe not found"),
-    (["whatif", "LOG", "ns/web:80", "--clients", "zone-q=100"], "--clients: no zone zone-q (did you mean zone-a, zone-b?)"),
-    (["whatif", "LOG", "ns/web:80", "--clients", "service:ns/nope"], "--clients: no service ns/nope"),
-    (["hints", "LOG", "ns/wbe"], "service ns/wbe not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["endpoints", "LOG", "ns/web:80", "--node", "n9"], "--node: no node n9 (nodes: n1, n2)"),
+        (
+            ["endpoints", "LOG", "ns/web:80", "--zone", "zone-q"],
+            "--zone: no zone zone-q (did you mean zone-a, zone-b?)",
+        ),
+        (["explain", "LOG", "ns/web:80", "--node", "ghost"], "--node: no node ghost (nodes: n1, n2)"),
+        (["follow", "LOG", "ns/web:80", "--zone", "zone-q", "--timeout", "0"], "--zone: no zone zone-q"),
+        (["replay", "LOG", "--watch", "ns/web:80@n9"], "node: no node n9 (nodes: n1, n2)"),
+        (["replay", "LOG", "--watch", "ns/web:80@zone:zone-q"], "zone: no zone zone-q"),
+        (["replay", "LOG", "--watch", "ns/wbe:80@n1"], "service ns/wbe not found"),
+        (
+            ["whatif", "LOG", "ns/web:80", "--clients", "zone-q=100"],
+            "--clients: no zone zone-q (did you mean zone-a, zone-b?)",
+        ),
+        (["whatif", "LOG", "ns/web:80", "--clients", "service:ns/nope"], "--clients: no service ns/nope"),
+        (["hints", "LOG", "ns/wbe"], "service ns/wbe not found"),
+    ],
+)
 def test_names_the_log_does_not_have_are_errors_naming_the_flag(log, capsys, args, message):
     code, out, err = run(capsys, *[str(log) if a == "LOG" else a for a in args])
     assert code == 1 and out == "" and err.startswith(f"topology-engine: {message}") and err.count("\n") == 1
@@ -389,27 +471,58 @@ def test_hints_and_whatif_take_the_same_mode_names(log, capsys):
     for mode in ("prefer-same-zone", "prefer-close"):
         code, out, _ = run(capsys, "hints", log, "ns/web", "--mode", mode, "--json")
         assert code == 0 and json.loads(out)["mode"] == "prefer-same-zone"
-    code, out, _ = run(capsys, "whatif", log, "ns/web:80", "--clients", "zone-a=1,zone-b=1", "--json",
-                       "--scenario", "prefer-same-zone", "--scenario", "prefer-close")
+    code, out, _ = run(
+        capsys,
+        "whatif",
+        log,
+        "ns/web:80",
+        "--clients",
+        "zone-a=1,zone-b=1",
+        "--json",
+        "--scenario",
+        "prefer-same-zone",
+        "--scenario",
+        "prefer-close",
+    )
     same_zone, close = json.loads(out)["scenarios"]
     assert code == 0 and same_zone["name"] == "prefer-same-zone" and close["name"] == "prefer-close"
     assert same_zone["cross_zone_share"] == close["cross_zone_share"] == 0.0
 
 
 def test_follow_takes_zone_and_policy_like_endpoints(log, tmp_path):
-    follower = subprocess.Popen([sys.executable, "-m", "engine", "follow", str(log), "ns/web:80", "--zone", "zone-b",
-                                 "--policy", "kube-proxy", "--json", "--timeout", "3"], stdout=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "follow",
+            str(log),
+            "ns/web:80",
+            "--zone",
+            "zone-b",
+            "--policy",
+            "kube-proxy",
+            "--json",
+            "--timeout",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = json.loads(follower.stdout.readline())
         assert first["watch"] == "ns/web:80@zone:zone-b" and first["seq"] == 4
         assert [e["address"] for e in first["endpoints"]] == ["10.0.0.2"]
         change = tmp_path / "change.json"
-        change.write_text(json.dumps(endpoint_slice("ns/s", "web", [
-            endpoint("10.0.0.8", zone="zone-b", hints=["zone-b"], pod="p8")])))
+        change.write_text(
+            json.dumps(endpoint_slice("ns/s", "web", [endpoint("10.0.0.8", zone="zone-b", hints=["zone-b"], pod="p8")]))
+        )
         assert main(["ingest", str(log), str(change)]) == 0
         updates = [json.loads(follower.stdout.readline()) for _ in range(2)]
         assert [(u["op"], u["seq"], [e["address"] for e in u["endpoints"]]) for u in updates] == [
-            ("add", 5, ["10.0.0.8"]), ("remove", 5, ["10.0.0.2"])]
+            ("add", 5, ["10.0.0.8"]),
+            ("remove", 5, ["10.0.0.2"]),
+        ]
         assert follower.wait(20) == 0
     finally:
         if follower.poll() is None:

@@ -1,5 +1,6 @@
 """The engine over its log: snapshot + tail == full replay, --at, compaction,
 damaged snapshots, and bad input leaving the log untouched."""
+
 import json
 import os
 import random
@@ -49,8 +50,10 @@ def test_snapshot_plus_tail_equals_full_replay(events, data, implementation):
                 writer.snapshot()
             writer.apply_all(events[cut:])
             live = image(writer)
-        with Engine.open(path, implementation=implementation) as from_snapshot, \
-                Engine.open(path, use_snapshot=False, implementation=implementation) as full:
+        with (
+            Engine.open(path, implementation=implementation) as from_snapshot,
+            Engine.open(path, use_snapshot=False, implementation=implementation) as full,
+        ):
             assert image(from_snapshot) == image(full) == live
             assert answers(from_snapshot) == answers(full)
 
@@ -179,8 +182,10 @@ def test_replay_after_compact_folds_from_the_compaction_snapshot_and_says_so(tmp
     cut, full = compacted_log(path)
     code, out, _ = run(capsys, "replay", path)
     assert code == 0
-    assert out.startswith(f"replayed {15 - cut} events (seq {cut + 1}..15) from the snapshot at seq {cut} "
-                          "(the events before it were compacted away) in ")
+    assert out.startswith(
+        f"replayed {15 - cut} events (seq {cut + 1}..15) from the snapshot at seq {cut} "
+        "(the events before it were compacted away) in "
+    )
     assert "services: 1, slices: 1, endpoints: 1, nodes: 2" in out
     with Engine.open(path, use_snapshot=False) as replayed:
         assert replayed.base_seq == cut and image(replayed) == full
@@ -188,19 +193,26 @@ def test_replay_after_compact_folds_from_the_compaction_snapshot_and_says_so(tmp
     updates = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and updates[0]["seq"] == cut and updates[0]["op"] == "add"  # what the snapshot held
     assert all(u["seq"] > cut for u in updates[1:]) and len(updates) > 1
-    for until, message in [(16, "seq 16 is past the end of the log (last seq 15)"),
-                           (cut - 1, f"events 1..{cut} were compacted away")]:
+    for until, message in [
+        (16, "seq 16 is past the end of the log (last seq 15)"),
+        (cut - 1, f"events 1..{cut} were compacted away"),
+    ]:
         code, out, err = run(capsys, "replay", path, "--until", until)
         assert code == 1 and out == "" and message in err and err.count("\n") == 1
 
 
 def test_replay_until_past_the_end_is_an_error_like_at(tmp_path, capsys):
     small_log(tmp_path / "log").close()
-    for args in (["replay", tmp_path / "log", "--until", 10], ["endpoints", tmp_path / "log", "ns/web:80",
-                                                                "--node", "n1", "--at", 10]):
+    for args in (
+        ["replay", tmp_path / "log", "--until", 10],
+        ["endpoints", tmp_path / "log", "ns/web:80", "--node", "n1", "--at", 10],
+    ):
         code, out, err = run(capsys, *args)
-        assert code == 1 and out == "" and err == f"topology-engine: {tmp_path / 'log'}: seq 10 is past the end " \
-                                                   "of the log (last seq 9)\n"
+        assert (
+            code == 1
+            and out == ""
+            and err == f"topology-engine: {tmp_path / 'log'}: seq 10 is past the end of the log (last seq 9)\n"
+        )
     code, out, _ = run(capsys, "replay", tmp_path / "log", "--until", 9)
     assert code == 0 and out.startswith("replayed 9 events (seq 1..9) in ")
 
@@ -261,8 +273,12 @@ def test_sigkill_during_snapshot_and_compact_loses_nothing_acknowledged(tmp_path
     acked = 0
     for trial in range(16):
         phase = (b"snapshot\n", b"compact\n")[trial % 2]
-        child = subprocess.Popen([sys.executable, str(CRASH_MAINTENANCE), str(log_dir)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        child = subprocess.Popen(
+            [sys.executable, str(CRASH_MAINTENANCE), str(log_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         assert child.stdout.readline() == b"ready\n", child.communicate()[1]
         rounds, seen = rng.randint(1, 3), 0
         while seen < rounds:  # aim at the chosen phase of a later round

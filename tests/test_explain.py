@@ -2,6 +2,7 @@
 clusters, and a property over random clusters: the explanation's rule and
 result equal Engine.endpoints for every policy, and its per-endpoint
 verdicts select exactly the endpoints in the result."""
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,13 @@ def only_verdict(expl):
 def test_demo_web_zone_hints_from_the_node_label(demo):
     expl = explain(demo, "shop/web", 80, node="node-a1", endpoint="10.244.3.11")
     assert (expl.zone, expl.zone_source, expl.rule) == ("zone-a", "node-label", "zone-hints")
-    assert steps(expl) == {"candidates": 6, "local-traffic-policy": 6, "unhinted": 6, "zone-hints": 2,
-                           "address-family": 2}
+    assert steps(expl) == {
+        "candidates": 6,
+        "local-traffic-policy": 6,
+        "unhinted": 6,
+        "zone-hints": 2,
+        "address-family": 2,
+    }
     assert addresses(expl) == ["10.244.1.11", "10.244.2.11"]
     verdict = only_verdict(expl)
     assert (verdict.selected, verdict.reason, verdict.port) == (False, "zone-hint", 8080)
@@ -143,13 +149,16 @@ def test_lookup_errors_match_engine(demo):
         explain(demo, "shop/web", 80, endpoint="10.0.0.1:http")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("10.0.0.1", ("10.0.0.1", None)),
-    ("10.0.0.1:8080", ("10.0.0.1", 8080)),
-    ("2001:db8::1", ("2001:db8::1", None)),
-    ("[2001:db8::1]:443", ("2001:db8::1", 443)),
-    ("[2001:db8::1]", ("2001:db8::1", None)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("10.0.0.1", ("10.0.0.1", None)),
+        ("10.0.0.1:8080", ("10.0.0.1", 8080)),
+        ("2001:db8::1", ("2001:db8::1", None)),
+        ("[2001:db8::1]:443", ("2001:db8::1", 443)),
+        ("[2001:db8::1]", ("2001:db8::1", None)),
+    ],
+)
 def test_parse_endpoint(text, expected):
     assert parse_endpoint(text) == expected
 
@@ -174,8 +183,9 @@ def pod(address: str, name: str, **fields) -> Endpoint:
 
 def engine_with(*events) -> Engine:
     eng = Engine()
-    eng.apply_all([NodeUpserted("n1", "za", 4000), NodeUpserted("n2", "zb", 4000), NodeUpserted("n3", None, 4000),
-                   *events])
+    eng.apply_all(
+        [NodeUpserted("n1", "za", 4000), NodeUpserted("n2", "zb", 4000), NodeUpserted("n3", None, 4000), *events]
+    )
     return eng
 
 
@@ -207,8 +217,12 @@ def test_replaced_by_a_later_address_of_the_same_pod_in_the_same_slice():
 def test_lost_when_another_slice_listing_the_identity_is_rewritten():
     # The pod moves to s2; rewriting s1 without it removes the identity,
     # and s2 is not read again until it is written.
-    eng = engine_with(SVC, slice_of("s1", pod("10.0.0.1", "p")), slice_of("s2", pod("10.0.0.1", "p")),
-                      slice_of("s1", pod("10.0.0.5", "q")))
+    eng = engine_with(
+        SVC,
+        slice_of("s1", pod("10.0.0.1", "p")),
+        slice_of("s2", pod("10.0.0.1", "p")),
+        slice_of("s1", pod("10.0.0.5", "q")),
+    )
     expl = explain(eng, "ns/web", 80, node="n1", endpoint="10.0.0.1")
     assert addresses(expl) == ["10.0.0.5"]
     verdict = only_verdict(expl)
@@ -217,8 +231,12 @@ def test_lost_when_another_slice_listing_the_identity_is_rewritten():
 
 def test_slice_without_the_port_and_unsupported_target_kind():
     other = Endpoint(("10.0.0.3",), ready=True, target_kind="Service", target_namespace="ns", target_name="x")
-    eng = engine_with(SVC, slice_of("s1", pod("10.0.0.1", "p1"), ports=(SlicePort("admin", 9000),)),
-                      slice_of("s2", other), slice_of("s3", pod("10.0.0.4", "p4"), ports=()))
+    eng = engine_with(
+        SVC,
+        slice_of("s1", pod("10.0.0.1", "p1"), ports=(SlicePort("admin", 9000),)),
+        slice_of("s2", other),
+        slice_of("s3", pod("10.0.0.4", "p4"), ports=()),
+    )
     assert only_verdict(explain(eng, "ns/web", 80, endpoint="10.0.0.1")).reason == "no-port"
     assert "no port named 'http'" in only_verdict(explain(eng, "ns/web", 80, endpoint="10.0.0.1")).detail
     assert only_verdict(explain(eng, "ns/web", 80, endpoint="10.0.0.3")).reason == "unsupported-target"
@@ -229,8 +247,9 @@ def test_slice_without_the_port_and_unsupported_target_kind():
 def test_local_policy_reasons_not_pod_other_node_and_no_node():
     svc = ServiceUpserted("ns", "web", (ServicePort("http", 80),), internal_traffic_policy="Local")
     vm = Endpoint(("10.0.0.3",), ready=True, node_name="n1")
-    eng = engine_with(svc, slice_of("s1", pod("10.0.0.1", "p1", node_name="n1"),
-                                    pod("10.0.0.2", "p2", node_name="n2"), vm))
+    eng = engine_with(
+        svc, slice_of("s1", pod("10.0.0.1", "p1", node_name="n1"), pod("10.0.0.2", "p2", node_name="n2"), vm)
+    )
     assert only_verdict(explain(eng, "ns/web", 80, node="n1", endpoint="10.0.0.3")).reason == "not-pod"
     assert only_verdict(explain(eng, "ns/web", 80, node="n1", endpoint="10.0.0.2")).reason == "other-node"
     none = explain(eng, "ns/web", 80, zone="za", endpoint="10.0.0.1")
@@ -249,11 +268,14 @@ def test_address_family_step_both_ways():
 
 
 def test_hostname_lookup_and_node_hints_extension():
-    eng = engine_with(SVC, slice_of(
-        "s1",
-        pod("10.0.0.1", "p1", hostname="h0", for_zones=("za",), for_nodes=("n1",)),
-        pod("10.0.0.2", "p2", hostname="h1", for_zones=("za",), for_nodes=("n2",)),
-    ))
+    eng = engine_with(
+        SVC,
+        slice_of(
+            "s1",
+            pod("10.0.0.1", "p1", hostname="h0", for_zones=("za",), for_nodes=("n1",)),
+            pod("10.0.0.2", "p2", hostname="h1", for_zones=("za",), for_nodes=("n2",)),
+        ),
+    )
     by_name = explain(eng, "ns/web", 80, node="n1", hostname="h1", endpoint="10.0.0.1")
     assert steps(by_name)["hostname"] == 1 and only_verdict(by_name).reason == "hostname"
     plain = explain(eng, "ns/web", 80, node="n1")
@@ -275,8 +297,10 @@ def test_kube_proxy_listing_reasons():
     v6 = SliceUpserted("ns", "v6", "web", "IPv6", HTTP, (Endpoint(("2001:db8::5",), ready=True),))
     eng = engine_with(SVC, slice_of("a", terminating), slice_of("b", replacement, second), v6)
     reasons = {
-        query: [(v.reason, v.slice) for v in explain(eng, "ns/web", 80, node="n1", policy="kube-proxy",
-                                                     endpoint=query).verdicts]
+        query: [
+            (v.reason, v.slice)
+            for v in explain(eng, "ns/web", 80, node="n1", policy="kube-proxy", endpoint=query).verdicts
+        ]
         for query in ("10.0.0.1", "10.0.0.7", "10.0.0.8", "2001:db8::5")
     }
     assert reasons == {
@@ -292,15 +316,19 @@ def test_kube_proxy_terminating_fallback_and_node_mode():
         Endpoint(("10.0.0.1",), ready=False, serving=True, terminating=True, node_name="n1"),
         Endpoint(("10.0.0.2",), ready=False, serving=False, terminating=True, node_name="n2"),
     ]
-    fallback = explain(engine_with(SVC, slice_of("s", *eps)), "ns/web", 80, node="n1", policy="kube-proxy",
-                       endpoint="10.0.0.2")
+    fallback = explain(
+        engine_with(SVC, slice_of("s", *eps)), "ns/web", 80, node="n1", policy="kube-proxy", endpoint="10.0.0.2"
+    )
     assert fallback.rule == "terminating-fallback" and addresses(fallback) == ["10.0.0.1"]
     assert only_verdict(fallback).reason == "not-serving-terminating"
     assert steps(fallback)["conditions"] == 0
-    hinted = [Endpoint((f"10.0.0.{i}",), ready=True, node_name=f"n{i}", for_zones=("za",), for_nodes=(f"n{i}",))
-              for i in (1, 2)]
-    node_mode = explain(engine_with(SVC, slice_of("s", *hinted)), "ns/web", 80, node="n2", policy="kube-proxy",
-                        endpoint="10.0.0.1")
+    hinted = [
+        Endpoint((f"10.0.0.{i}",), ready=True, node_name=f"n{i}", for_zones=("za",), for_nodes=(f"n{i}",))
+        for i in (1, 2)
+    ]
+    node_mode = explain(
+        engine_with(SVC, slice_of("s", *hinted)), "ns/web", 80, node="n2", policy="kube-proxy", endpoint="10.0.0.1"
+    )
     assert node_mode.rule == "node-hints" and addresses(node_mode) == ["10.0.0.2"]
     assert only_verdict(node_mode).reason == "node-hint"
     assert next(s.detail for s in node_mode.steps if s.name == "topology-mode").startswith("PreferSameNode")
@@ -308,8 +336,14 @@ def test_kube_proxy_terminating_fallback_and_node_mode():
 
 def test_kube_proxy_local_policy_without_a_client_node():
     svc = ServiceUpserted("ns", "web", (ServicePort("http", 80),), internal_traffic_policy="Local")
-    expl = explain(engine_with(svc, slice_of("s", Endpoint(("10.0.0.1",), ready=True, node_name="n1"))),
-                   "ns/web", 80, zone="za", policy="kube-proxy", endpoint="10.0.0.1")
+    expl = explain(
+        engine_with(svc, slice_of("s", Endpoint(("10.0.0.1",), ready=True, node_name="n1"))),
+        "ns/web",
+        80,
+        zone="za",
+        policy="kube-proxy",
+        endpoint="10.0.0.1",
+    )
     assert expl.endpoints == () and only_verdict(expl).reason == "no-client-node"
 
 
@@ -377,18 +411,37 @@ def slices(draw):
     # Mostly fully hinted slices, so that the hint rules get their turn.
     hinted = draw(st.sampled_from([True, True, False]))
     return SliceUpserted(
-        "ns", draw(st.sampled_from(["s0", "s1", "s2"])), draw(st.sampled_from(["web", "web", "web", "other"])),
+        "ns",
+        draw(st.sampled_from(["s0", "s1", "s2"])),
+        draw(st.sampled_from(["web", "web", "web", "other"])),
         address_type,
-        draw(st.sampled_from([(SlicePort("http", 8080),), (SlicePort("http", 8080),), (), (SlicePort("", 8081),),
-                              (SlicePort("admin", 9000), SlicePort("http", 8443))])),
+        draw(
+            st.sampled_from(
+                [
+                    (SlicePort("http", 8080),),
+                    (SlicePort("http", 8080),),
+                    (),
+                    (SlicePort("", 8081),),
+                    (SlicePort("admin", 9000), SlicePort("http", 8443)),
+                ]
+            )
+        ),
         tuple(draw(st.lists(endpoints_for(address_type, hinted), max_size=4))),
     )
 
 
 services = st.builds(
-    ServiceUpserted, st.just("ns"), st.just("web"),
-    st.sampled_from([(ServicePort("http", 80),), (ServicePort("http", 80),), (ServicePort("", 80),),
-                     (ServicePort("http", 80, node_port=30080),)]),
+    ServiceUpserted,
+    st.just("ns"),
+    st.just("web"),
+    st.sampled_from(
+        [
+            (ServicePort("http", 80),),
+            (ServicePort("http", 80),),
+            (ServicePort("", 80),),
+            (ServicePort("http", 80, node_port=30080),),
+        ]
+    ),
     st.sampled_from(["Cluster", "Cluster", "Local"]),
     st.sampled_from(["Cluster", "Local"]),
     st.sampled_from(["ClusterIP", "NodePort"]),
@@ -399,11 +452,26 @@ events = st.one_of(
     slices(),
     services,
     st.builds(ServiceDeleted, st.just("ns"), st.just("web")),
-    st.builds(SliceUpserted, st.just("ns"), st.sampled_from(["s0", "s1", "s2"]), st.just("web"), st.just("IPv4"),
-              st.just((SlicePort("http", 8080),)),
-              st.lists(st.builds(Endpoint, st.sampled_from(V4).map(lambda a: (a,)), st.just(False),
-                                 st.sampled_from([True, False]), st.just(True), st.sampled_from(NODES)),
-                       min_size=1, max_size=3).map(tuple)),
+    st.builds(
+        SliceUpserted,
+        st.just("ns"),
+        st.sampled_from(["s0", "s1", "s2"]),
+        st.just("web"),
+        st.just("IPv4"),
+        st.just((SlicePort("http", 8080),)),
+        st.lists(
+            st.builds(
+                Endpoint,
+                st.sampled_from(V4).map(lambda a: (a,)),
+                st.just(False),
+                st.sampled_from([True, False]),
+                st.just(True),
+                st.sampled_from(NODES),
+            ),
+            min_size=1,
+            max_size=3,
+        ).map(tuple),
+    ),
     st.builds(SliceDeleted, st.just("ns"), st.sampled_from(["s0", "s1", "s2"])),
     st.builds(NodeUpserted, st.sampled_from(NODES), st.sampled_from(ZONES + [None]), st.just(1000)),
 )

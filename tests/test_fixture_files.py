@@ -4,6 +4,7 @@ the demo cluster the package ships (engine/demo_data).
 These tests do not run the engine; they make sure every case is well formed
 so that a failing conformance run always points at behaviour, not at a typo.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -69,8 +70,9 @@ def objects_of(apply: list, where: str) -> Iterator[tuple[str, dict]]:
 
 def check_object(obj: dict, where: str) -> None:
     assert obj.get("kind") in KINDS, f"{where}: unexpected kind {obj.get('kind')!r}"
-    assert obj.get("apiVersion") == ("discovery.k8s.io/v1" if obj["kind"] == "EndpointSlice" else "v1"), \
+    assert obj.get("apiVersion") == ("discovery.k8s.io/v1" if obj["kind"] == "EndpointSlice" else "v1"), (
         f"{where}: wrong apiVersion for {obj['kind']}"
+    )
     meta = obj.get("metadata")
     assert isinstance(meta, dict) and meta.get("name"), f"{where}: metadata.name missing"
     if obj["kind"] == "Service":
@@ -207,8 +209,9 @@ def test_demo_cluster_is_a_realistic_list() -> None:
 
 def test_demo_slices_agree_with_nodes_and_services() -> None:
     cluster = demo_cluster()
-    zone_of = {o["metadata"]["name"]: o["metadata"]["labels"][ZONE_LABEL]
-               for o in cluster["items"] if o["kind"] == "Node"}
+    zone_of = {
+        o["metadata"]["name"]: o["metadata"]["labels"][ZONE_LABEL] for o in cluster["items"] if o["kind"] == "Node"
+    }
     services = {o["metadata"]["name"] for o in cluster["items"] if o["kind"] == "Service"}
     slices = [o for o in cluster["items"] if o["kind"] == "EndpointSlice"]
     slices += [event["object"] for event in demo_changes()]
@@ -233,8 +236,11 @@ def test_demo_slices_agree_with_nodes_and_services() -> None:
 def test_demo_changes_are_a_watch_stream_of_known_slices() -> None:
     events = demo_changes()
     assert 10 <= len(events) <= 20
-    known = {(o["metadata"]["namespace"], o["metadata"]["name"])
-             for o in demo_cluster()["items"] if o["kind"] == "EndpointSlice"}
+    known = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in demo_cluster()["items"]
+        if o["kind"] == "EndpointSlice"
+    }
     versions = []
     for i, event in enumerate(events):
         assert event["type"] in WATCH_EVENT_TYPES and set(event) == {"type", "object"}

@@ -1,6 +1,7 @@
 """engine.hintcheck: recorded hints against the controller's, on the demo
 cluster and on changed copies of it, and a property: once the controller's
 hints are written, checking again finds nothing to change."""
+
 from __future__ import annotations
 
 import io
@@ -47,8 +48,12 @@ def test_demo_web_auto_hints_are_what_the_controller_writes(demo):
 def test_demo_checkout_hints_are_unexpected_because_the_minimums_overdraw(demo):
     report = check_hints(demo, "shop/checkout")
     assert (report.written, report.reason, report.zones) == (False, "minimum-exceeds-threshold", {})
-    assert statuses(report) == {"10.244.1.31": "unexpected", "10.244.4.31": "unexpected",
-                                "10.244.5.31": "unexpected", "10.20.0.15": "ok"}
+    assert statuses(report) == {
+        "10.244.1.31": "unexpected",
+        "10.244.4.31": "unexpected",
+        "10.244.5.31": "unexpected",
+        "10.20.0.15": "ok",
+    }
 
 
 def test_demo_cart_asks_for_nothing_but_prefer_close_would_hint_every_pod(demo):
@@ -59,7 +64,10 @@ def test_demo_cart_asks_for_nothing_but_prefer_close_would_hint_every_pod(demo):
     assert (close.mode, close.mode_source, close.written) == ("prefer-same-zone", "option", True)
     assert set(statuses(close).values()) == {"missing"}
     assert [(row.zone, row.for_zones) for row in close.endpoints] == [
-        ("zone-a", ("zone-a",)), ("zone-b", ("zone-b",)), ("zone-c", ("zone-c",))]
+        ("zone-a", ("zone-a",)),
+        ("zone-b", ("zone-b",)),
+        ("zone-c", ("zone-c",)),
+    ]
 
 
 def test_prefer_same_node_adds_the_own_node(demo):
@@ -103,8 +111,13 @@ def test_json_has_exactly_the_documented_shape(demo):
     assert list(data) == ["service", "mode", "written", "reason", "zones", "endpoints"]
     assert data["service"] == "shop/checkout" and data["reason"] == "minimum-exceeds-threshold"
     assert data["endpoints"][0] == {
-        "address": "10.244.1.31", "zone": "zone-a", "for_zones": [], "for_nodes": [],
-        "recorded_for_zones": ["zone-a"], "recorded_for_nodes": [], "status": "unexpected",
+        "address": "10.244.1.31",
+        "zone": "zone-a",
+        "for_zones": [],
+        "for_nodes": [],
+        "recorded_for_zones": ["zone-a"],
+        "recorded_for_nodes": [],
+        "status": "unexpected",
     }
 
 
@@ -132,8 +145,9 @@ def test_unknown_service_names_the_near_ones_and_bad_mode(demo):
 
 def test_slices_without_their_service_ask_for_nothing():
     eng = Engine()
-    eng.apply(SliceUpserted("ns", "s", "gone", endpoints=(Endpoint(("10.0.0.1",), ready=True, zone="a",
-                                                                     for_zones=("a",)),)))
+    eng.apply(
+        SliceUpserted("ns", "s", "gone", endpoints=(Endpoint(("10.0.0.1",), ready=True, zone="a", for_zones=("a",)),))
+    )
     report = check_hints(eng, "ns/gone")
     assert (report.mode, report.written) == ("none", False)
     assert statuses(report) == {"10.0.0.1": "unexpected"}
@@ -145,20 +159,35 @@ def test_slices_without_their_service_ask_for_nothing():
 ZONES = ["za", "zb", "zc"]
 
 nodes = st.lists(
-    st.builds(NodeUpserted, st.sampled_from([f"n{i}" for i in range(6)]), st.sampled_from(ZONES),
-              st.sampled_from([1000, 2000, 4000, 3500])),
-    min_size=2, max_size=6, unique_by=lambda n: n.name,
+    st.builds(
+        NodeUpserted,
+        st.sampled_from([f"n{i}" for i in range(6)]),
+        st.sampled_from(ZONES),
+        st.sampled_from([1000, 2000, 4000, 3500]),
+    ),
+    min_size=2,
+    max_size=6,
+    unique_by=lambda n: n.name,
 )
 endpoint_st = st.builds(
-    Endpoint, st.sampled_from([f"10.0.0.{i}" for i in range(1, 40)]).map(lambda a: (a,)),
+    Endpoint,
+    st.sampled_from([f"10.0.0.{i}" for i in range(1, 40)]).map(lambda a: (a,)),
     ready=st.sampled_from([True, True, True, False, None]),
-    node_name=st.sampled_from([f"n{i}" for i in range(6)]), zone=st.sampled_from(ZONES),
+    node_name=st.sampled_from([f"n{i}" for i in range(6)]),
+    zone=st.sampled_from(ZONES),
     for_zones=st.lists(st.sampled_from(ZONES), max_size=1).map(tuple),
 )
 slices_st = st.lists(
-    st.builds(SliceUpserted, st.just("ns"), st.sampled_from(["s0", "s1", "s2"]), st.just("web"),
-              endpoints=st.lists(endpoint_st, max_size=8).map(tuple)),
-    min_size=1, max_size=3, unique_by=lambda s: s.name,
+    st.builds(
+        SliceUpserted,
+        st.just("ns"),
+        st.sampled_from(["s0", "s1", "s2"]),
+        st.just("web"),
+        endpoints=st.lists(endpoint_st, max_size=8).map(tuple),
+    ),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda s: s.name,
 )
 
 

@@ -1,5 +1,6 @@
 """Hint writing (engine.hints): the EndpointSlice controller's tables, the
 feasibility table, cases the controller's code implies, and properties."""
+
 from __future__ import annotations
 
 import json
@@ -188,8 +189,12 @@ def test_unset_ready_condition_is_not_ready_for_the_controller():
 
 def test_nodes_end_to_end_with_cpu_ratios():
     # zone-a has 3/4 of the CPU: of 8 endpoints all in zone-a, 2 go to zone-b.
-    nodes = [NodeUpserted("a1", "zone-a", 3000), NodeUpserted("b1", "zone-b", 1000),
-             NodeUpserted("cp", None, 0, control_plane=True), NodeUpserted("down", None, 0, ready=False)]
+    nodes = [
+        NodeUpserted("a1", "zone-a", 3000),
+        NodeUpserted("b1", "zone-b", 1000),
+        NodeUpserted("cp", None, 0, control_plane=True),
+        NodeUpserted("down", None, 0, ready=False),
+    ]
     slices = [_slice("s1", *(_ep(f"10.0.0.{i}", "zone-a") for i in range(8)))]
     result = hints.compute_hints(AUTO, slices, nodes)
     assert result.written and result.zones == {"zone-a": 6, "zone-b": 2}
@@ -240,8 +245,11 @@ def with_zone_hints(s: SliceUpserted, zones) -> SliceUpserted:
 @pytest.mark.parametrize(
     "desired, allocated, moves",
     [
-        ({"zone-a": 5.0, "zone-b": 5.3, "zone-c": 4.7}, {"zone-a": 6, "zone-b": 5, "zone-c": 4},
-         ({"zone-a": 1}, {"zone-c": 1})),
+        (
+            {"zone-a": 5.0, "zone-b": 5.3, "zone-c": 4.7},
+            {"zone-a": 6, "zone-b": 5, "zone-c": 4},
+            ({"zone-a": 1}, {"zone-c": 1}),
+        ),
         # A whole endpoint to spare, but no zone short of even half a one.
         ({"zone-a": 5.0, "zone-b": 5.3, "zone-c": 4.7}, {"zone-a": 6, "zone-b": 5, "zone-c": 5}, ({}, {})),
         # A whole endpoint missing, but no zone with even half a one to spare.
@@ -287,8 +295,10 @@ def test_prefer_close_leaves_not_ready_endpoints_alone_but_auto_clears_them():
         (ServiceUpserted("ns", "svc"), "none"),
         (ServiceUpserted("ns", "svc", topology_mode="Auto", traffic_distribution="PreferSameNode"), "auto"),
         (ServiceUpserted("ns", "svc", topology_mode="AUTO"), "none"),
-        (ServiceUpserted("ns", "svc", topology_mode="Disabled", traffic_distribution="PreferClose"),
-         "prefer-same-zone"),
+        (
+            ServiceUpserted("ns", "svc", topology_mode="Disabled", traffic_distribution="PreferClose"),
+            "prefer-same-zone",
+        ),
         (ServiceUpserted("ns", "svc", traffic_distribution="PreferSameNode"), "prefer-same-node"),
     ],
 )
@@ -316,8 +326,11 @@ def auto_inputs(draw):
     n_zones = draw(st.integers(2, 4))
     nodes = [NodeUpserted(f"node-{z}", z, draw(st.integers(1, 16)) * 250) for z in ZONE_NAMES[:n_zones]]
     endpoint_zones = ZONE_NAMES[: n_zones + draw(st.integers(0, 1))]  # sometimes a zone without nodes
-    eps = draw(st.lists(st.tuples(st.sampled_from(endpoint_zones), st.sampled_from([True, True, True, False, None])),
-                        max_size=40))
+    eps = draw(
+        st.lists(
+            st.tuples(st.sampled_from(endpoint_zones), st.sampled_from([True, True, True, False, None])), max_size=40
+        )
+    )
     endpoints = [_ep(f"10.0.{i // 200}.{i % 200}", z, ready=r) for i, (z, r) in enumerate(eps)]
     cut = draw(st.integers(0, len(endpoints)))
     slices = [_slice("s1", *endpoints[:cut]), _slice("s2", *endpoints[cut:])]
@@ -350,8 +363,11 @@ def test_written_auto_hints_give_each_ready_endpoint_exactly_one_zone(inputs):
     # A zone gives endpoints away only out of a surplus over its desired share.
     for zone, allocation in allocations.items():
         own_count = sum(1 for s in slices for e in s.endpoints if e.ready is True and e.zone == zone)
-        moved_away = own_count - sum(1 for p in hinted if hinted[p][0] == (zone,)
-                                     and next(s for s in slices if s.key == p[0]).endpoints[p[1]].zone == zone)
+        moved_away = own_count - sum(
+            1
+            for p in hinted
+            if hinted[p][0] == (zone,) and next(s for s in slices if s.key == p[0]).endpoints[p[1]].zone == zone
+        )
         assert moved_away <= max(0.0, own_count - allocation.desired + 0.5)
 
 

@@ -2,6 +2,7 @@
 exactly as a from-scratch rebuild (a new Engine replaying the same events,
 and the index reloaded from its own dump through the bulk kernels) and as the
 plain reference model; plus the cache is kept, and dropped, where it should."""
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import LinkerdModel, render
@@ -30,8 +31,9 @@ PORTS = [(), (SlicePort("http", 8080),), (SlicePort("", 8081),), (SlicePort("adm
 def endpoints_st(zones):
     return st.builds(
         Endpoint,
-        addresses=st.lists(st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1"]),
-                           min_size=1, max_size=2).map(tuple),
+        addresses=st.lists(
+            st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1"]), min_size=1, max_size=2
+        ).map(tuple),
         ready=st.sampled_from([True, True, False, None]),
         node_name=st.sampled_from(NODES + [None]),
         zone=st.sampled_from(zones + [None]),
@@ -40,8 +42,7 @@ def endpoints_st(zones):
         target_namespace=st.just("ns"),
         target_name=st.sampled_from(["p0", "p1", "p2", "p3"]),
         # Mostly hinted, so the zone rules (not the unhinted fallback) decide.
-        for_zones=st.lists(st.sampled_from(zones), min_size=1, max_size=8).map(tuple)
-        | st.just(()),
+        for_zones=st.lists(st.sampled_from(zones), min_size=1, max_size=8).map(tuple) | st.just(()),
         for_nodes=st.lists(st.sampled_from(NODES), min_size=1, max_size=2).map(tuple) | st.just(()),
     )
 
@@ -57,26 +58,48 @@ def events_st(zones):
         endpoints=st.lists(endpoints_st(zones), max_size=5).map(tuple),
     )
     return st.one_of(
-        slices, slices,
+        slices,
+        slices,
         st.builds(SliceDeleted, st.just("ns"), st.sampled_from(SLICES)),
         st.builds(ServiceDeleted, st.just("ns"), st.just("web")),
         st.builds(NodeUpserted, st.sampled_from(NODES), st.sampled_from(zones[:4] + [None]), st.just(1000)),
-        st.builds(ServiceUpserted, st.just("ns"), st.just("web"),
-                  st.sampled_from([(ServicePort("http", 80),), (ServicePort("", 80),), ()]),
-                  st.sampled_from(["Cluster", "Cluster", "Local"])),
+        st.builds(
+            ServiceUpserted,
+            st.just("ns"),
+            st.just("web"),
+            st.sampled_from([(ServicePort("http", 80),), (ServicePort("", 80),), ()]),
+            st.sampled_from(["Cluster", "Cluster", "Local"]),
+        ),
     )
 
 
 def every_zone_slice(zones):
     """A slice naming every zone, so the service interns all of them (ids past 63 included)."""
-    return SliceUpserted("ns", "seed", "web", ports=(SlicePort("http", 8080),), endpoints=tuple(
-        Endpoint((f"10.1.{i // 250}.{i % 250}",), target_kind="Pod", target_namespace="ns",
-                 target_name=f"seed-{i}", for_zones=(zone,)) for i, zone in enumerate(zones)))
+    return SliceUpserted(
+        "ns",
+        "seed",
+        "web",
+        ports=(SlicePort("http", 8080),),
+        endpoints=tuple(
+            Endpoint(
+                (f"10.1.{i // 250}.{i % 250}",),
+                target_kind="Pod",
+                target_namespace="ns",
+                target_name=f"seed-{i}",
+                for_zones=(zone,),
+            )
+            for i, zone in enumerate(zones)
+        ),
+    )
 
 
 QUERIES = [
-    dict(node="n0"), dict(node="n1", policy="linkerd+nodes"), dict(node="n2", ipv6=True),
-    dict(node="ghost"), dict(node="n3", hostname="h0"), dict(node="n1", filtering=False),
+    dict(node="n0"),
+    dict(node="n1", policy="linkerd+nodes"),
+    dict(node="n2", ipv6=True),
+    dict(node="ghost"),
+    dict(node="n3", hostname="h0"),
+    dict(node="n1", filtering=False),
 ]
 
 
@@ -142,9 +165,11 @@ def test_incremental_index_equals_rebuild_and_reference_after_every_event(data, 
 # ---------------------------------------------------------------------------
 # The cache: kept across unrelated changes, dropped by the ones that matter
 
+
 def pod(ip, name, zones, node=None):
-    return Endpoint((ip,), node_name=node, target_kind="Pod", target_namespace="ns", target_name=name,
-                    for_zones=tuple(zones))
+    return Endpoint(
+        (ip,), node_name=node, target_kind="Pod", target_namespace="ns", target_name=name, for_zones=tuple(zones)
+    )
 
 
 def slice_of(name, *endpoints):
@@ -153,11 +178,13 @@ def slice_of(name, *endpoints):
 
 def zoned_engine(implementation):
     eng = Engine(implementation=implementation)
-    eng.apply_all([
-        ServiceUpserted("ns", "web", (ServicePort("http", 80),)),
-        slice_of("a", pod("10.0.0.1", "a1", ["za"]), pod("10.0.0.2", "a2", ["za"])),
-        slice_of("b", pod("10.0.1.1", "b1", ["zb"])),
-    ])
+    eng.apply_all(
+        [
+            ServiceUpserted("ns", "web", (ServicePort("http", 80),)),
+            slice_of("a", pod("10.0.0.1", "a1", ["za"]), pod("10.0.0.2", "a2", ["za"])),
+            slice_of("b", pod("10.0.1.1", "b1", ["zb"])),
+        ]
+    )
     return eng
 
 
@@ -218,12 +245,18 @@ def test_index_select_matches_policy_select_and_is_cached(implementation):
 def test_more_than_64_zones_and_many_hints_per_endpoint(implementation):
     zones = MANY_ZONES
     eng = Engine(implementation=implementation)
-    eng.apply_all([every_zone_slice(zones),
-                   slice_of("wide", pod("10.9.0.1", "w1", zones[60:68]), pod("10.9.0.2", "w2", zones[70:72]))])
+    eng.apply_all(
+        [
+            every_zone_slice(zones),
+            slice_of("wide", pod("10.9.0.1", "w1", zones[60:68]), pod("10.9.0.2", "w2", zones[70:72])),
+        ]
+    )
     for zone in (zones[62], zones[66], zones[71]):
         sel = eng.endpoints("ns/web", 80, zone=zone, strict=False)
         seeds = [e for e in sel.endpoints if e.address.startswith("10.1.")]
         assert sel.rule == "zone-hints" and len(seeds) == 1 and zone in seeds[0].for_zones
         assert all(zone in e.for_zones for e in sel.endpoints)
-    assert [e.address for e in eng.endpoints("ns/web", 80, zone=zones[67], strict=False).endpoints] == \
-        ["10.1.0.67", "10.9.0.1"]
+    assert [e.address for e in eng.endpoints("ns/web", 80, zone=zones[67], strict=False).endpoints] == [
+        "10.1.0.67",
+        "10.9.0.1",
+    ]

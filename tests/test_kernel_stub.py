@@ -13,8 +13,20 @@ from engine import _fastsel_py, kernels
 
 STUB = Path(_fastsel_py.__file__).with_name("_fastsel.pyi")
 # What the twin imports or keeps for itself, not part of the core's interface.
-TWIN_ONLY = {"annotations", "array", "Any", "Callable", "Iterator", "Optional", "RecordError", "Sequence", "TypeVar",
-             "Union", "WriteLog", "STRICT_DOTTED_QUAD"}
+TWIN_ONLY = {
+    "annotations",
+    "array",
+    "Any",
+    "Callable",
+    "Iterator",
+    "Optional",
+    "RecordError",
+    "Sequence",
+    "TypeVar",
+    "Union",
+    "WriteLog",
+    "STRICT_DOTTED_QUAD",
+}
 # Names only type checkers see: the type aliases and the type variable.
 TYPING_ONLY = {"Columns", "Strings", "T"}
 
@@ -47,8 +59,7 @@ def _stub_functions() -> list[tuple[str, ast.FunctionDef]]:
         if isinstance(node, ast.FunctionDef):
             found.append((node.name, node))
         elif isinstance(node, ast.ClassDef):
-            found.extend((f"{node.name}.{item.name}", item) for item in node.body
-                         if isinstance(item, ast.FunctionDef))
+            found.extend((f"{node.name}.{item.name}", item) for item in node.body if isinstance(item, ast.FunctionDef))
     return found
 
 
@@ -86,8 +97,9 @@ def test_parameters_match_the_stub(module, qualified, definition):
 def test_the_twin_is_annotated_as_the_stub(qualified, definition):
     """The twin's annotations, as written, are the stub's; ``self`` carries none in either."""
     function = _resolve(_fastsel_py, qualified)
-    written = {name: ast.unparse(ast.parse(text, mode="eval").body)
-               for name, text in inspect.get_annotations(function).items()}
+    written = {
+        name: ast.unparse(ast.parse(text, mode="eval").body) for name, text in inspect.get_annotations(function).items()
+    }
     stubbed = {a.arg: ast.unparse(a.annotation) for a in definition.args.args if a.annotation is not None}
     if definition.returns is not None:
         stubbed["return"] = ast.unparse(definition.returns)
@@ -95,10 +107,15 @@ def test_the_twin_is_annotated_as_the_stub(qualified, definition):
 
 
 def test_the_twin_defines_the_stub_type_aliases_alike():
-    aliases = {node.targets[0].id: ast.unparse(node.value) for node in _stub().body
-               if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    aliases = {
+        node.targets[0].id: ast.unparse(node.value)
+        for node in _stub().body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
     source = ast.parse(Path(_fastsel_py.__file__).read_text(encoding="utf-8"))
-    twin = {node.targets[0].id: ast.unparse(node.value) for node in source.body
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in aliases}
+    twin = {
+        node.targets[0].id: ast.unparse(node.value)
+        for node in source.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in aliases
+    }
     assert aliases == twin

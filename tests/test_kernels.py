@@ -1,6 +1,7 @@
 """The core's two implementations: the compiled module really loaded, and it
 agrees with its pure-Python twin, result for result and error for error,
 on its own (string table, endpoint columns) and folded into whole engines."""
+
 import importlib.util
 import os
 
@@ -52,13 +53,27 @@ def _same(outcomes):
 
 names = st.sampled_from(["", "a", "zone-a", "node-1", "10.0.0.1", "é", "Pod", "ExternalWorkload", "x" * 40])
 optional_names = st.none() | names
-good_rows = st.lists(st.tuples(
-    st.lists(names, max_size=3), st.sampled_from([None, True, False]), st.sampled_from([None, True, False]),
-    st.sampled_from([None, True, False]), optional_names, optional_names, optional_names, optional_names,
-    optional_names, optional_names, st.lists(names, max_size=9), st.lists(names, max_size=3),
-).map(list), max_size=12)
+good_rows = st.lists(
+    st.tuples(
+        st.lists(names, max_size=3),
+        st.sampled_from([None, True, False]),
+        st.sampled_from([None, True, False]),
+        st.sampled_from([None, True, False]),
+        optional_names,
+        optional_names,
+        optional_names,
+        optional_names,
+        optional_names,
+        optional_names,
+        st.lists(names, max_size=9),
+        st.lists(names, max_size=3),
+    ).map(list),
+    max_size=12,
+)
 # Wrong types anywhere in a row: what a damaged version-1 record can hold.
-any_value = st.none() | st.booleans() | st.integers(-3, 3) | names | st.lists(st.none() | names | st.integers(), max_size=2)
+any_value = (
+    st.none() | st.booleans() | st.integers(-3, 3) | names | st.lists(st.none() | names | st.integers(), max_size=2)
+)
 bad_rows = st.lists(st.lists(any_value, min_size=11, max_size=13), min_size=1, max_size=3)
 
 
@@ -72,8 +87,9 @@ def test_columns_from_rows_compiled_equals_pure(rows):
         assert n == len(rows)
         for core in CORES:
             core.check_columns(n, data, len(strings))
-            assert [core.endpoint_fields(n, data, i) for i in range(n)] == \
-                [CORES[0].endpoint_fields(n, data, i) for i in range(n)]
+            assert [core.endpoint_fields(n, data, i) for i in range(n)] == [
+                CORES[0].endpoint_fields(n, data, i) for i in range(n)
+            ]
 
 
 def _decoded(row):
@@ -81,13 +97,28 @@ def _decoded(row):
     from engine.kube import schema
 
     addresses, ready, serving, terminating, node, zone, hostname, kind, namespace, name, zones, nodes = row
-    conditions = None if (ready, serving, terminating) == (None, None, None) else \
-        schema.EndpointConditions(ready, serving, terminating)
+    conditions = (
+        None
+        if (ready, serving, terminating) == (None, None, None)
+        else schema.EndpointConditions(ready, serving, terminating)
+    )
     target = None if (kind, namespace, name) == (None, None, None) else schema.ObjectReference(kind, namespace, name)
-    hints = None if not zones and not nodes else schema.EndpointHints(
-        [schema.HintName(z) for z in zones] or None, [schema.HintName(n) for n in nodes] or None)
-    return schema.Endpoint(addresses=addresses, conditions=conditions, hostname=hostname, targetRef=target,
-                           nodeName=node, zone=zone, hints=hints)
+    hints = (
+        None
+        if not zones and not nodes
+        else schema.EndpointHints(
+            [schema.HintName(z) for z in zones] or None, [schema.HintName(n) for n in nodes] or None
+        )
+    )
+    return schema.Endpoint(
+        addresses=addresses,
+        conditions=conditions,
+        hostname=hostname,
+        targetRef=target,
+        nodeName=node,
+        zone=zone,
+        hints=hints,
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -122,25 +153,29 @@ def test_endpoint_fields_read_back_what_the_rows_said(rows):
 
 @twins
 @settings(max_examples=200, deadline=None)
-@given(rows=good_rows.filter(bool), edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(-5, 70)),
-                                                  min_size=1, max_size=3), cut=st.integers(0, 8))
+@given(
+    rows=good_rows.filter(bool),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(-5, 70)), min_size=1, max_size=3),
+    cut=st.integers(0, 8),
+)
 def test_check_columns_compiled_equals_pure_on_damaged_layouts(rows, edits, cut):
     strings, n, data = CORES[0].columns_from_rows(rows)
     words = bytearray(data)
     for at, value in edits:
         i = at % (len(words) // 4)
-        words[4 * i:4 * i + 4] = value.to_bytes(4, "little", signed=True)
-    damaged = bytes(words[:len(words) - cut])
+        words[4 * i : 4 * i + 4] = value.to_bytes(4, "little", signed=True)
+    damaged = bytes(words[: len(words) - cut])
     for limit in (len(strings), len(strings) + 3):
         _same([_outcome(core.check_columns, n, damaged, limit) for core in CORES])
 
 
 @pytest.mark.parametrize("core", CORES, ids=IMPLEMENTATIONS)
 def test_offsets_past_the_lists_are_rejected_before_any_read(core):
-    strings, n, data = core.columns_from_rows([[["10.0.0.1"], None, None, None, None, None, None, None, None, None,
-                                                ["z"], []]])
+    strings, n, data = core.columns_from_rows(
+        [[["10.0.0.1"], None, None, None, None, None, None, None, None, None, ["z"], []]]
+    )
     words = bytearray(data)
-    words[4 * 7:4 * 8] = (1000).to_bytes(4, "little", signed=True)  # the first address offset
+    words[4 * 7 : 4 * 8] = (1000).to_bytes(4, "little", signed=True)  # the first address offset
     with pytest.raises(RecordError, match="offset"):
         core.check_columns(n, bytes(words), len(strings))
 
@@ -148,13 +183,16 @@ def test_offsets_past_the_lists_are_rejected_before_any_read(core):
 # ---------------------------------------------------------------------------
 # The string table
 
-operations = st.lists(st.one_of(
-    st.tuples(st.just("intern"), names | st.text(max_size=4)),
-    st.tuples(st.just("find"), names),
-    st.tuples(st.just("truncate"), st.integers(0, 12)),
-    st.tuples(st.just("extend"), st.integers(0, 14), st.lists(names | st.text(max_size=3), max_size=4)),
-    st.tuples(st.just("adopt"), good_rows),
-), max_size=25)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("intern"), names | st.text(max_size=4)),
+        st.tuples(st.just("find"), names),
+        st.tuples(st.just("truncate"), st.integers(0, 12)),
+        st.tuples(st.just("extend"), st.integers(0, 14), st.lists(names | st.text(max_size=3), max_size=4)),
+        st.tuples(st.just("adopt"), good_rows),
+    ),
+    max_size=25,
+)
 
 
 def _apply(table, op):
@@ -209,8 +247,7 @@ def test_string_table_round_trip_and_refusals(core):
 @settings(max_examples=150, deadline=None)
 @given(rows=good_rows)
 def test_endpoint_values_read_the_rows_through_either_kind_of_strings(rows):
-    expected = [(tuple(row[0]), *row[1:10], tuple(row[10]), tuple(row[11]))
-                for row in rows]
+    expected = [(tuple(row[0]), *row[1:10], tuple(row[10]), tuple(row[11])) for row in rows]
     for core in CORES:
         strings, n, data = core.columns_from_rows(rows)
         table = core.StringTable()
@@ -237,6 +274,7 @@ def test_adopting_from_another_table_takes_only_the_strings_used(core):
 
 # ---------------------------------------------------------------------------
 # Whole engines, one per implementation, fed the same events
+
 
 def _streams(eng, updates):
     def record(key):
@@ -267,4 +305,3 @@ def test_compiled_engine_equals_pure_engine_after_every_event(data, many_zones):
         _same([answers(eng, zones) for eng in engines])
         _same([msgpack.packb([eng.state.dump(), eng.index.dump()]) for eng in engines])
         _same(streams)
-

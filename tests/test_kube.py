@@ -1,4 +1,5 @@
 """Kubernetes input: every accepted shape, the API server's rules, precise errors."""
+
 import copy
 import io
 import json
@@ -32,7 +33,7 @@ def error_of(obj) -> str:
         read_dicts([obj])
     line, other = str(from_bytes.value), str(from_dict.value)
     assert "\n" not in line
-    assert line[line.index(" ("):] == other[other.index(" ("):]
+    assert line[line.index(" (") :] == other[other.index(" (") :]
     return line
 
 
@@ -58,20 +59,32 @@ def test_list_and_typed_list_without_item_kinds():
     bare = {k: v for k, v in CLUSTER[0].items() if k not in ("kind", "apiVersion")}
     events, _ = read(json.dumps({"apiVersion": "v1", "kind": "NodeList", "items": [bare]}))
     assert events[0].name == "n1"
-    slices = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList",
-              "items": [{k: v for k, v in CLUSTER[2].items() if k not in ("kind", "apiVersion")}]}
+    slices = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSliceList",
+        "items": [{k: v for k, v in CLUSTER[2].items() if k not in ("kind", "apiVersion")}],
+    }
     events, _ = read(json.dumps(slices))
     assert events[0].name == "web-1" and events[0].endpoints[0].addresses == ("10.0.0.1",)
 
 
 def test_pretty_printed_watch_stream_and_bookmarks():
-    stream = "".join(json.dumps(doc, indent=4) + "\n" for doc in [
-        watch("ADDED", CLUSTER[2]),
-        {"type": "BOOKMARK", "object": {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                                         "metadata": {"resourceVersion": "9"}}},
-        watch("DELETED", CLUSTER[2]),
-        {"type": "ERROR", "object": {"apiVersion": "v1", "kind": "Status", "code": 410}},
-    ])
+    stream = "".join(
+        json.dumps(doc, indent=4) + "\n"
+        for doc in [
+            watch("ADDED", CLUSTER[2]),
+            {
+                "type": "BOOKMARK",
+                "object": {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {"resourceVersion": "9"},
+                },
+            },
+            watch("DELETED", CLUSTER[2]),
+            {"type": "ERROR", "object": {"apiVersion": "v1", "kind": "Status", "code": 410}},
+        ]
+    )
     events, stats = read(stream)
     assert type(events[0]) is SliceUpserted and events[1] == SliceDeleted("shop", "web-1", "web")
     assert stats.bookmarks == 1 and stats.watch_errors == 1
@@ -93,7 +106,8 @@ def test_multi_document_yaml():
 
 def test_yaml_keeps_dates_as_strings_as_the_api_server_does():
     text = yaml.safe_dump(service("shop/web")).replace(
-        "metadata:\n", "metadata:\n  annotations:\n    created: 2024-01-01\n")
+        "metadata:\n", "metadata:\n  annotations:\n    created: 2024-01-01\n"
+    )
     assert "created: 2024-01-01" in text
     (event,), _ = read(text, source="in.yaml")
     assert event.name == "web"
@@ -109,14 +123,17 @@ def test_other_kinds_and_versions_skipped_and_counted():
     assert events == [] and stats.skipped_kinds == {"Pod": 1}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{}", "in.json: line 1: not a Kubernetes object (no apiVersion and no kind)"),
-    ('{"kind": "Node", "metadata": {"name": "n"}}', "in.json: line 1: not a Kubernetes object (no apiVersion)"),
-    ("metadata:\n  name: n\n", "in.json: document 1: not a Kubernetes object (no apiVersion and no kind)"),
-    ('{"type": "ADDED", "object": {"metadata": {"name": "n"}}}', "in.json: line 1: not a Kubernetes object"),
-    ("7\n", "in.json: document 1: expected an object, found integer"),
-    ("[1, 2]", "in.json: line 1: expected an object, found list"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{}", "in.json: line 1: not a Kubernetes object (no apiVersion and no kind)"),
+        ('{"kind": "Node", "metadata": {"name": "n"}}', "in.json: line 1: not a Kubernetes object (no apiVersion)"),
+        ("metadata:\n  name: n\n", "in.json: document 1: not a Kubernetes object (no apiVersion and no kind)"),
+        ('{"type": "ADDED", "object": {"metadata": {"name": "n"}}}', "in.json: line 1: not a Kubernetes object"),
+        ("7\n", "in.json: document 1: expected an object, found integer"),
+        ("[1, 2]", "in.json: line 1: expected an object, found list"),
+    ],
+)
 def test_what_is_not_a_kubernetes_object_is_an_error(text, message):
     with pytest.raises(InputError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         read(text)
@@ -138,11 +155,23 @@ def test_beta_slices_read_their_topology():
 
 
 def test_slice_fields_normalised():
-    obj = endpoint_slice("shop/s", "web", [
-        endpoint("10.0.0.2", zone="zone-b", node="n2", hints=["zone-b", "zone-c"], node_hints=["n2"],
-                 ready=None, pod="p2", hostname="h"),
-        endpoint("10.0.0.3", zone=""),
-    ])
+    obj = endpoint_slice(
+        "shop/s",
+        "web",
+        [
+            endpoint(
+                "10.0.0.2",
+                zone="zone-b",
+                node="n2",
+                hints=["zone-b", "zone-c"],
+                node_hints=["n2"],
+                ready=None,
+                pod="p2",
+                hostname="h",
+            ),
+            endpoint("10.0.0.3", zone=""),
+        ],
+    )
     (event,), _ = read(json.dumps(obj))
     ep = event.endpoints[0]
     assert ep.ready is None and ep.is_ready and not ep.is_terminating
@@ -152,8 +181,13 @@ def test_slice_fields_normalised():
 
 
 def test_service_fields():
-    svc = service("shop/web", ports=((80, "http"), (9090, "grpc")), itp="Local", type="NodePort",
-                  trafficDistribution="PreferClose")
+    svc = service(
+        "shop/web",
+        ports=((80, "http"), (9090, "grpc")),
+        itp="Local",
+        type="NodePort",
+        trafficDistribution="PreferClose",
+    )
     svc["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
     (event,), _ = read(json.dumps(svc))
     assert event.internal_traffic_policy == "Local" and event.type == "NodePort"
@@ -165,8 +199,12 @@ def test_service_fields():
 
 
 def test_service_defaults_as_the_api_server_fills_them():
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-           "spec": {"ports": [{"port": 80, "targetPort": 0}]}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80, "targetPort": 0}]},
+    }
     (event,), _ = read(json.dumps(svc))
     assert (event.namespace, event.type, event.internal_traffic_policy) == ("default", "ClusterIP", "Cluster")
     assert event.ports[0].protocol == "TCP" and event.ports[0].target_port == 80
@@ -189,9 +227,21 @@ def test_node_roles_readiness_and_missing_zone():
     assert event == NodeUpserted("cp", None, 2000, False, True)
 
 
-@pytest.mark.parametrize("quantity, millis", [("4", 4000), ("3500m", 3500), ("0.5", 500), (2, 2000), (0.25, 250),
-                                              ("1.0001", 1001), ("2k", 2_000_000), ("250000u", 250),
-                                              ("1e3", 1_000_000), ("+1", 1000)])
+@pytest.mark.parametrize(
+    "quantity, millis",
+    [
+        ("4", 4000),
+        ("3500m", 3500),
+        ("0.5", 500),
+        (2, 2000),
+        (0.25, 250),
+        ("1.0001", 1001),
+        ("2k", 2_000_000),
+        ("250000u", 250),
+        ("1e3", 1_000_000),
+        ("+1", 1000),
+    ],
+)
 def test_cpu_quantities(quantity, millis):
     assert parse_cpu_millis(quantity) == millis
 
@@ -229,7 +279,10 @@ NODE = node("n1", "zone-a")
 
 REFUSED = [
     # addresses, per addressType
-    (slice_with(addresses=["10.0.0.01"]), "endpoints[0].addresses[0]: '10.0.0.01': not a valid IP address (leading zeros"),
+    (
+        slice_with(addresses=["10.0.0.01"]),
+        "endpoints[0].addresses[0]: '10.0.0.01': not a valid IP address (leading zeros",
+    ),
     (slice_with(addresses=["2001:db8::1"]), "endpoints[0].addresses[0]: '2001:db8::1': not an IPv4 address"),
     (slice_with(addresses=["10.0.0.1", "127.0.0.1"]), "endpoints[0].addresses[1]: '127.0.0.1': a loopback address"),
     (slice_with(addresses=["169.254.1.1"]), "a link-local address is not allowed"),
@@ -237,9 +290,15 @@ REFUSED = [
     (slice_with(addresses=["224.0.0.5"]), "a link-local multicast address is not allowed"),
     (slice_with(addresses=["10.0.0"]), "not a valid IP address"),
     (slice_with(addresses=[]), "endpoints[0].addresses: must not be empty"),
-    (slice_with(addresses=[f"10.0.1.{i}" for i in range(1, 102)]), "endpoints[0].addresses: 101 entries exceed the API limit of 100"),
+    (
+        slice_with(addresses=[f"10.0.1.{i}" for i in range(1, 102)]),
+        "endpoints[0].addresses: 101 entries exceed the API limit of 100",
+    ),
     ({**slice_with(addresses=["10.0.0.1"]), "addressType": "IPv6"}, "'10.0.0.1': not an IPv6 address"),
-    ({**slice_with(addresses=["::ffff:10.0.0.1"]), "addressType": "IPv6"}, "an IPv4-mapped IPv6 address is not allowed"),
+    (
+        {**slice_with(addresses=["::ffff:10.0.0.1"]), "addressType": "IPv6"},
+        "an IPv4-mapped IPv6 address is not allowed",
+    ),
     ({**slice_with(addresses=["fe80::1%eth0"]), "addressType": "IPv6"}, "a zone is not allowed"),
     ({**slice_with(addresses=["ff02::1"]), "addressType": "IPv6"}, "a link-local multicast address"),
     ({**slice_with(addresses=["::1"]), "addressType": "IPv6"}, "a loopback address"),
@@ -252,64 +311,123 @@ REFUSED = [
     (slice_with(nodeName=""), "endpoints[0].nodeName: '': not a lowercase RFC 1123 subdomain"),
     (slice_with(hostname="a.b"), "endpoints[0].hostname: 'a.b': not a lowercase RFC 1123 label"),
     (slice_with(conditions={"ready": "yes"}), "endpoints[0].conditions.ready: expected a boolean, found string"),
-    (slice_with(hints={"forZones": [{"name": f"z{i}"} for i in range(9)]}),
-     "endpoints[0].hints.forZones: 9 entries exceed the API limit of 8"),
+    (
+        slice_with(hints={"forZones": [{"name": f"z{i}"} for i in range(9)]}),
+        "endpoints[0].hints.forZones: 9 entries exceed the API limit of 8",
+    ),
     (slice_with(hints={"forZones": [{"name": "a"}, {"name": "a"}]}), "endpoints[0].hints.forZones: duplicate name 'a'"),
-    (slice_with(hints={"forZones": [{"name": "zone a"}]}), "endpoints[0].hints.forZones[0].name: 'zone a': not a label value"),
+    (
+        slice_with(hints={"forZones": [{"name": "zone a"}]}),
+        "endpoints[0].hints.forZones[0].name: 'zone a': not a label value",
+    ),
     (slice_with(hints={"forNodes": [{"name": "N"}]}), "endpoints[0].hints.forNodes[0].name: 'N'"),
-    (slice_with(hints={"forZones": [{"name": 5}]}), "endpoints[0].hints.forZones[0].name: expected a string, found integer"),
-    (endpoint_slice("shop/s", "web", [endpoint(f"10.0.{i // 250}.{i % 250 + 1}") for i in range(1001)]),
-     "endpoints: 1001 entries exceed the API limit of 1000"),
+    (
+        slice_with(hints={"forZones": [{"name": 5}]}),
+        "endpoints[0].hints.forZones[0].name: expected a string, found integer",
+    ),
+    (
+        endpoint_slice("shop/s", "web", [endpoint(f"10.0.{i // 250}.{i % 250 + 1}") for i in range(1001)]),
+        "endpoints: 1001 entries exceed the API limit of 1000",
+    ),
     # slice ports
-    (endpoint_slice("shop/s", "web", [], ports=(("http", 80), ("http", 81))), "ports[1].name: duplicate port name 'http'"),
+    (
+        endpoint_slice("shop/s", "web", [], ports=(("http", 80), ("http", 81))),
+        "ports[1].name: duplicate port name 'http'",
+    ),
     (endpoint_slice("shop/s", "web", [], ports=(("HTTP", 80),)), "ports[0].name: not a lowercase RFC 1123 label"),
-    (with_field(SLICE, "ports.0.protocol", "HTTP"), "ports[0].protocol: unsupported value 'HTTP' (supported: TCP, UDP, SCTP)"),
-    (with_field(SLICE, "ports.0.port", 2 ** 31), "ports[0].port: 2147483648 is above the maximum 2147483647"),
+    (
+        with_field(SLICE, "ports.0.protocol", "HTTP"),
+        "ports[0].protocol: unsupported value 'HTTP' (supported: TCP, UDP, SCTP)",
+    ),
+    (with_field(SLICE, "ports.0.port", 2**31), "ports[0].port: 2147483648 is above the maximum 2147483647"),
     (with_field(SLICE, "ports.0.appProtocol", "a b"), "ports[0].appProtocol: name part not made of"),
     # object metadata
-    (with_field(SLICE, "metadata.name", "S"), "(EndpointSlice shop/S): metadata.name: not a lowercase RFC 1123 subdomain"),
+    (
+        with_field(SLICE, "metadata.name", "S"),
+        "(EndpointSlice shop/S): metadata.name: not a lowercase RFC 1123 subdomain",
+    ),
     (with_field(SLICE, "metadata.name", "s" * 254), "metadata.name: longer than 253 characters"),
     (with_field(SLICE, "metadata.namespace", "shop.x"), "metadata.namespace: not a lowercase RFC 1123 label"),
     (with_field(SLICE, "metadata.labels", {"a/b/c": "x"}), "metadata.labels: key 'a/b/c': not a qualified name"),
-    (with_field(SLICE, "metadata.labels", {"kubernetes.io/service-name": "w" * 64}),
-     "metadata.labels.kubernetes.io/service-name: longer than 63 characters"),
+    (
+        with_field(SLICE, "metadata.labels", {"kubernetes.io/service-name": "w" * 64}),
+        "metadata.labels.kubernetes.io/service-name: longer than 63 characters",
+    ),
     (with_field(SLICE, "metadata.labels", {"x": 1}), "metadata.labels.x: expected a string, found integer"),
     (with_field(SLICE, "metadata.annotations", {"a": "x" * 300_000}), "metadata.annotations: 300,001 bytes exceed"),
     (with_field(SLICE, "metadata.annotations", {"_a": "x"}), "metadata.annotations: key '_a'"),
     (with_field(SLICE, "metadata", {}), "(EndpointSlice): metadata.name: required field is missing"),
     # Services
-    (with_field(SERVICE, "metadata.name", "1web"), "(Service shop/1web): metadata.name: not a lowercase RFC 1035 label"),
+    (
+        with_field(SERVICE, "metadata.name", "1web"),
+        "(Service shop/1web): metadata.name: not a lowercase RFC 1035 label",
+    ),
     (with_field(SERVICE, "spec.ports.0.port", 0), "spec.ports[0].port: 0 is below the minimum 1"),
     (with_field(SERVICE, "spec.ports.0.port", 65536), "spec.ports[0].port: 65536 is above the maximum 65535"),
     (with_field(SERVICE, "spec.ports.0.port", "eighty"), "spec.ports[0].port: expected an integer, found string"),
     (with_field(SERVICE, "spec.ports.0", {"name": "http"}), "spec.ports[0].port: required field is missing"),
     (with_field(SERVICE, "spec.ports.0.targetPort", "HTTP"), "spec.ports[0].targetPort: 'HTTP': not a port name"),
     (with_field(SERVICE, "spec.ports.0.targetPort", "1234"), "a port name needs at least one letter"),
-    (with_field(SERVICE, "spec.ports.0.targetPort", 70000), "spec.ports[0].targetPort: 70000 is above the maximum 65535"),
+    (
+        with_field(SERVICE, "spec.ports.0.targetPort", 70000),
+        "spec.ports[0].targetPort: 70000 is above the maximum 65535",
+    ),
     (with_field(SERVICE, "spec.ports.0.protocol", "ICMP"), "spec.ports[0].protocol: unsupported value 'ICMP'"),
     (with_field(SERVICE, "spec.ports.0.nodePort", 30080), "spec.ports[0].nodePort: not allowed on a ClusterIP Service"),
-    (service("shop/web", ports=((80, ""), (81, ""))), "spec.ports[0].name: required when a Service has more than one port"),
+    (
+        service("shop/web", ports=((80, ""), (81, ""))),
+        "spec.ports[0].name: required when a Service has more than one port",
+    ),
     (service("shop/web", ports=((80, "a"), (80, "b"))), "spec.ports[1]: duplicate port 80/TCP"),
     (service("shop/web", ports=((80, "a"), (81, "a"))), "spec.ports[1].name: duplicate port name 'a'"),
     (service("shop/web", ports=()), "spec.ports: required field is missing"),
-    (with_field(SERVICE, "spec.type", "Headless"), "spec.type: unsupported value 'Headless' (supported: ClusterIP, NodePort"),
-    (with_field(SERVICE, "spec.internalTrafficPolicy", "Node"), "spec.internalTrafficPolicy: unsupported value 'Node' (supported: Cluster, Local)"),
-    (with_field(SERVICE, "spec.externalTrafficPolicy", "Local"), "spec.externalTrafficPolicy: may only be set on an externally accessible Service"),
-    (with_field(SERVICE, "spec.trafficDistribution", "PreferRegion"), "spec.trafficDistribution: unsupported value 'PreferRegion'"),
+    (
+        with_field(SERVICE, "spec.type", "Headless"),
+        "spec.type: unsupported value 'Headless' (supported: ClusterIP, NodePort",
+    ),
+    (
+        with_field(SERVICE, "spec.internalTrafficPolicy", "Node"),
+        "spec.internalTrafficPolicy: unsupported value 'Node' (supported: Cluster, Local)",
+    ),
+    (
+        with_field(SERVICE, "spec.externalTrafficPolicy", "Local"),
+        "spec.externalTrafficPolicy: may only be set on an externally accessible Service",
+    ),
+    (
+        with_field(SERVICE, "spec.trafficDistribution", "PreferRegion"),
+        "spec.trafficDistribution: unsupported value 'PreferRegion'",
+    ),
     (with_field(SERVICE, "spec.clusterIP", "10.0.0.300"), "spec.clusterIP: '10.0.0.300': not a valid IP address"),
     (with_field(SERVICE, "spec.externalIPs", ["127.0.0.1"]), "spec.externalIPs[0]: '127.0.0.1': a loopback address"),
     (with_field(SERVICE, "spec.type", "ExternalName"), "spec.externalName: required field is missing"),
-    (with_field(with_field(SERVICE, "spec.type", "NodePort"), "spec.clusterIP", "None"), "spec.clusterIP: 'None' (headless) is not allowed"),
-    (with_field(SERVICE, "metadata.annotations", {"service.kubernetes.io/topology-mode": "Auto",
-                                                  "service.kubernetes.io/topology-aware-hints": "Disabled"}),
-     "metadata.annotations.service.kubernetes.io/topology-mode: 'Auto' differs from"),
-    (with_field(SERVICE, "status.loadBalancer.ingress", [{"hostname": "10.0.0.1"}]), "hostname: must be a DNS name, not an IP address"),
+    (
+        with_field(with_field(SERVICE, "spec.type", "NodePort"), "spec.clusterIP", "None"),
+        "spec.clusterIP: 'None' (headless) is not allowed",
+    ),
+    (
+        with_field(
+            SERVICE,
+            "metadata.annotations",
+            {"service.kubernetes.io/topology-mode": "Auto", "service.kubernetes.io/topology-aware-hints": "Disabled"},
+        ),
+        "metadata.annotations.service.kubernetes.io/topology-mode: 'Auto' differs from",
+    ),
+    (
+        with_field(SERVICE, "status.loadBalancer.ingress", [{"hostname": "10.0.0.1"}]),
+        "hostname: must be a DNS name, not an IP address",
+    ),
     # Nodes
-    (with_field(NODE, "metadata.namespace", "default"), "(Node n1): metadata.namespace: not allowed on a cluster-scoped Node"),
+    (
+        with_field(NODE, "metadata.namespace", "default"),
+        "(Node n1): metadata.namespace: not allowed on a cluster-scoped Node",
+    ),
     (with_field(NODE, "metadata.name", "n_1"), "(Node n_1): metadata.name: not a lowercase RFC 1123 subdomain"),
     (with_field(NODE, "status.allocatable.cpu", "lots"), "status.allocatable.cpu: not a quantity: 'lots'"),
     (with_field(NODE, "status.capacity", {"memory": "-1Gi"}), "status.capacity.memory: must not be negative"),
-    (with_field(NODE, "status.allocatable.cpu", True), "status.allocatable.cpu: expected an integer or a number or a string, found boolean"),
+    (
+        with_field(NODE, "status.allocatable.cpu", True),
+        "status.allocatable.cpu: expected an integer or a number or a string, found boolean",
+    ),
 ]
 
 
@@ -329,7 +447,10 @@ def test_refused_as_the_api_server_refuses(obj, message):
 
 ACCEPTED = [
     (slice_with(addresses=["10.0.0.1", "10.255.255.254"]), "two addresses"),
-    ({**slice_with(addresses=["2001:DB8:0:0:0:0:0:1"]), "addressType": "IPv6"}, "non-canonical IPv6 (the API server warns)"),
+    (
+        {**slice_with(addresses=["2001:DB8:0:0:0:0:0:1"]), "addressType": "IPv6"},
+        "non-canonical IPv6 (the API server warns)",
+    ),
     ({**slice_with(addresses=["db.example.com."]), "addressType": "FQDN"}, "FQDN with a trailing dot"),
     (slice_with(zone="Any Zone / whatever"), "zone is not validated"),
     (slice_with(targetRef={"kind": "Anything", "name": "x y"}), "targetRef is not validated"),
@@ -338,8 +459,14 @@ ACCEPTED = [
     (with_field(SLICE, "ports.0.name", ""), "one unnamed slice port"),
     (slice_with(conditions=None, hints=None, targetRef=None), "null means not set"),
     (with_field(SERVICE, "spec.trafficDistribution", "PreferSameNode"), "PreferSameNode"),
-    (with_field(with_field(SERVICE, "spec.type", "LoadBalancer"), "spec.externalTrafficPolicy", "Local"), "ETP on a LoadBalancer"),
-    (with_field(with_field(SERVICE, "spec.type", "ExternalName"), "spec.externalName", "db.example.com."), "ExternalName"),
+    (
+        with_field(with_field(SERVICE, "spec.type", "LoadBalancer"), "spec.externalTrafficPolicy", "Local"),
+        "ETP on a LoadBalancer",
+    ),
+    (
+        with_field(with_field(SERVICE, "spec.type", "ExternalName"), "spec.externalName", "db.example.com."),
+        "ExternalName",
+    ),
     (with_field(SERVICE, "metadata.namespace", None), "no namespace: default"),
     (with_field(NODE, "status.allocatable", {"cpu": 4, "memory": "32Gi", "pods": "110"}), "quantities of every form"),
 ]
@@ -353,13 +480,21 @@ def test_accepted_as_the_api_server_accepts(obj, why):
 
 
 BAD = [
-    ('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": "eighty"}]}}',
-     "in.json: line 1 (Service default/s): spec.ports[0].port: expected an integer, found string"),
+    (
+        '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": "eighty"}]}}',
+        "in.json: line 1 (Service default/s): spec.ports[0].port: expected an integer, found string",
+    ),
     ('{"type": "CHANGED", "object": {}}', "unknown watch event type 'CHANGED'"),
     ('{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"', "in.json: line 1: truncated JSON"),
-    ('{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}\n{"kind" 1}\n', "in.json: line 2: malformed JSON"),
-    ('{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}\n\n'
-     '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "m"}} x\n', "in.json: line 3: malformed JSON"),
+    (
+        '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}\n{"kind" 1}\n',
+        "in.json: line 2: malformed JSON",
+    ),
+    (
+        '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}\n\n'
+        '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "m"}} x\n',
+        "in.json: line 3: malformed JSON",
+    ),
     ("kind: Node\nmetadata: {name: [\n", "in.json: line 3: malformed YAML"),
 ]
 
@@ -374,8 +509,9 @@ def test_bad_input_one_clear_line(text, message):
 
 def test_skip_invalid_keeps_the_rest():
     bad = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}, "status": {"allocatable": {"cpu": "lots"}}}
-    events, stats = read(json.dumps({"apiVersion": "v1", "kind": "List", "items": [bad, CLUSTER[0], 7]}),
-                         skip_invalid=True)
+    events, stats = read(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": [bad, CLUSTER[0], 7]}), skip_invalid=True
+    )
     assert [e.name for e in events] == ["n1"] and stats.invalid == 2
     lines = "\n".join(json.dumps(watch("ADDED", obj)) for obj in (bad, CLUSTER[0]))
     events, stats = read(lines, skip_invalid=True)
@@ -406,6 +542,7 @@ def test_framing_tries_a_value_a_bounded_number_of_times():
     def decode(value, location):
         calls.append(len(value))
         import msgspec
+
         return msgspec.json.decode(value)
 
     (value,) = list(iter_json(iter(lines), 1, "x", decode))

@@ -1,4 +1,5 @@
 """kube-proxy policy: upstream conformance tables, slice reading, properties."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,8 @@ CASES = _load_cases()
 
 def _service(fields: dict, port: int = 80) -> ServiceUpserted:
     return ServiceUpserted(
-        NS, SVC,
+        NS,
+        SVC,
         ports=(ServicePort("", port, "TCP", port, fields["node_port"]),),
         internal_traffic_policy=fields["internal_traffic_policy"],
         external_traffic_policy=fields["external_traffic_policy"],
@@ -72,8 +74,14 @@ def test_fixture_counts():
 def test_categorize_conformance(case):
     endpoints = [
         kp.ProxyEndpoint(
-            e["address"], e["port"], e["ready"], e["serving"], e["terminating"], e["is_local"],
-            frozenset(e["zone_hints"]), frozenset(e["node_hints"]),
+            e["address"],
+            e["port"],
+            e["ready"],
+            e["serving"],
+            e["terminating"],
+            e["is_local"],
+            frozenset(e["zone_hints"]),
+            frozenset(e["node_hints"]),
         )
         for e in case["endpoints"]
     ]
@@ -99,9 +107,12 @@ def test_conformance_through_slices(case):
     entries = tuple(
         Endpoint(
             (e["address"], "192.0.2.1"),  # a second address kube-proxy must ignore
-            ready=e["ready"], serving=e["serving"], terminating=e["terminating"],
+            ready=e["ready"],
+            serving=e["serving"],
+            terminating=e["terminating"],
             node_name=node if e["is_local"] else "remote-node",
-            for_zones=tuple(e["zone_hints"]), for_nodes=tuple(e["node_hints"]),
+            for_zones=tuple(e["zone_hints"]),
+            for_nodes=tuple(e["node_hints"]),
         )
         for e in case["endpoints"]
     )
@@ -159,8 +170,11 @@ def test_slice_ports_match_service_port_by_name_and_protocol():
     )
     entries = [Endpoint(("10.0.0.1",))]
     slices = [
-        _slice("a", entries, ports=[SlicePort("http", 8080, "TCP"), SlicePort("http", 9999, "UDP"),
-                                    SlicePort("metrics", 9090, "TCP")]),
+        _slice(
+            "a",
+            entries,
+            ports=[SlicePort("http", 8080, "TCP"), SlicePort("http", 9999, "UDP"), SlicePort("metrics", 9090, "TCP")],
+        ),
         _slice("b", entries, ports=[SlicePort("dns", 5353, "UDP"), SlicePort("dns-tcp", 5354, "TCP")]),
     ]
     assert [e.key for e in kp.proxy_endpoints(service, slices, 80, None)] == ["10.0.0.1:8080"]
@@ -214,8 +228,16 @@ def test_addresses_are_canonicalised_before_keying():
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])
 def test_duplicate_ip_port_prefers_the_non_terminating_entry(order):
     running = Endpoint(("10.0.0.1",), node_name="n2", target_kind="Pod", target_namespace=NS, target_name="new")
-    leaving = Endpoint(("10.0.0.1",), ready=False, serving=True, terminating=True, node_name="n1",
-                       target_kind="Pod", target_namespace=NS, target_name="old")
+    leaving = Endpoint(
+        ("10.0.0.1",),
+        ready=False,
+        serving=True,
+        terminating=True,
+        node_name="n1",
+        target_kind="Pod",
+        target_namespace=NS,
+        target_name="old",
+    )
     slices = [_slice("a", [leaving]), _slice("b", [running])]
     (ep,) = kp.proxy_endpoints(_svc(), [slices[i] for i in order], 80, "n1")
     assert ep.source.target == f"Pod/{NS}/new"
@@ -254,10 +276,25 @@ def test_unproxied_services_and_unknown_ports():
 
 def test_select_reports_endpoint_facts_sorted():
     entries = [
-        Endpoint(("10.0.0.10",), node_name="n2", zone="zone-b", hostname="web-1", for_zones=("zone-a",),
-                 target_kind="Pod", target_namespace=NS, target_name="web-1"),
-        Endpoint(("10.0.0.9",), node_name="n1", zone="zone-a", for_zones=("zone-a",),
-                 target_kind="Pod", target_namespace=NS, target_name="web-0"),
+        Endpoint(
+            ("10.0.0.10",),
+            node_name="n2",
+            zone="zone-b",
+            hostname="web-1",
+            for_zones=("zone-a",),
+            target_kind="Pod",
+            target_namespace=NS,
+            target_name="web-1",
+        ),
+        Endpoint(
+            ("10.0.0.9",),
+            node_name="n1",
+            zone="zone-a",
+            for_zones=("zone-a",),
+            target_kind="Pod",
+            target_namespace=NS,
+            target_name="web-0",
+        ),
         Endpoint(("10.0.0.2",), node_name="n3", zone="zone-c", for_zones=("zone-c",)),
     ]
     choice = kp.select(_svc(), [_slice("a", entries)], 80, "n1", "zone-a")
@@ -274,7 +311,11 @@ def test_no_endpoints_leaves_every_set_unused():
     for itp in ("Cluster", "Local"):
         result = kp.categorize([], _svc(internal_traffic_policy=itp), 80, "n1", "zone-a")
         assert (result.cluster, result.local, result.all, result.has_any, result.rule) == (
-            None, None, (), False, "no-endpoints"
+            None,
+            None,
+            (),
+            False,
+            "no-endpoints",
         )
 
 
@@ -320,8 +361,11 @@ def proxy_endpoint_lists(draw):
     addresses = draw(st.lists(st.integers(1, 40), unique=True, max_size=12))
     return [
         kp.ProxyEndpoint(
-            f"10.0.0.{a}", 80,
-            ready=draw(st.booleans()), serving=draw(st.booleans()), terminating=draw(st.booleans()),
+            f"10.0.0.{a}",
+            80,
+            ready=draw(st.booleans()),
+            serving=draw(st.booleans()),
+            terminating=draw(st.booleans()),
             is_local=draw(st.booleans()),
             zone_hints=frozenset(draw(st.sets(st.sampled_from(ZONES), max_size=2))),
             node_hints=frozenset(draw(st.sets(st.sampled_from(NODES), max_size=2))),
@@ -333,7 +377,10 @@ def proxy_endpoint_lists(draw):
 services = st.builds(
     lambda itp, etp, kind, node_port, external: _svc(
         ServicePort("http", 80, "TCP", 8080, node_port),
-        internal_traffic_policy=itp, external_traffic_policy=etp, type=kind, external_addresses=external,
+        internal_traffic_policy=itp,
+        external_traffic_policy=etp,
+        type=kind,
+        external_addresses=external,
     ),
     st.sampled_from(("Cluster", "Local")),
     st.sampled_from(("Cluster", "Local")),
@@ -386,7 +433,8 @@ def test_zone_hints_apply_when_every_ready_endpoint_has_one(endpoints, node, zon
             st.tuples(st.integers(1, 6), st.sampled_from((None, True, False)), st.sampled_from(NODES)),
             max_size=5,
         ),
-        min_size=1, max_size=4,
+        min_size=1,
+        max_size=4,
     ),
     st.randoms(use_true_random=False),
 )
@@ -412,8 +460,12 @@ def _client_node(case: dict) -> str:
 def _objects(case: dict) -> list[dict]:
     client = _client_node(case)
     labels = dict((case["node"]["labels"] or {}), **{"kubernetes.io/hostname": client})
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": client, "labels": labels},
-            "status": {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}}
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": client, "labels": labels},
+        "status": {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
     fields = case["service"]
     port = {"name": "", "port": 80, "protocol": "TCP"}
     spec = {"type": fields["type"], "internalTrafficPolicy": fields["internal_traffic_policy"], "ports": [port]}
@@ -426,15 +478,25 @@ def _objects(case: dict) -> list[dict]:
         spec["externalTrafficPolicy"] = fields["external_traffic_policy"]
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": SVC, "namespace": NS}, "spec": spec}
     endpoints = [
-        {"addresses": [e["address"]], "nodeName": client if e["is_local"] else "remote-node",
-         "conditions": {"ready": e["ready"], "serving": e["serving"], "terminating": e["terminating"]},
-         "hints": {"forZones": [{"name": z} for z in e["zone_hints"]],
-                   "forNodes": [{"name": n} for n in e["node_hints"]]}}
+        {
+            "addresses": [e["address"]],
+            "nodeName": client if e["is_local"] else "remote-node",
+            "conditions": {"ready": e["ready"], "serving": e["serving"], "terminating": e["terminating"]},
+            "hints": {
+                "forZones": [{"name": z} for z in e["zone_hints"]],
+                "forNodes": [{"name": n} for n in e["node_hints"]],
+            },
+        }
         for e in case["endpoints"]
     ]
-    es = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-          "metadata": {"name": f"{SVC}-abc", "namespace": NS, "labels": {"kubernetes.io/service-name": SVC}},
-          "addressType": "IPv4", "ports": [{"name": "", "port": 80, "protocol": "TCP"}], "endpoints": endpoints}
+    es = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": f"{SVC}-abc", "namespace": NS, "labels": {"kubernetes.io/service-name": SVC}},
+        "addressType": "IPv4",
+        "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+        "endpoints": endpoints,
+    }
     return [node, service, es]
 
 
@@ -448,11 +510,24 @@ def test_conformance_through_the_command_line(case, tmp_path, capsys):
     source.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": _objects(case)}))
     assert main(["ingest", str(tmp_path / "log"), str(source)]) == 0
     capsys.readouterr()
-    assert main(["endpoints", str(tmp_path / "log"), f"{NS}/{SVC}:80", "--node", _client_node(case),
-                 "--policy", "kube-proxy", "--json"]) == 0
+    assert (
+        main(
+            [
+                "endpoints",
+                str(tmp_path / "log"),
+                f"{NS}/{SVC}:80",
+                "--node",
+                _client_node(case),
+                "--policy",
+                "kube-proxy",
+                "--json",
+            ]
+        )
+        == 0
+    )
     answer = json.loads(capsys.readouterr().out)
     expected = case["expected"]
     internal = expected["local"] if case["service"]["internal_traffic_policy"] == "Local" else expected["cluster"]
     wanted = sorted(internal or ()) if expected["has_any"] else []
     assert answer["rule"] == expected["rule"]
-    assert [f'{e["address"]}:{e["port"]}' for e in answer["endpoints"]] == wanted
+    assert [f"{e['address']}:{e['port']}" for e in answer["endpoints"]] == wanted

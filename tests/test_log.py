@@ -1,4 +1,5 @@
 """The durable event log: framing, crash recovery, damage, rotation, follow."""
+
 from __future__ import annotations
 
 import asyncio
@@ -65,7 +66,9 @@ def test_append_and_read_round_trip(tmp_path):
     with EventLog.open(tmp_path / "log") as log:
         assert (log.first_seq, log.last_seq, log.recovered) == (1, 4, None)
         assert list(log.read()) == [
-            (1, 10.0, [1, "r"]), (2, 10.0, [2, "r"]), (3, 10.0, [3, "r"]),
+            (1, 10.0, [1, "r"]),
+            (2, 10.0, [2, "r"]),
+            (3, 10.0, [3, "r"]),
             (4, 11.5, [4, {"k": b"\x00bin", 7: None}]),
         ]
         assert [seq for seq, _, _ in log.read(2, 3)] == [2, 3]
@@ -77,7 +80,7 @@ def test_default_time_is_now(tmp_path):
         before = time.time()
         log.append(records(1, 1))
         after = time.time()
-        (_, stamp, _), = log.read()
+        ((_, stamp, _),) = log.read()
     assert before <= stamp <= after
 
 
@@ -155,7 +158,8 @@ def test_sigkill_never_loses_a_durable_batch_nor_shows_a_partial_one(tmp_path):
     for trial in range(60):
         child = subprocess.Popen(
             [sys.executable, str(CRASH_WRITER), str(log_dir), str(rng.getrandbits(32)), "200000"],
-            stdout=subprocess.PIPE, env=env,
+            stdout=subprocess.PIPE,
+            env=env,
         )
         assert child.stdout.readline().startswith(b"open ")
         time.sleep(rng.uniform(0.0, 0.03))
@@ -236,7 +240,10 @@ def test_truncation_at_every_offset(tmp_path):
     # A cut first segment is damage (the second follows it); a cut last
     # segment is a torn tail and opens as a shorter log.
     assert outcomes == {
-        (first, False, "error"), (first, True, "error"), (last, False, "error"), (last, True, "prefix"),
+        (first, False, "error"),
+        (first, True, "error"),
+        (last, False, "error"),
+        (last, True, "prefix"),
     }
     assert read_all(tmp_path) == original
 
@@ -619,8 +626,11 @@ def test_a_torn_looking_frame_in_a_segment_that_is_not_the_last_is_damage(tmp_pa
     first.write_bytes(first.read_bytes()[:-3])
     with EventLog.open(tmp_path) as log:  # opening reads only the last segment...
         assert log.recovered is None
-        with pytest.raises(LogCorruption, match=rf"{first}:56: damaged frame \(a frame of 40 bytes cut short, "
-                                                r"in a segment that is not the last\)"):
+        with pytest.raises(
+            LogCorruption,
+            match=rf"{first}:56: damaged frame \(a frame of 40 bytes cut short, "
+            r"in a segment that is not the last\)",
+        ):
             list(log.read())  # ...reading finds it
     assert not verify(tmp_path).ok
 
@@ -644,7 +654,7 @@ def test_a_crash_in_the_last_frame_leaves_the_frames_before_it(sizes, data):
             lo = data.draw(st.sampled_from(boundaries + [start]), label="zeros from")
             zero(segment, lo, len(full))
         else:
-            segment.write_bytes(full[:data.draw(st.integers(start + 1, len(full) - 1), label="cut at")])
+            segment.write_bytes(full[: data.draw(st.integers(start + 1, len(full) - 1), label="cut at")])
         with EventLog.open(path) as log:
             assert log.recovered.startswith("ignored torn frame")
             assert [r[1] for _, _, r in log.read()] == ["p" * s for s in sizes[:-1]]

@@ -1,6 +1,7 @@
 """Damage is never taken for a torn tail, through the API and the command
 line: every bit flip and every truncation of a small three-frame log, and
 paths that are not logs."""
+
 import functools
 import json
 import warnings
@@ -87,7 +88,8 @@ def test_every_bit_flip_is_refused_everywhere_and_changes_nothing(three_frames, 
             code, out, err = query(capsys, path, q)
             # Every flip is caught; were one not, the answer would have to be the same.
             assert (code, out, err) == answers[tuple(q)] or (
-                code == 1 and out == "" and err.count("\n") == 1 and str(segment) in err), (where, q, err)
+                code == 1 and out == "" and err.count("\n") == 1 and str(segment) in err
+            ), (where, q, err)
         code, out, err = run(capsys, "ingest", path, more)
         assert code == 1 and err.count("\n") == 1 and str(segment) in err, (where, err)
         assert segment.read_bytes() == bytes(flipped), where
@@ -147,7 +149,9 @@ def tree(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:1] + a[2:3] + [x for x in a if x.startswith("--")]))
+@pytest.mark.parametrize(
+    "args", COMMANDS, ids=lambda a: " ".join(a[:1] + a[2:3] + [x for x in a if x.startswith("--")])
+)
 def test_every_command_on_a_path_that_is_not_a_log_is_one_line_and_creates_nothing(tmp_path, capsys, not_logs, args):
     for kind, (path, message) in not_logs.items():
         before = tree(tmp_path)

@@ -1,6 +1,7 @@
 """Records: encode then decode is the identity, the string table travels with
 the log, hostile records are refused, and logs written with version-1
 records (nested endpoints) open and answer as the version that wrote them."""
+
 import json
 import shutil
 import warnings
@@ -53,18 +54,44 @@ def _nested_record(event):
     """The version-1 record of ``event``, as version 0.1 wrote it."""
     if type(event) is not SliceUpserted:
         return RecordCodec(None).encode(event)
-    return [SLICE_UPSERTED_NESTED, event.namespace, event.name, event.service, event.address_type,
-            [[p.name, p.port, p.protocol] for p in event.ports],
-            [[list(e.addresses), e.ready, e.serving, e.terminating, e.node_name, e.zone, e.hostname,
-              e.target_kind, e.target_namespace, e.target_name, list(e.for_zones), list(e.for_nodes)]
-             for e in event.endpoints]]
+    return [
+        SLICE_UPSERTED_NESTED,
+        event.namespace,
+        event.name,
+        event.service,
+        event.address_type,
+        [[p.name, p.port, p.protocol] for p in event.ports],
+        [
+            [
+                list(e.addresses),
+                e.ready,
+                e.serving,
+                e.terminating,
+                e.node_name,
+                e.zone,
+                e.hostname,
+                e.target_kind,
+                e.target_namespace,
+                e.target_name,
+                list(e.for_zones),
+                list(e.for_nodes),
+            ]
+            for e in event.endpoints
+        ],
+    ]
 
 
 def a_slice(*addresses):
-    return SliceUpserted("ns", "s", "web", ports=(SlicePort("http", 8080),),
-                         endpoints=tuple(Endpoint((a,), target_kind="Pod", target_namespace="ns",
-                                                  target_name=f"p{i}", for_zones=("za",))
-                                         for i, a in enumerate(addresses)))
+    return SliceUpserted(
+        "ns",
+        "s",
+        "web",
+        ports=(SlicePort("http", 8080),),
+        endpoints=tuple(
+            Endpoint((a,), target_kind="Pod", target_namespace="ns", target_name=f"p{i}", for_zones=("za",))
+            for i, a in enumerate(addresses)
+        ),
+    )
 
 
 def test_records_carry_only_the_strings_they_add(implementation):
@@ -78,16 +105,19 @@ def test_records_carry_only_the_strings_they_add(implementation):
     assert reader.decode(first) == a_slice("10.0.0.1", "10.0.0.2")  # read twice: the strings are checked, not added
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda r: r.__setitem__(8, r[8][:-4]), "offsets end"),
-    (lambda r: r.__setitem__(8, r[8][:28] + (999).to_bytes(4, "little", signed=True) + r[8][32:]), "out of range"),
-    (lambda r: r.__setitem__(7, r[7] + 1), "cannot hold|offset"),
-    (lambda r: r.__setitem__(6, [r[6][0] + 5, r[6][1], r[6][2]]), "records are missing"),
-    (lambda r: r.__setitem__(6, [r[6][0], r[6][1] + b"x", r[6][2]]), "add up"),
-    (lambda r: r.__setitem__(8, "not bytes"), "wrong type"),
-    (lambda r: r.__setitem__(0, 99), "unknown event record type"),
-    (lambda r: r.pop(), "malformed"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda r: r.__setitem__(8, r[8][:-4]), "offsets end"),
+        (lambda r: r.__setitem__(8, r[8][:28] + (999).to_bytes(4, "little", signed=True) + r[8][32:]), "out of range"),
+        (lambda r: r.__setitem__(7, r[7] + 1), "cannot hold|offset"),
+        (lambda r: r.__setitem__(6, [r[6][0] + 5, r[6][1], r[6][2]]), "records are missing"),
+        (lambda r: r.__setitem__(6, [r[6][0], r[6][1] + b"x", r[6][2]]), "add up"),
+        (lambda r: r.__setitem__(8, "not bytes"), "wrong type"),
+        (lambda r: r.__setitem__(0, 99), "unknown event record type"),
+        (lambda r: r.pop(), "malformed"),
+    ],
+)
 def test_damaged_records_are_refused_and_leave_the_table_as_it_was(implementation, damage, message):
     writer, reader = codec_pair(implementation)
     _, record = writer.to_log(a_slice("10.0.0.1", "10.0.0.2"))
@@ -121,8 +151,11 @@ def test_a_log_of_version_1_records_opens_and_answers_as_its_writer_did(tmp_path
             assert at < 18 or any("another format" in str(w.message) for w in caught)
             for answer in (a for a in expected if a["at"] == at):
                 sel = eng.endpoints(answer["service"], answer["port"], zone=answer["zone"], policy=answer["policy"])
-                got = {"rule": sel.rule, "candidates": sel.candidates,
-                       "endpoints": [f"{e.address}:{e.port}" for e in sel.endpoints]}
+                got = {
+                    "rule": sel.rule,
+                    "candidates": sel.candidates,
+                    "endpoints": [f"{e.address}:{e.port}" for e in sel.endpoints],
+                }
                 assert got == {k: answer[k] for k in got}, answer
     # A writer appends columnar records after the old ones; both read back.
     with pytest.warns(UserWarning, match="another format"):

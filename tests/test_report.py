@@ -1,5 +1,6 @@
 """The report: what it computes on a churned cluster, the page it writes, and
 the command line.  The page in a real browser: test_report_browser.py."""
+
 import html.parser
 import json
 
@@ -41,7 +42,8 @@ def test_the_summary_adds_up(churned, report):
     assert sum(contributions) == pytest.approx(summary.cross_zone["recorded"])
     total = sum(r.endpoints for r in summary.ranking)
     assert summary.cross_zone["recorded"] == pytest.approx(
-        sum(r.endpoints * r.cross_zone_share for r in summary.ranking) / total)
+        sum(r.endpoints * r.cross_zone_share for r in summary.ranking) / total
+    )
     assert sum(summary.rule_shares.values()) == pytest.approx(1.0)
     assert sum(z.cpu_share for z in summary.zones) == pytest.approx(1.0)
     # This cluster hints most services: removing every hint can only send more across zones.
@@ -53,8 +55,10 @@ def test_sections_are_the_top_services_with_whatif_and_their_timelines(churned, 
     assert [(s.service, s.port) for s in report.sections] == top
     points = timelines(churned, top, per_batch=True)
     for section in report.sections:
-        assert section.recorded.cross_zone_share == report.summary.ranking[top.index(
-            (section.service, section.port))].cross_zone_share
+        assert (
+            section.recorded.cross_zone_share
+            == report.summary.ranking[top.index((section.service, section.port))].cross_zone_share
+        )
         assert [s.name for s in section.whatif.scenarios][:3] == ["recorded", "none", "auto"]
         assert list(section.points) == points[(section.service, section.port)]
         assert section.hints.service == section.service
@@ -111,12 +115,15 @@ def test_command_writes_the_page_and_says_where(churned, tmp_path, capsys):
     assert out_path.read_text(encoding="utf-8").count("data-section=") == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--service", "team-000/nope:80"], "service team-000/nope not found"),
-    (["--service", "team-000/svc-00003:81"], "service team-000/svc-00003 has no port 81"),
-    (["--at", "999999"], "past the end of the log"),
-    (["--clients", "service:team-000/nobody"], "--clients: no service team-000/nobody"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--service", "team-000/nope:80"], "service team-000/nope not found"),
+        (["--service", "team-000/svc-00003:81"], "service team-000/svc-00003 has no port 81"),
+        (["--at", "999999"], "past the end of the log"),
+        (["--clients", "service:team-000/nobody"], "--clients: no service team-000/nobody"),
+    ],
+)
 def test_bad_requests_are_one_line_errors(churned, tmp_path, capsys, args, message):
     code, out, err = run(capsys, "report", churned, "-o", tmp_path / "x.html", *args)
     assert code == 1 and out == "" and message in err and err.count("\n") == 1
@@ -139,16 +146,19 @@ def test_the_report_command_knows_the_service_a_whatif_json_names(churned, capsy
     code, out, _ = run(capsys, "whatif", churned, "team-000/svc-00003:80", "--json", "--scenario", "recorded")
     answer = json.loads(out)
     early = build_report(churned, services=[("team-000/svc-00003", 80)])
-    assert f"{100 * answer['scenarios'][0]['cross_zone_share']:.1f}" == \
-        f"{100 * early.sections[0].recorded.cross_zone_share:.1f}"
+    assert (
+        f"{100 * answer['scenarios'][0]['cross_zone_share']:.1f}"
+        == f"{100 * early.sections[0].recorded.cross_zone_share:.1f}"
+    )
 
 
 def test_the_demo_ends_with_the_command_that_writes_its_report(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "demo")
     command = out.strip().splitlines()[-1].strip()
-    assert code == 0 and command == ("topology-engine demo --keep demo-log && "
-                                     "topology-engine report demo-log -o demo-report.html")
+    assert code == 0 and command == (
+        "topology-engine demo --keep demo-log && topology-engine report demo-log -o demo-report.html"
+    )
     for step in command.split(" && "):
         assert main(step.split()[1:]) == 0
     page = (tmp_path / "demo-report.html").read_text(encoding="utf-8")

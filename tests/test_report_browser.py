@@ -8,6 +8,7 @@ installs it); without one the tests are skipped, saying why, unless
 ``REPORT_SCREENSHOT=PATH`` the demo's screenshot is also written to PATH
 (that is how ``docs/report.png`` is made).
 """
+
 import html.parser
 import json
 import os
@@ -30,8 +31,10 @@ WINDOW = (1360, 3000)
 def browser() -> str:
     found = os.environ.get("CHROMIUM") or next((path for name in BROWSERS if (path := shutil.which(name))), None)
     if found is None:
-        reason = ("no Chromium found (looked for " + ", ".join(BROWSERS) + " and $CHROMIUM): install Debian's "
-                  "chromium (apt-get install chromium) to render the report in a browser")
+        reason = (
+            "no Chromium found (looked for " + ", ".join(BROWSERS) + " and $CHROMIUM): install Debian's "
+            "chromium (apt-get install chromium) to render the report in a browser"
+        )
         if os.environ.get("REQUIRE_BROWSER"):
             pytest.fail(reason + "; REQUIRE_BROWSER is set")
         pytest.skip(reason)
@@ -41,9 +44,19 @@ def browser() -> str:
 def chromium(browser: str, page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
     """Load ``page`` with every host name unresolvable, let its scripts run, then do ``args``."""
     command = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-        "--disable-extensions", f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--virtual-time-budget=30000", f"--window-size={WINDOW[0]},{WINDOW[1]}", *args, page.as_uri(),
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--virtual-time-budget=30000",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        *args,
+        page.as_uri(),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -142,8 +155,23 @@ def test_the_demo_report_renders_with_the_numbers_whatif_gives(browser, capsys, 
     with open(os.devnull, "w") as quiet:
         run_demo(quiet, keep=str(log))
     page = tmp_path / "demo-report.html"
-    assert main(["report", str(log), "-o", str(page), "--service", "shop/web:80",
-                 "--service", "shop/checkout:80", "--service", "shop/node-cache:11211"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(log),
+                "-o",
+                str(page),
+                "--service",
+                "shop/web:80",
+                "--service",
+                "shop/checkout:80",
+                "--service",
+                "shop/node-cache:11211",
+            ]
+        )
+        == 0
+    )
     rendered, screenshot = render_and_check(browser, capsys, log, page, tmp_path)
     assert set(rendered.cross_zone) == {"shop/web:80", "shop/checkout:80", "shop/node-cache:11211"}
     assert len(rendered.charts) == 3 + 2 * 3

@@ -1,4 +1,5 @@
 """Snapshots: atomic write, checked load, damaged ones skipped."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The reducer: replacement, deletion, write order, snapshot images."""
+
 import msgpack
 
 from engine.events import NodeDeleted, NodeUpserted, ServiceDeleted, ServiceUpserted, SliceDeleted, SliceUpserted
@@ -48,8 +49,14 @@ def test_node_change_reported_only_when_zone_moves():
 
 def test_dump_load_round_trip_is_byte_identical():
     state = ClusterState()
-    for event in [NodeUpserted("n1", "a", 1000), slice_("a"), slice_("b"), ServiceUpserted("shop", "web"),
-                  slice_("a"), NodeUpserted("n0", None, 0)]:
+    for event in [
+        NodeUpserted("n1", "a", 1000),
+        slice_("a"),
+        slice_("b"),
+        ServiceUpserted("shop", "web"),
+        slice_("a"),
+        NodeUpserted("n0", None, 0),
+    ]:
         state.apply(event)
     image = msgpack.packb(state.dump())
     again = ClusterState.load(msgpack.unpackb(image))

@@ -1,6 +1,7 @@
 """Subscriptions: the Add/Remove stream agrees with the selection after every
 event, never sends empty updates, never removes what it did not add, and
 keeps failing subscribers from hurting the others."""
+
 import asyncio
 
 import pytest
@@ -41,9 +42,17 @@ class Recorder:
         return sorted(self.current.values())
 
 
-WATCHES = [dict(node="n0"), dict(node="n1", hostname="h0"), dict(node="ghost"), dict(node="n2", filtering=False),
-           dict(node="n1", ipv6=True), dict(node="n0", policy="linkerd+nodes"), dict(zone="z1"),
-           dict(node="n1", policy="kube-proxy"), dict(zone="z0", policy="kube-proxy")]
+WATCHES = [
+    dict(node="n0"),
+    dict(node="n1", hostname="h0"),
+    dict(node="ghost"),
+    dict(node="n2", filtering=False),
+    dict(node="n1", ipv6=True),
+    dict(node="n0", policy="linkerd+nodes"),
+    dict(zone="z1"),
+    dict(node="n1", policy="kube-proxy"),
+    dict(zone="z0", policy="kube-proxy"),
+]
 
 
 @settings(max_examples=150, deadline=None)
@@ -65,9 +74,19 @@ def test_stream_applied_in_order_equals_current_selection(before, after, impleme
 
 
 def cluster():
-    return [node("n1", "zone-a"), node("n2", "zone-b"), service("ns/web"),
-            endpoint_slice("ns/s", "web", [endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
-                                           endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2")])]
+    return [
+        node("n1", "zone-a"),
+        node("n2", "zone-b"),
+        service("ns/web"),
+        endpoint_slice(
+            "ns/s",
+            "web",
+            [
+                endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
+                endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2"),
+            ],
+        ),
+    ]
 
 
 def test_same_filter_key_shares_one_group_and_updates_carry_seq(implementation):

@@ -1,5 +1,6 @@
 """Timelines of many services from one pass over a log: the same rows as one
 service at a time, one point per batch when asked, and the causes of each."""
+
 import attrs
 import pytest
 from test_whatif import ZONES, endpoint, node, service, web_slice
@@ -28,8 +29,12 @@ def two_service_log(tmp_path):
         engine.apply(web_slice(web[0], attrs.evolve(web[1], for_zones=("zone-b", "zone-c"))))  # 9: hints only
         engine.apply(node("node-c", "zone-c"))  # 10: nothing changed: no point
         engine.apply(NodeUpserted("node-b", "zone-b", 4000, ready=False))  # 11: zone-b's clients leave
-        engine.apply_all([web_slice(*api[:1], name="api-1", svc="api"),  # 12-13: one batch, two writes
-                          web_slice(*api[:2], name="api-1", svc="api")])
+        engine.apply_all(
+            [
+                web_slice(*api[:1], name="api-1", svc="api"),  # 12-13: one batch, two writes
+                web_slice(*api[:2], name="api-1", svc="api"),
+            ]
+        )
     return path
 
 
@@ -46,7 +51,12 @@ def test_one_pass_gives_each_service_the_rows_it_gets_alone(two_service_log):
 def test_causes_name_what_touched_the_service(two_service_log):
     points = timelines(two_service_log, [("shop/web", 80)])[("shop/web", 80)]
     assert [p.causes for p in points] == [
-        (("service", 1),), (("endpoints", 1),), (("endpoints", 1),), (("hints", 1),), (("node-down", 1),)]
+        (("service", 1),),
+        (("endpoints", 1),),
+        (("endpoints", 1),),
+        (("hints", 1),),
+        (("node-down", 1),),
+    ]
     # cpu clients: node-b no longer counts, so half the requests come from zone-c, whose
     # clients are hinted to zone-b's endpoint (seq 9): they all cross.
     assert points[-1].row.cross_zone_share == pytest.approx(0.5)

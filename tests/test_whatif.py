@@ -1,5 +1,6 @@
 """The what-if traffic model on small clusters whose numbers are worked out
 by hand in each test, the scenarios, the timeline and its chart."""
+
 import csv
 import io
 import json
@@ -49,8 +50,17 @@ def service(name="web", **kw):
 
 
 def endpoint(address, node_name, zone, for_zones=(), for_nodes=(), ready=True):
-    return Endpoint((address,), ready=ready, node_name=node_name, zone=zone, target_kind="Pod",
-                    target_namespace="shop", target_name=f"pod-{address}", for_zones=for_zones, for_nodes=for_nodes)
+    return Endpoint(
+        (address,),
+        ready=ready,
+        node_name=node_name,
+        zone=zone,
+        target_kind="Pod",
+        target_namespace="shop",
+        target_name=f"pod-{address}",
+        for_zones=for_zones,
+        for_nodes=for_nodes,
+    )
 
 
 def web_slice(*endpoints, name="web-1", svc="web"):
@@ -78,17 +88,24 @@ def loads(result):
 def one_two_one(cpu=(1000, 2000, 1000), **service_kw):
     """Endpoints 10.0.0.1 in zone-a, .2 and .3 in zone-b, .4 in zone-c; one node per zone."""
     return engine_with(
-        node("node-a", "zone-a", cpu[0]), node("node-b", "zone-b", cpu[1]), node("node-c", "zone-c", cpu[2]),
+        node("node-a", "zone-a", cpu[0]),
+        node("node-b", "zone-b", cpu[1]),
+        node("node-c", "zone-c", cpu[2]),
         service(**service_kw),
-        web_slice(endpoint("10.0.0.1", "node-a", "zone-a"), endpoint("10.0.0.2", "node-b", "zone-b"),
-                  endpoint("10.0.0.3", "node-b", "zone-b"), endpoint("10.0.0.4", "node-c", "zone-c")),
+        web_slice(
+            endpoint("10.0.0.1", "node-a", "zone-a"),
+            endpoint("10.0.0.2", "node-b", "zone-b"),
+            endpoint("10.0.0.3", "node-b", "zone-b"),
+            endpoint("10.0.0.4", "node-c", "zone-c"),
+        ),
     )
 
 
 def test_hand_computed_40_40_20_clients_over_1_2_1_endpoints():
     engine = one_two_one()
-    report = whatif(engine, "shop/web", 80, clients=CLIENTS_40_40_20,
-                    scenarios=("recorded", "none", "auto", "prefer-close"))
+    report = whatif(
+        engine, "shop/web", 80, clients=CLIENTS_40_40_20, scenarios=("recorded", "none", "auto", "prefer-close")
+    )
     assert report.clients == pytest.approx({"zone-a": 0.4, "zone-b": 0.4, "zone-c": 0.2})
     got = by_name(report)
 
@@ -108,12 +125,14 @@ def test_hand_computed_40_40_20_clients_over_1_2_1_endpoints():
     even = 1 / 4
     for name in ("prefer-close", "auto"):
         assert got[name].cross_zone_share == pytest.approx(0.0)
-        assert loads(got[name]) == pytest.approx({
-            "10.0.0.1": 0.4 / even,  # 1.6
-            "10.0.0.2": 0.4 / 2 / even,  # 0.8
-            "10.0.0.3": 0.4 / 2 / even,
-            "10.0.0.4": 0.2 / even,  # 0.8
-        })
+        assert loads(got[name]) == pytest.approx(
+            {
+                "10.0.0.1": 0.4 / even,  # 1.6
+                "10.0.0.2": 0.4 / 2 / even,  # 0.8
+                "10.0.0.3": 0.4 / 2 / even,
+                "10.0.0.4": 0.2 / even,  # 0.8
+            }
+        )
         assert got[name].max_overload == pytest.approx(1.6)
         assert got[name].flooded == ("zone-a",)
         assert got[name].matrix["zone-a"] == pytest.approx({"zone-a": 0.4, "zone-b": 0.0, "zone-c": 0.0})
@@ -132,13 +151,15 @@ def test_auto_moves_an_endpoint_and_evens_the_load():
     # Equal CPU, endpoints 2/5/2 (n=9): desired 3 per zone, minimums ceil(3/1.2)=3 each (sum 9).
     # zone-b has 2 too many: one of its endpoints is hinted to zone-a, one to zone-c.
     engine = engine_with(
-        *(node(f"node-{z[-1]}", z) for z in ZONES), service(),
-        web_slice(*(endpoint(f"10.0.1.{i}", "node-a", "zone-a") for i in range(2)),
-                  *(endpoint(f"10.0.2.{i}", "node-b", "zone-b") for i in range(5)),
-                  *(endpoint(f"10.0.3.{i}", "node-c", "zone-c") for i in range(2))),
+        *(node(f"node-{z[-1]}", z) for z in ZONES),
+        service(),
+        web_slice(
+            *(endpoint(f"10.0.1.{i}", "node-a", "zone-a") for i in range(2)),
+            *(endpoint(f"10.0.2.{i}", "node-b", "zone-b") for i in range(5)),
+            *(endpoint(f"10.0.3.{i}", "node-c", "zone-c") for i in range(2)),
+        ),
     )
-    got = by_name(whatif(engine, "shop/web", 80, clients={z: 1 for z in ZONES},
-                         scenarios=("prefer-close", "auto")))
+    got = by_name(whatif(engine, "shop/web", 80, clients={z: 1 for z in ZONES}, scenarios=("prefer-close", "auto")))
     # Own zone: zone-a's third of the requests on 2 endpoints, even share 1/9 each.
     assert got["prefer-close"].cross_zone_share == pytest.approx(0.0)
     assert got["prefer-close"].max_overload == pytest.approx((1 / 3 / 2) / (1 / 9))  # 1.5
@@ -151,8 +172,11 @@ def test_auto_moves_an_endpoint_and_evens_the_load():
 
 def test_kube_proxy_policy_gives_the_same_spread_for_zone_hints():
     engine = one_two_one()
-    got = by_name(whatif(engine, "shop/web", 80, clients=CLIENTS_40_40_20, policy="kube-proxy",
-                         scenarios=("none", "prefer-close")))
+    got = by_name(
+        whatif(
+            engine, "shop/web", 80, clients=CLIENTS_40_40_20, policy="kube-proxy", scenarios=("none", "prefer-close")
+        )
+    )
     assert got["none"].policy == "kube-proxy"
     assert got["none"].cross_zone_share == pytest.approx(0.65)
     assert got["prefer-close"].cross_zone_share == pytest.approx(0.0)
@@ -166,7 +190,9 @@ def test_kube_proxy_policy_gives_the_same_spread_for_zone_hints():
 def two_zones_three_nodes(**service_kw):
     """node-a1 and node-b1 each run one endpoint; node-a2 runs none.  Equal CPU."""
     return engine_with(
-        node("node-a1", "zone-a"), node("node-a2", "zone-a"), node("node-b1", "zone-b"),
+        node("node-a1", "zone-a"),
+        node("node-a2", "zone-a"),
+        node("node-b1", "zone-b"),
         NodeUpserted("cp", "zone-b", 4000, control_plane=True),
         service(**service_kw),
         web_slice(endpoint("10.0.0.1", "node-a1", "zone-a"), endpoint("10.0.0.2", "node-b1", "zone-b")),
@@ -179,16 +205,23 @@ def test_cpu_clients_are_ready_worker_nodes_weighted_by_cpu():
     basis, sites = client_sites(engine, "cpu")
     assert "CPU" in basis
     # 4000 + 8000 in zone-a, 4000 in zone-b; the control-plane node sends nothing.
-    assert sites == [ClientSite("node-a1", "zone-a", 4 / 16), ClientSite("node-a2", "zone-a", 8 / 16),
-                     ClientSite("node-b1", "zone-b", 4 / 16)]
+    assert sites == [
+        ClientSite("node-a1", "zone-a", 4 / 16),
+        ClientSite("node-a2", "zone-a", 8 / 16),
+        ClientSite("node-b1", "zone-b", 4 / 16),
+    ]
 
 
 def test_explicit_zone_weights_spread_over_the_zone_nodes_or_one_zone_client():
     engine = two_zones_three_nodes()
     engine.apply(NodeUpserted("node-x1", "zone-x", 4000, ready=False))  # zone-x: no Ready worker
     _, sites = client_sites(engine, {"zone-a": 60, "zone-b": 30, "zone-x": 10})
-    assert sites == [ClientSite("node-a1", "zone-a", 0.3), ClientSite("node-a2", "zone-a", 0.3),
-                     ClientSite("node-b1", "zone-b", 0.3), ClientSite(None, "zone-x", pytest.approx(0.1))]
+    assert sites == [
+        ClientSite("node-a1", "zone-a", 0.3),
+        ClientSite("node-a2", "zone-a", 0.3),
+        ClientSite("node-b1", "zone-b", 0.3),
+        ClientSite(None, "zone-x", pytest.approx(0.1)),
+    ]
 
 
 def test_a_client_zone_or_service_the_cluster_does_not_have_is_an_error():
@@ -201,12 +234,19 @@ def test_a_client_zone_or_service_the_cluster_does_not_have_is_an_error():
 
 def test_client_service_counts_its_ready_endpoints_per_node():
     engine = two_zones_three_nodes()
-    engine.apply_all([
-        service("front"),
-        web_slice(endpoint("10.1.0.1", "node-a2", "zone-a"), endpoint("10.1.0.2", "node-a2", "zone-a"),
-                  endpoint("10.1.0.3", "node-b1", "zone-b"), endpoint("10.1.0.4", "node-b1", "zone-b", ready=False),
-                  name="front-1", svc="front"),
-    ])
+    engine.apply_all(
+        [
+            service("front"),
+            web_slice(
+                endpoint("10.1.0.1", "node-a2", "zone-a"),
+                endpoint("10.1.0.2", "node-a2", "zone-a"),
+                endpoint("10.1.0.3", "node-b1", "zone-b"),
+                endpoint("10.1.0.4", "node-b1", "zone-b", ready=False),
+                name="front-1",
+                svc="front",
+            ),
+        ]
+    )
     report = whatif(engine, "shop/web", 80, clients="service:shop/front", scenarios=("prefer-close",))
     assert report.clients == pytest.approx({"zone-a": 2 / 3, "zone-b": 1 / 3})
     # 3 ready clients: two on node-a2 reach 10.0.0.1, one on node-b1 reaches 10.0.0.2; even share 1/2.
@@ -242,8 +282,9 @@ def test_local_traffic_policy_leaves_nodes_without_an_endpoint_unserved():
 def two_per_zone(**service_kw):
     """Six nodes (x1, x2 per zone, equal CPU), one endpoint on each, hinted to its own zone."""
     nodes = [node(f"node-{z[-1]}{i}", z) for z in ZONES for i in (1, 2)]
-    eps = [endpoint(f"10.0.{k}.{i}", f"node-{z[-1]}{i}", z, for_zones=(z,))
-           for k, z in enumerate(ZONES, 1) for i in (1, 2)]
+    eps = [
+        endpoint(f"10.0.{k}.{i}", f"node-{z[-1]}{i}", z, for_zones=(z,)) for k, z in enumerate(ZONES, 1) for i in (1, 2)
+    ]
     return engine_with(*nodes, service(**service_kw), web_slice(*eps))
 
 
@@ -281,8 +322,13 @@ def test_drain_nodes_floods_the_zone_that_lost_an_endpoint():
 
 def test_scenarios_never_touch_the_recorded_state_or_log(tmp_path):
     with Engine.open(tmp_path / "log", create=True, write=True, sync=False) as engine:
-        engine.apply_all([*two_per_zone(topology_mode="Auto").state.nodes.values(), service(topology_mode="Auto"),
-                          *two_per_zone().state.slices.values()])
+        engine.apply_all(
+            [
+                *two_per_zone(topology_mode="Auto").state.nodes.values(),
+                service(topology_mode="Auto"),
+                *two_per_zone().state.slices.values(),
+            ]
+        )
         before, last = engine.state.dump(), engine.log.last_seq
         whatif(engine, "shop/web", 80, scenarios=("none", "auto", "drain:zone-a", "scale:9"))
         assert engine.state.dump() == before
@@ -304,14 +350,24 @@ def test_scale_spreads_new_endpoints_by_zone_and_rewrites_hints():
     got = by_name(whatif(engine, "shop/web", 80, clients=CLIENTS_40_40_20, scenarios=("scale:6", "scale:2")))
     up = got["scale:6"]
     per_zone = {z: sorted(e.address for e in up.endpoints if e.zone == z) for z in ZONES}
-    assert per_zone == {"zone-a": ["10.0.0.1", "scaled-zone-a-1"], "zone-b": ["10.0.0.2", "10.0.0.3", "scaled-zone-b-1"],
-                        "zone-c": ["10.0.0.4"]}
+    assert per_zone == {
+        "zone-a": ["10.0.0.1", "scaled-zone-a-1"],
+        "zone-b": ["10.0.0.2", "10.0.0.3", "scaled-zone-b-1"],
+        "zone-c": ["10.0.0.4"],
+    }
     assert "prefer-same-zone" in up.note
     # Own-zone hints on 2/3/1 endpoints, even share 1/6.
     assert up.cross_zone_share == pytest.approx(0.0)
-    assert loads(up) == pytest.approx({"10.0.0.1": 0.2 * 6, "scaled-zone-a-1": 0.2 * 6,
-                                       "10.0.0.2": 0.4 / 3 * 6, "10.0.0.3": 0.4 / 3 * 6, "scaled-zone-b-1": 0.4 / 3 * 6,
-                                       "10.0.0.4": 0.2 * 6})
+    assert loads(up) == pytest.approx(
+        {
+            "10.0.0.1": 0.2 * 6,
+            "scaled-zone-a-1": 0.2 * 6,
+            "10.0.0.2": 0.4 / 3 * 6,
+            "10.0.0.3": 0.4 / 3 * 6,
+            "scaled-zone-b-1": 0.4 / 3 * 6,
+            "10.0.0.4": 0.2 * 6,
+        }
+    )
     down = got["scale:2"]
     assert sorted((e.zone, e.address) for e in down.endpoints) == [("zone-a", "10.0.0.1"), ("zone-b", "10.0.0.2")]
     # zone-c clients match no hint: all 2 endpoints.
@@ -339,14 +395,30 @@ def test_json_has_exactly_the_documented_shape():
 def test_cost_from_a_flat_price_and_from_pair_prices():
     engine = one_two_one()
     # 1000 requests of 1 MB = 1 GB; 0.65 of it crosses zones at 0.01 per GB.
-    flat = whatif(engine, "shop/web", 80, clients=CLIENTS_40_40_20, scenarios=("none",), price_per_gb=0.01,
-                  bytes_per_request=1e6, requests=1000).scenarios[0]
+    flat = whatif(
+        engine,
+        "shop/web",
+        80,
+        clients=CLIENTS_40_40_20,
+        scenarios=("none",),
+        price_per_gb=0.01,
+        bytes_per_request=1e6,
+        requests=1000,
+    ).scenarios[0]
     assert flat.cost.cross_zone_gb == pytest.approx(0.65)
     assert flat.cost.amount == pytest.approx(0.65 * 0.01)
     assert "cost" in flat.to_json()
     # Only a<->b priced (given one way): a->b 0.4/4 + b->a 0.4*1/4 = 0.2 GB at 0.02.
-    pairs = whatif(engine, "shop/web", 80, clients=CLIENTS_40_40_20, scenarios=("none",),
-                   price_per_gb=parse_prices("zone-a:zone-b=0.02"), bytes_per_request=1e6, requests=1000).scenarios[0]
+    pairs = whatif(
+        engine,
+        "shop/web",
+        80,
+        clients=CLIENTS_40_40_20,
+        scenarios=("none",),
+        price_per_gb=parse_prices("zone-a:zone-b=0.02"),
+        bytes_per_request=1e6,
+        requests=1000,
+    ).scenarios[0]
     assert pairs.cost.amount == pytest.approx((0.4 * 2 / 4 + 0.4 * 1 / 4) * 0.02)
     with pytest.raises(EngineError, match="bytes_per_request"):
         whatif(engine, "shop/web", 80, price_per_gb=0.01)
@@ -464,11 +536,16 @@ def test_timeline_spec_marks_the_points_that_moved_and_holds_values_up_to_a_gap(
     assert values[0]["cross"] is None and values[2]["cross"] == pytest.approx(100 / 3, abs=1e-3)
     assert [v["time"] for v in values] == [1000 * p.row.time for p in points]
     # A value holds up to the event after which nobody was served, then the line breaks.
-    served, emptied = (Point(TimelineRow(seq, 100.0 + seq, "e", 1, cross, load, 0.0), (("endpoints", 1),))
-                       for seq, cross, load in ((1, 0.25, 1.5), (2, None, None)))
+    served, emptied = (
+        Point(TimelineRow(seq, 100.0 + seq, "e", 1, cross, load, 0.0), (("endpoints", 1),))
+        for seq, cross, load in ((1, 0.25, 1.5), (2, None, None))
+    )
     held = timeline_spec([served, emptied])["data"]["values"]
-    assert [(v["time"], v["cross"], v["hold"]) for v in held] == [(101000.0, 25.0, False), (102000.0, 25.0, True),
-                                                                  (102000.0, None, False)]
+    assert [(v["time"], v["cross"], v["hold"]) for v in held] == [
+        (101000.0, 25.0, False),
+        (102000.0, 25.0, True),
+        (102000.0, None, False),
+    ]
     assert held[2]["cause"] == "endpoints"
 
 
@@ -504,8 +581,9 @@ def pools_of(result):
 
 def test_hazl_issue_hand_case_3_zones_2_endpoints_clients_60_20_20():
     # 1000 rps at 10 ms: zone-a keeps 1000 x 0.6 x 0.01 = 6 requests in flight, zones b and c 2 each.
-    report = whatif(two_per_zone(), "shop/web", 80, clients=CLIENTS_60_20_20, scenarios=("hazl",),
-                    rps=1000, latency=0.01)
+    report = whatif(
+        two_per_zone(), "shop/web", 80, clients=CLIENTS_60_20_20, scenarios=("hazl",), rps=1000, latency=0.01
+    )
     hazl = report.scenarios[0]
     assert hazl.policy == "linkerd" and hazl.band == Band(0.8, 2.0)
     # zone-a: 6/2 = 3 > 2, pool ceil(6/2) = 3: its 2 plus one slot shared by the 4 others (a quarter
@@ -516,8 +594,9 @@ def test_hazl_issue_hand_case_3_zones_2_endpoints_clients_60_20_20():
     assert hazl.cross_zone_share == pytest.approx(0.2)
     assert hazl.matrix["zone-a"] == pytest.approx({"zone-a": 0.4, "zone-b": 0.1, "zone-c": 0.1})
     assert hazl.matrix["zone-b"] == pytest.approx({"zone-a": 0.0, "zone-b": 0.2, "zone-c": 0.0})
-    assert rps_of(hazl) == pytest.approx({"10.0.1.1": 200, "10.0.1.2": 200, "10.0.2.1": 150, "10.0.2.2": 150,
-                                          "10.0.3.1": 150, "10.0.3.2": 150})
+    assert rps_of(hazl) == pytest.approx(
+        {"10.0.1.1": 200, "10.0.1.2": 200, "10.0.2.1": 150, "10.0.2.2": 150, "10.0.3.1": 150, "10.0.3.2": 150}
+    )
     assert {e.address: e.inflight for e in hazl.endpoints}["10.0.2.1"] == pytest.approx(1.5)
     assert hazl.max_overload == pytest.approx(200 / (1000 / 6))  # 1.2
     assert hazl.flooded == () and hazl.starved == ()  # 1.2 is on the flood line, not above it
@@ -526,12 +605,18 @@ def test_hazl_issue_hand_case_3_zones_2_endpoints_clients_60_20_20():
 def test_hazl_rule_no_local_endpoint_spreads_the_zone_over_every_candidate():
     # zone-c has no endpoint: its third spreads evenly over the 4 of zones a and b, whatever its demand.
     engine = engine_with(
-        *(node(f"node-{z[-1]}", z) for z in ZONES), service(),
-        web_slice(endpoint("10.0.1.1", "node-a", "zone-a"), endpoint("10.0.1.2", "node-a", "zone-a"),
-                  endpoint("10.0.2.1", "node-b", "zone-b"), endpoint("10.0.2.2", "node-b", "zone-b")),
+        *(node(f"node-{z[-1]}", z) for z in ZONES),
+        service(),
+        web_slice(
+            endpoint("10.0.1.1", "node-a", "zone-a"),
+            endpoint("10.0.1.2", "node-a", "zone-a"),
+            endpoint("10.0.2.1", "node-b", "zone-b"),
+            endpoint("10.0.2.2", "node-b", "zone-b"),
+        ),
     )
-    hazl = whatif(engine, "shop/web", 80, clients={z: 1 for z in ZONES}, scenarios=("hazl",),
-                  rps=300, latency=0.01).scenarios[0]
+    hazl = whatif(
+        engine, "shop/web", 80, clients={z: 1 for z in ZONES}, scenarios=("hazl",), rps=300, latency=0.01
+    ).scenarios[0]
     # Demand 1 per zone: a and b 1/2 per endpoint, inside the band's top: local.
     assert pools_of(hazl) == {"zone-a": (2, 2), "zone-b": (2, 2), "zone-c": (0, 4)}
     assert hazl.cross_zone_share == pytest.approx(1 / 3)
@@ -542,14 +627,28 @@ def test_hazl_rule_no_local_endpoint_spreads_the_zone_over_every_candidate():
 
 def test_hazl_rule_stays_local_up_to_the_band_top_and_spill_stops_at_every_candidate():
     # 1000 rps at 8 ms, clients 50/25/25: zone-a 4 in flight on 2 endpoints = 2.0 exactly, the top: local.
-    at_top = whatif(two_per_zone(), "shop/web", 80, clients={"zone-a": 50, "zone-b": 25, "zone-c": 25},
-                    scenarios=("hazl",), rps=1000, latency=0.008).scenarios[0]
+    at_top = whatif(
+        two_per_zone(),
+        "shop/web",
+        80,
+        clients={"zone-a": 50, "zone-b": 25, "zone-c": 25},
+        scenarios=("hazl",),
+        rps=1000,
+        latency=0.008,
+    ).scenarios[0]
     assert pools_of(at_top)["zone-a"] == (2, 2)
     assert at_top.cross_zone_share == pytest.approx(0.0)
     # 10 times the traffic: zone-a 40 in flight wants ceil(40/2) = 20 endpoints; there are 6.
     # Zones b and c: 20/2 = 10 > 2, pool min(6, 10) = 6.  Everyone spreads over all 6: as with no hints.
-    flooded = whatif(two_per_zone(), "shop/web", 80, clients={"zone-a": 50, "zone-b": 25, "zone-c": 25},
-                     scenarios=("hazl", "none"), rps=10000, latency=0.008)
+    flooded = whatif(
+        two_per_zone(),
+        "shop/web",
+        80,
+        clients={"zone-a": 50, "zone-b": 25, "zone-c": 25},
+        scenarios=("hazl", "none"),
+        rps=10000,
+        latency=0.008,
+    )
     hazl, none = flooded.scenarios
     assert pools_of(hazl) == {"zone-a": (2, 6), "zone-b": (2, 6), "zone-c": (2, 6)}
     assert hazl.cross_zone_share == pytest.approx(none.cross_zone_share) == pytest.approx(2 / 3)
@@ -566,8 +665,9 @@ def test_hazl_keeps_internal_traffic_policy_local_and_ignores_hints():
     assert "internalTrafficPolicy Local" in hazl.note
     # Own-zone hints on the recorded slices do not keep HAZL's candidates in their zone.
     hinted = two_per_zone()  # every endpoint hinted for its own zone
-    spread = whatif(hinted, "shop/web", 80, clients={z: 1 for z in ZONES}, scenarios=("recorded", "hazl"),
-                    rps=10000, latency=1).scenarios
+    spread = whatif(
+        hinted, "shop/web", 80, clients={z: 1 for z in ZONES}, scenarios=("recorded", "hazl"), rps=10000, latency=1
+    ).scenarios
     assert spread[0].cross_zone_share == pytest.approx(0.0)
     assert spread[1].cross_zone_share == pytest.approx(2 / 3)
 
@@ -576,8 +676,22 @@ def test_hazl_band_on_the_command_line(tmp_path, capsys):
     path, source = tmp_path / "log", two_per_zone().state
     with Engine.open(path, create=True, write=True, sync=False) as engine:
         engine.apply_all([*source.nodes.values(), *source.services.values(), *source.slices.values()])
-    code = main(["whatif", str(path), "shop/web:80", "--clients", "zone-a=60,zone-b=20,zone-c=20",
-                 "--rps", "1000", "--latency", "0.01", "--scenario", "hazl:0.5,1.5", "--json"])
+    code = main(
+        [
+            "whatif",
+            str(path),
+            "shop/web:80",
+            "--clients",
+            "zone-a=60,zone-b=20,zone-c=20",
+            "--rps",
+            "1000",
+            "--latency",
+            "0.01",
+            "--scenario",
+            "hazl:0.5,1.5",
+            "--json",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)
@@ -586,10 +700,15 @@ def test_hazl_band_on_the_command_line(tmp_path, capsys):
     assert hazl["name"] == "hazl:0.5,1.5"
     # HIGH 1.5: zone-a 6/2 = 3 > 1.5, pool ceil(6/1.5) = 4: its 2 and 2 slots over the other 4.
     # Zones b and c: 2/2 = 1, inside 0.5..1.5: local.
-    assert hazl["hazl"] == {"low": 0.5, "high": 1.5, "zones": {
-        "zone-a": {"inflight": 6.0, "local": 2, "pool": 4},
-        "zone-b": {"inflight": 2.0, "local": 2, "pool": 2},
-        "zone-c": {"inflight": 2.0, "local": 2, "pool": 2}}}
+    assert hazl["hazl"] == {
+        "low": 0.5,
+        "high": 1.5,
+        "zones": {
+            "zone-a": {"inflight": 6.0, "local": 2, "pool": 4},
+            "zone-b": {"inflight": 2.0, "local": 2, "pool": 2},
+            "zone-c": {"inflight": 2.0, "local": 2, "pool": 2},
+        },
+    }
     assert hazl["cross_zone_share"] == pytest.approx(0.6 * 2 / 4)
     by_address = {e["address"]: e for e in hazl["endpoints"]}
     # zone-a's 600 rps over 4 slots: 150 to each local endpoint, 150 x 2/4 = 75 to each other one.
@@ -628,8 +747,14 @@ def test_hazl_pool_rules_and_hysteresis_by_hand():
     assert hazl_pool(6.0, 1, 2, Band(4, 5), previous=2) == 2
 
 
-@given(inflight=st.floats(0, 1000), local=st.integers(0, 50), others=st.integers(0, 50),
-       low=st.floats(0, 5), width=st.floats(0.01, 5), previous=st.none() | st.integers(0, 120))
+@given(
+    inflight=st.floats(0, 1000),
+    local=st.integers(0, 50),
+    others=st.integers(0, 50),
+    low=st.floats(0, 5),
+    width=st.floats(0.01, 5),
+    previous=st.none() | st.integers(0, 120),
+)
 def test_hazl_pool_invariants(inflight, local, others, low, width, previous):
     band = Band(low, low + width)
     total = local + others
@@ -689,9 +814,16 @@ def test_rate_and_band_errors():
             whatif(engine, "shop/web", 80, rps=rps, latency=latency)
     assert parse_scenario("hazl").name == "hazl" and band_of(parse_scenario("hazl")) == Band(0.8, 2.0)
     assert parse_scenario("hazl:0.5, 1.5").name == "hazl:0.5,1.5"
-    for bad, message in (("hazl:1", "two numbers"), ("hazl:a,b", "two numbers"), ("hazl:1,2,3", "two numbers"),
-                         ("hazl:", "two numbers"), ("hazl:2,1", "LOW <= HIGH"), ("hazl:0,0", "HIGH > 0"),
-                         ("hazl:-1,2", "finite"), ("hazl:nan,2", "finite")):
+    for bad, message in (
+        ("hazl:1", "two numbers"),
+        ("hazl:a,b", "two numbers"),
+        ("hazl:1,2,3", "two numbers"),
+        ("hazl:", "two numbers"),
+        ("hazl:2,1", "LOW <= HIGH"),
+        ("hazl:0,0", "HIGH > 0"),
+        ("hazl:-1,2", "finite"),
+        ("hazl:nan,2", "finite"),
+    ):
         with pytest.raises(EngineError, match=message):
             parse_scenario(bad)
 
@@ -722,8 +854,7 @@ def hysteresis_log(tmp_path):
 
 
 def test_hazl_timeline_hysteresis_event_by_event(hysteresis_log):
-    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl",
-                    rps=1000, latency=0.01)
+    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl", rps=1000, latency=0.01)
     assert [r.seq for r in rows] == [4, 5, 6, 7, 8, 9]
     assert rows[0].spilled == () and rows[0].unserved_share == pytest.approx(1.0)
     # seq 5: zones a and b: 3/4 = 0.75, under the band but nothing to shed: local.
@@ -746,15 +877,17 @@ def test_hazl_timeline_hysteresis_event_by_event(hysteresis_log):
 
     # The same state decided afresh (no memory): zone-c stays local at seq 6.
     with Engine.open(hysteresis_log, at=6) as engine:
-        fresh = whatif(engine, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenarios=("hazl",), rps=1000,
-                       latency=0.01).scenarios[0]
+        fresh = whatif(
+            engine, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenarios=("hazl",), rps=1000, latency=0.01
+        ).scenarios[0]
     assert pools_of(fresh)["zone-c"] == (2, 2) and fresh.cross_zone_share == pytest.approx(0.0)
 
 
 def test_hazl_timeline_with_a_given_band_grows_pools_above_it(hysteresis_log, tmp_path):
     # At 3000 rps, band 0.8..1.2: demand 9, 9 and 12 in flight.
-    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl:0.8,1.2",
-                    rps=3000, latency=0.01)
+    rows = timeline(
+        hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl:0.8,1.2", rps=3000, latency=0.01
+    )
     by_seq = {r.seq: dict(r.spilled) for r in rows}
     # seq 5: zones a and b at 9/4 = 2.25 > 1.2 grow to ceil(9/1.2) = 8 of the 8 candidates.
     assert by_seq[5] == {"zone-a": 8, "zone-b": 8, "zone-c": 8}
@@ -768,8 +901,7 @@ def test_hazl_timeline_with_a_given_band_grows_pools_above_it(hysteresis_log, tm
 
 
 def test_hazl_timeline_csv_json_and_command_line(hysteresis_log, tmp_path, capsys):
-    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl",
-                    rps=1000, latency=0.01)
+    rows = timeline(hysteresis_log, "shop/web", 80, clients=HYSTERESIS_CLIENTS, scenario="hazl", rps=1000, latency=0.01)
     out = io.StringIO()
     write_timeline(rows, out, "csv")
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
@@ -784,8 +916,24 @@ def test_hazl_timeline_csv_json_and_command_line(hysteresis_log, tmp_path, capsy
 
     args = ["whatif", str(hysteresis_log), "shop/web:80", "--clients", "zone-a=30,zone-b=30,zone-c=40"]
     csv_path, svg = tmp_path / "hazl.csv", tmp_path / "hazl.svg"
-    assert main([*args, "--scenario", "hazl", "--rps", "1000", "--latency", "0.01",
-                 "--timeline", str(csv_path), "--chart", str(svg)]) == 0
+    assert (
+        main(
+            [
+                *args,
+                "--scenario",
+                "hazl",
+                "--rps",
+                "1000",
+                "--latency",
+                "0.01",
+                "--timeline",
+                str(csv_path),
+                "--chart",
+                str(svg),
+            ]
+        )
+        == 0
+    )
     assert [r["spilled"] for r in csv.DictReader(csv_path.open())][2] == "zone-c=5"
     assert "under hazl" in svg.read_text()
     capsys.readouterr()
@@ -810,8 +958,9 @@ def test_demo_log_side_by_side_where_hazl_spills(tmp_path):
     # 1000 rps at 10 ms: demand 6, 3 and 1 in flight.
     run_demo(io.StringIO(), keep=str(tmp_path / "demo"))
     with Engine.open(tmp_path / "demo", at=18) as engine:
-        report = whatif(engine, "shop/web", 80, clients={"zone-a": 60, "zone-b": 30, "zone-c": 10},
-                        rps=1000, latency=0.01)
+        report = whatif(
+            engine, "shop/web", 80, clients={"zone-a": 60, "zone-b": 30, "zone-c": 10}, rps=1000, latency=0.01
+        )
     got = by_name(report)
     assert list(got) == ["recorded", "none", "auto", "hazl"]
     # Own-zone hints: zone-a's 600 rps on its 2 endpoints, 300 each against an even 1000/6.
@@ -833,8 +982,7 @@ def spread_per_site(engine, service, port, sites, policy):
     """The model's spreading, asking the policy for every site separately."""
     flows, traffic, rules = {}, {}, {}
     for site in sites:
-        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None,
-                                     policy=policy, strict=False)
+        selection = engine.endpoints(service, port, node=site.node, zone=site.zone or None, policy=policy, strict=False)
         rules.setdefault(site.zone, {}).setdefault(selection.rule, 0.0)
         rules[site.zone][selection.rule] += site.share
         for e in selection.endpoints:
@@ -847,26 +995,41 @@ def spread_per_site(engine, service, port, sites, policy):
 site_nodes = st.sampled_from(["n-a1", "n-a2", "n-b1", "n-b2", "n-c1", "n-x"])  # n-x has no zone
 site_endpoints = st.builds(
     lambda i, node_name, zones, nodes, ready: endpoint(
-        f"10.1.0.{i}", node_name, {"n-x": None}.get(node_name, f"zone-{node_name[2]}"),
-        for_zones=tuple(sorted(zones)), for_nodes=tuple(sorted(nodes)), ready=ready),
-    st.integers(1, 40), site_nodes, st.sets(st.sampled_from(ZONES), max_size=2),
-    st.sets(site_nodes, max_size=2), st.booleans(),
+        f"10.1.0.{i}",
+        node_name,
+        {"n-x": None}.get(node_name, f"zone-{node_name[2]}"),
+        for_zones=tuple(sorted(zones)),
+        for_nodes=tuple(sorted(nodes)),
+        ready=ready,
+    ),
+    st.integers(1, 40),
+    site_nodes,
+    st.sets(st.sampled_from(ZONES), max_size=2),
+    st.sets(site_nodes, max_size=2),
+    st.booleans(),
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(local=st.booleans(), endpoints=st.lists(site_endpoints, max_size=8, unique_by=lambda e: e.addresses),
-       clients=st.sampled_from(["cpu", "service:shop/other", {"zone-a": 3, "zone-c": 1, "zone-q": 1}]),
-       policy=st.sampled_from(["linkerd", "linkerd+nodes", "kube-proxy"]))
+@given(
+    local=st.booleans(),
+    endpoints=st.lists(site_endpoints, max_size=8, unique_by=lambda e: e.addresses),
+    clients=st.sampled_from(["cpu", "service:shop/other", {"zone-a": 3, "zone-c": 1, "zone-q": 1}]),
+    policy=st.sampled_from(["linkerd", "linkerd+nodes", "kube-proxy"]),
+)
 def test_merged_sites_give_what_asking_every_site_gives(local, endpoints, clients, policy):
     zone_of = {"n-a1": "zone-a", "n-a2": "zone-a", "n-b1": "zone-b", "n-b2": "zone-b", "n-c1": "zone-c", "n-x": None}
     engine = engine_with(
         *(node(name, zone, 1000 + 500 * i) for i, (name, zone) in enumerate(zone_of.items())),
         NodeUpserted("n-q1", "zone-q", 1000, ready=False),  # zone-q: a zone with no Ready worker
-        service(internal_traffic_policy="Local" if local else "Cluster"), web_slice(*endpoints),
+        service(internal_traffic_policy="Local" if local else "Cluster"),
+        web_slice(*endpoints),
         service("other"),
-        web_slice(*(endpoint(f"10.2.0.{i}", name, zone) for i, (name, zone) in enumerate(zone_of.items())),
-                  name="other-1", svc="other"),
+        web_slice(
+            *(endpoint(f"10.2.0.{i}", name, zone) for i, (name, zone) in enumerate(zone_of.items())),
+            name="other-1",
+            svc="other",
+        ),
     )
     _, sites = client_sites(engine, clients)
     result = evaluate(engine, "shop/web", 80, sites, policy)
@@ -876,14 +1039,18 @@ def test_merged_sites_give_what_asking_every_site_gives(local, endpoints, client
             assert share == pytest.approx(flows.get((source, target), 0.0), abs=1e-12)
     assert {e.address: e.traffic for e in result.endpoints if e.traffic} == pytest.approx(traffic, abs=1e-12)
     assert zone_rules(engine, "shop/web", 80, sites, policy) == {
-        zone: pytest.approx(found, abs=1e-12) for zone, found in rules.items()}
+        zone: pytest.approx(found, abs=1e-12) for zone, found in rules.items()
+    }
 
 
 def test_site_groups_ask_once_per_zone_unless_a_node_is_named():
     engine = engine_with(
         *(node(f"node-{z[-1]}{i}", z) for z in ZONES for i in range(3)),
-        service(), web_slice(endpoint("10.0.0.1", "node-a0", "zone-a", for_zones=("zone-a",)),
-                             endpoint("10.0.0.2", "node-b0", "zone-b", for_zones=("zone-b", "zone-c"))),
+        service(),
+        web_slice(
+            endpoint("10.0.0.1", "node-a0", "zone-a", for_zones=("zone-a",)),
+            endpoint("10.0.0.2", "node-b0", "zone-b", for_zones=("zone-b", "zone-c")),
+        ),
         service("local", internal_traffic_policy="Local"),
         web_slice(endpoint("10.0.1.1", "node-a0", "zone-a"), name="local-1", svc="local"),
     )
@@ -895,5 +1062,8 @@ def test_site_groups_ask_once_per_zone_unless_a_node_is_named():
     # ITP Local: node-a0 holds an endpoint and is asked on its own; the others of zone-a together.
     local = groups.alike(engine, "shop/local")
     assert [(s.node, round(s.share, 9)) for s in local] == [
-        ("node-a0", round(1 / 9, 9)), ("node-a1", round(2 / 9, 9)), ("node-b0", round(1 / 3, 9)),
-        ("node-c0", round(1 / 3, 9))]
+        ("node-a0", round(1 / 9, 9)),
+        ("node-a1", round(2 / 9, 9)),
+        ("node-b0", round(1 / 3, 9)),
+        ("node-c0", round(1 / 3, 9)),
+    ]

@@ -13,6 +13,7 @@ folded, not recomputed, as columns the compiled core writes.  On top of it:
 * ``proxy_endpoints``: kube-proxy's endpoints of a service port before any
   client, built from the same slices once per change of the service.
 """
+
 from __future__ import annotations
 
 from typing import Optional, cast
@@ -103,7 +104,8 @@ class ZoneIndex:
         if found is None:
             state = self._state
             found = ports[(port, protocol)] = kube_proxy.port_endpoints(
-                state.services.get(service_key), list(state.slices_of(service_key)), port, protocol=protocol)
+                state.services.get(service_key), list(state.slices_of(service_key)), port, protocol=protocol
+            )
         return found
 
     def local_traffic_policy(self, service_key: str) -> bool:
@@ -120,8 +122,11 @@ class ZoneIndex:
         found = state.answer(key)
         if found is None:
             decision = linkerd.decide(cands, client, local)
-            found = (decision.rule, cands.endpoints(cands.select(decision)),
-                     self._dependencies(cands, decision, client))
+            found = (
+                decision.rule,
+                cands.endpoints(cands.select(decision)),
+                self._dependencies(cands, decision, client),
+            )
             if cands is not self._empty:
                 state.remember(key, found)
         # The count is read fresh: a cached answer outlives writes that change

@@ -24,6 +24,7 @@ kernel's too.  Each ``PortState`` keeps beside its publisher what the
 engine caches of it: selections per client, with what they depend on, and
 built values per row.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -94,8 +95,9 @@ class PortState:
         # Few answers are cached, a write names many nodes: look at each answer's side.
         zones, nodes, hint_nodes, hosts = (set(names) for names in pub.touched())
         named = {"zone": zones, "node": nodes, "hint-node": hint_nodes, "host": hosts}
-        stale = [key for key, (_, _, deps) in answers.items()
-                 if any(dep == ALL or dep[1] in named[dep[0]] for dep in deps)]
+        stale = [
+            key for key, (_, _, deps) in answers.items() if any(dep == ALL or dep[1] in named[dep[0]] for dep in deps)
+        ]
         for key in stale:
             del answers[key]
 
@@ -221,16 +223,31 @@ class AddressBook:
         port = linkerd.resolve_port(es.ports, state.target)
         if port is not None:
             cols = es.endpoints
-            state.publisher.take_back(self.identities, cols.n, cols.data, port, self.table.find(es.namespace),
-                                      self.table.find(es.address_type), self.slices)
+            state.publisher.take_back(
+                self.identities,
+                cols.n,
+                cols.data,
+                port,
+                self.table.find(es.namespace),
+                self.table.find(es.address_type),
+                self.slices,
+            )
 
     def _put(self, state: PortState, es: SliceUpserted, number: int) -> None:
         port = linkerd.resolve_port(es.ports, state.target)
         if port is not None:
             cols = es.endpoints
-            state.publisher.put(self.identities, self.zones, cols.n, cols.data, port,
-                                self.table.find(es.namespace), self.table.find(es.address_type), number,
-                                self.slices)
+            state.publisher.put(
+                self.identities,
+                self.zones,
+                cols.n,
+                cols.data,
+                port,
+                self.table.find(es.namespace),
+                self.table.find(es.address_type),
+                number,
+                self.slices,
+            )
 
     def _number(self, key: str) -> int:
         number = self._numbers.get(key)
@@ -278,7 +295,17 @@ class AddressBook:
                 number = book._number(key)
                 book.slices[number] = es
                 cols = es.endpoints
-                pub.put_one(book.identities, book.zones, cols.n, cols.data, linkerd.resolve_port(es.ports, target),
-                            book.table.find(es.namespace), book.table.find(es.address_type), number, e, a,
-                            book.slices)
+                pub.put_one(
+                    book.identities,
+                    book.zones,
+                    cols.n,
+                    cols.data,
+                    linkerd.resolve_port(es.ports, target),
+                    book.table.find(es.namespace),
+                    book.table.find(es.address_type),
+                    number,
+                    e,
+                    a,
+                    book.slices,
+                )
         return book

@@ -12,6 +12,7 @@ every row is looked at.  When the map itself is another one than before
 the service; a service or port appears), the old and new selections are
 compared by identity, as Linkerd's listeners compare address sets.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -82,8 +83,9 @@ class LiveSelection:
             return self._changes
         self._decision = decision
         kind, arg, host = view.filter_of(decision)
-        added, removed = pub.diff(view.book.identities, self._member, kind, arg, host, decision.ipv6, full, logged,
-                                  view.book.slices)
+        added, removed = pub.diff(
+            view.book.identities, self._member, kind, arg, host, decision.ipv6, full, logged, view.book.slices
+        )
         if added or removed:
             self._values = None
         gone = [self._sent.pop(row) for row in removed]

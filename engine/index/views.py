@@ -9,6 +9,7 @@ objects.  An ``EndpointList`` remembers where each of its rows came from
 (the slice version, endpoint and address), so it keeps answering what was
 true when it was made even after later writes reuse those rows.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
@@ -21,15 +22,17 @@ if TYPE_CHECKING:
     from .book import AddressBook, PortState
 
 
-def build_value(book: AddressBook, es: SliceUpserted, e: int, a: int, row_port: int,
-                port: Optional[int] = None) -> SelectedEndpoint:
+def build_value(
+    book: AddressBook, es: SliceUpserted, e: int, a: int, row_port: int, port: Optional[int] = None
+) -> SelectedEndpoint:
     """The value of address ``a`` of endpoint ``e`` of slice ``es``, as a
     row holding it with endpoint port ``row_port`` gives it (``port``
     overrides the port shown: the shared map of undeclared ports)."""
     cols = es.endpoints
     strings = cols.strings
-    cond, node, zone, host, kind, namespace, name, addresses, zones, nodes = \
-        book.core.endpoint_fields(cols.n, cols.data, e)
+    cond, node, zone, host, kind, namespace, name, addresses, zones, nodes = book.core.endpoint_fields(
+        cols.n, cols.data, e
+    )
     address = strings[addresses[a]]
     hostname = None if host < 0 else strings[host]
     kind_name = None if kind < 0 else strings[kind]
@@ -45,9 +48,15 @@ def build_value(book: AddressBook, es: SliceUpserted, e: int, a: int, row_port: 
         else:
             identity = (es.namespace, target_name, "")
     return SelectedEndpoint(
-        address, row_port if port is None else port, None if node < 0 else strings[node],
-        None if zone < 0 else strings[zone], tuple(strings[z] for z in zones), tuple(strings[z] for z in nodes),
-        target, hostname, identity,
+        address,
+        row_port if port is None else port,
+        None if node < 0 else strings[node],
+        None if zone < 0 else strings[zone],
+        tuple(strings[z] for z in zones),
+        tuple(strings[z] for z in nodes),
+        target,
+        hostname,
+        identity,
     )
 
 
@@ -58,8 +67,7 @@ class CandidateSet:
 
     __slots__ = ("book", "state", "port", "host", "_rows")
 
-    def __init__(self, book: AddressBook, state: PortState, port: Optional[int] = None,
-                 host: int = -2, rows=None):
+    def __init__(self, book: AddressBook, state: PortState, port: Optional[int] = None, host: int = -2, rows=None):
         self.book = book
         self.state = state
         self.port = port
@@ -171,10 +179,14 @@ class EndpointList(BuiltOnRead[int, SelectedEndpoint]):
     def _value_at(self, i: int) -> SelectedEndpoint:
         view = self._view
         row = self._rows[i]
-        number, e, a, port = self._sources[4 * i:4 * i + 4]
+        number, e, a, port = self._sources[4 * i : 4 * i + 4]
         es = self._slices[number]
         current = view.publisher.row(row) if view.publisher.holds(row) else None
-        if current is not None and current[6:] == (number, e, a) and current[2] == port \
-                and view.book.slices[number] is es:
+        if (
+            current is not None
+            and current[6:] == (number, e, a)
+            and current[2] == port
+            and view.book.slices[number] is es
+        ):
             return view.value(row)  # still what the row holds: share the row's value
         return build_value(view.book, es, e, a, port, view.port)

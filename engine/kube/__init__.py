@@ -11,6 +11,7 @@ Nodes, Services and EndpointSlices become events; objects of other kinds
 are skipped and counted; anything the API server would refuse raises
 ``InputError`` naming the source, the object and the field.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,9 @@ __all__ = ["ReadStats", "iter_events", "read_objects", "object_to_event", "parse
 _BYTES = (bytes, bytearray, memoryview)
 
 
-def iter_events(stream: Union[IO[bytes], IO[str], Iterable], source: str, stats: ReadStats, *,
-                skip_invalid: bool = False) -> Iterator[Event]:
+def iter_events(
+    stream: Union[IO[bytes], IO[str], Iterable], source: str, stats: ReadStats, *, skip_invalid: bool = False
+) -> Iterator[Event]:
     """Events for every Node/Service/EndpointSlice in a stream of JSON or YAML.
 
     JSON values are turned into events as they complete, so a live ``kubectl

@@ -15,6 +15,7 @@ Either way each object then meets the rules the types cannot state
 failure is one ``InputError`` line naming the source, the object (line,
 document or index, then kind and namespace/name) and the field path.
 """
+
 from __future__ import annotations
 
 import re
@@ -181,8 +182,10 @@ class Converter:
         if "kind" not in document and "type" in document and "object" in document:
             watch_type = document["type"]
             if watch_type not in WATCH_TYPES:
-                raise InputError(f"{location}: unknown watch event type {_quoted(watch_type)} "
-                                 f"(expected one of {', '.join(WATCH_TYPES)})")
+                raise InputError(
+                    f"{location}: unknown watch event type {_quoted(watch_type)} "
+                    f"(expected one of {', '.join(WATCH_TYPES)})"
+                )
             if watch_type == "BOOKMARK":
                 self.stats.bookmarks += 1
             elif watch_type == "ERROR":
@@ -199,7 +202,7 @@ class Converter:
             if not isinstance(items, list):
                 raise InputError(f"{location}: {kind}.items: expected a list, found {_type_name(items)}")
             # Lists from the API server itself leave the kind and apiVersion of items out.
-            item_kind = kind[:-len("List")] if kind != "List" else None
+            item_kind = kind[: -len("List")] if kind != "List" else None
             for index, item in enumerate(items):
                 if item_kind and isinstance(item, dict) and ("kind" not in item or item.get("apiVersion") is None):
                     item = {"kind": item_kind, **item}
@@ -213,8 +216,11 @@ class Converter:
         if not isinstance(obj, dict):
             raise InputError(f"{where}: expected an object, found {_type_name(obj)}")
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        missing = [field for field, value in (("apiVersion", api_version), ("kind", kind))
-                   if not isinstance(value, str) or not value]
+        missing = [
+            field
+            for field, value in (("apiVersion", api_version), ("kind", kind))
+            if not isinstance(value, str) or not value
+        ]
         if missing:
             raise InputError(f"{where}: not a Kubernetes object (no {' and no '.join(missing)})")
         modeled = MODELED.get(kind)
@@ -254,8 +260,9 @@ def object_to_event(obj: dict, action: str, where: str) -> Optional[Event]:
 # -- identity and metadata ------------------------------------------------------
 
 
-def _identity(meta: Optional[ObjectMeta], kind: str, where: str, namespaced: bool,
-              name_rule: Callable[[str], Optional[str]]) -> tuple[str, str, str]:
+def _identity(
+    meta: Optional[ObjectMeta], kind: str, where: str, namespaced: bool, name_rule: Callable[[str], Optional[str]]
+) -> tuple[str, str, str]:
     """(namespace, name, ``where`` with the object named), metadata validated."""
     name = meta.name if meta is not None else None
     if not name:
@@ -292,8 +299,9 @@ def _identity(meta: Optional[ObjectMeta], kind: str, where: str, namespaced: boo
                 raise InputError(f"{described}: metadata.annotations: key {_quoted(key)}: {problem}")
             size += len(key.encode()) + len(value.encode())
         if size > ANNOTATIONS_MAX_BYTES:
-            raise InputError(f"{described}: metadata.annotations: {size:,} bytes exceed the API limit "
-                             f"of {ANNOTATIONS_MAX_BYTES:,}")
+            raise InputError(
+                f"{described}: metadata.annotations: {size:,} bytes exceed the API limit of {ANNOTATIONS_MAX_BYTES:,}"
+            )
     return namespace, name, described
 
 
@@ -306,7 +314,7 @@ def _shown(text: str, limit: int = 63) -> str:
 
 def _quoted(value: Any, limit: int = 65) -> str:
     """An input value quoted for the one error line (``repr`` escapes control characters), cut short."""
-    text = repr(value[:limit + 1] if isinstance(value, str) else value)
+    text = repr(value[: limit + 1] if isinstance(value, str) else value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -363,9 +371,11 @@ def _service_event(service: Service, action: str, where: str) -> Event:
     hints_mode = annotations.get(TOPOLOGY_HINTS_ANNOTATION)
     mode = annotations.get(TOPOLOGY_MODE_ANNOTATION)
     if hints_mode is not None and mode is not None and hints_mode != mode:
-        raise fail(f"metadata.annotations.{TOPOLOGY_MODE_ANNOTATION}",
-                   f"{_quoted(mode)} differs from {TOPOLOGY_HINTS_ANNOTATION} {_quoted(hints_mode)} "
-                   "(both set: they must agree)")
+        raise fail(
+            f"metadata.annotations.{TOPOLOGY_MODE_ANNOTATION}",
+            f"{_quoted(mode)} differs from {TOPOLOGY_HINTS_ANNOTATION} {_quoted(hints_mode)} "
+            "(both set: they must agree)",
+        )
     spec = service.spec or _NO_SERVICE_SPEC
     service_type = spec.type or "ClusterIP"
     cluster_ip = spec.clusterIP or ""
@@ -408,10 +418,13 @@ def _service_event(service: Service, action: str, where: str) -> Event:
             if problem:
                 raise fail(f"{path}.hostname", problem)
     externally_accessible = service_type in ("NodePort", "LoadBalancer") or (
-        service_type == "ClusterIP" and bool(external_ips))
+        service_type == "ClusterIP" and bool(external_ips)
+    )
     if spec.externalTrafficPolicy is not None and not externally_accessible:
-        raise fail("spec.externalTrafficPolicy", "may only be set on an externally accessible Service "
-                                                 "(NodePort, LoadBalancer, or with external IPs)")
+        raise fail(
+            "spec.externalTrafficPolicy",
+            "may only be set on an externally accessible Service (NodePort, LoadBalancer, or with external IPs)",
+        )
     return ServiceUpserted(
         namespace=namespace,
         name=name,
@@ -464,17 +477,16 @@ def _service_ports(ports, service_type: str, fail) -> list[ServicePort]:
             if (protocol, node_port) in node_ports:
                 raise fail(f"{path}.nodePort", f"duplicate node port {node_port}/{protocol}")
             node_ports.add((protocol, node_port))
-        out.append(ServicePort(name=name, port=port.port, protocol=protocol, target_port=target,
-                               node_port=node_port))
+        out.append(ServicePort(name=name, port=port.port, protocol=protocol, target_port=target, node_port=node_port))
     return out
 
 
 # -- EndpointSlice ---------------------------------------------------------------
 
+
 def _slice_event(endpoint_slice: EndpointSlice, api_version: str, action: str, where: str) -> Event:
     if action == "delete":
-        namespace, name, _ = _identity(endpoint_slice.metadata, "EndpointSlice", where, True,
-                                       rules.dns1123_subdomain)
+        namespace, name, _ = _identity(endpoint_slice.metadata, "EndpointSlice", where, True, rules.dns1123_subdomain)
         return SliceDeleted(namespace, name, _service_of(endpoint_slice))
     return SliceUpserted(*slice_parts(endpoint_slice, api_version, where))
 
@@ -487,8 +499,9 @@ def slice_parts(endpoint_slice: EndpointSlice, api_version: str, where: str) -> 
     """A decoded slice, checked against the API server's rules, as the
     arguments of ``SliceUpserted``: (namespace, name, service, address
     type, ports, endpoint columns)."""
-    namespace, name, described = _identity(endpoint_slice.metadata, "EndpointSlice", where, True,
-                                           rules.dns1123_subdomain)
+    namespace, name, described = _identity(
+        endpoint_slice.metadata, "EndpointSlice", where, True, rules.dns1123_subdomain
+    )
     address_type = endpoint_slice.addressType
     if address_type is None:
         raise InputError(f"{described}: addressType: required field is missing")
@@ -543,8 +556,9 @@ def _check_endpoints(columns: EndpointColumns, address_type: str, described: str
     """The rules for a slice's endpoints: each distinct node, hostname and
     hint name is checked once, all IPv4 addresses in one compiled pass.
     Only a failure looks for where it is."""
-    nodes, hostnames, zone_hints, node_hints, repeated_hint = \
-        kernels.endpoint_strings(columns.strings, columns.n, columns.data)
+    nodes, hostnames, zone_hints, node_hints, repeated_hint = kernels.endpoint_strings(
+        columns.strings, columns.n, columns.data
+    )
 
     def fail(index: int, field: str, problem: str) -> InputError:
         return InputError(f"{described}: endpoints[{index}].{field}: {problem}")
@@ -557,15 +571,19 @@ def _check_endpoints(columns: EndpointColumns, address_type: str, described: str
                 problem = rules.fqdn(address) if family is None else rules.endpoint_ip(address, family)
                 if problem:
                     raise fail(index, f"addresses[{position}]", f"{_quoted(address)}: {problem}")
-    for values, field, rule in ((nodes, "node_name", rules.dns1123_subdomain),
-                                (hostnames, "hostname", rules.dns1123_label)):
+    for values, field, rule in (
+        (nodes, "node_name", rules.dns1123_subdomain),
+        (hostnames, "hostname", rules.dns1123_label),
+    ):
         refused = rules.first_refused(values, rule)
         if refused:
             value, problem = refused
             index = next(i for i, e in enumerate(endpoints) if getattr(e, field) == value)
             raise fail(index, "nodeName" if field == "node_name" else field, f"{_quoted(value)}: {problem}")
-    for values, field, shown, rule in ((zone_hints, "for_zones", "hints.forZones", rules.label_value),
-                                       (node_hints, "for_nodes", "hints.forNodes", rules.dns1123_subdomain)):
+    for values, field, shown, rule in (
+        (zone_hints, "for_zones", "hints.forZones", rules.label_value),
+        (node_hints, "for_nodes", "hints.forNodes", rules.dns1123_subdomain),
+    ):
         refused = rules.first_refused(values, rule)
         if refused:
             value, problem = refused
@@ -591,10 +609,16 @@ _ENUM = re.compile(r"Invalid enum value (.*)")
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 
-_A = {"int": "an integer", "str": "a string", "bool": "a boolean", "float": "a number", "null": "null",
-      "object": "an object", "array": "a list"}
-_FOUND = {"int": "integer", "str": "string", "bool": "boolean", "float": "number", "object": "object",
-          "array": "list"}
+_A = {
+    "int": "an integer",
+    "str": "a string",
+    "bool": "a boolean",
+    "float": "a number",
+    "null": "null",
+    "object": "an object",
+    "array": "a list",
+}
+_FOUND = {"int": "integer", "str": "string", "bool": "boolean", "float": "number", "object": "object", "array": "list"}
 
 
 def _describe(exc: msgspec.ValidationError, obj: dict, kind: str, where: str) -> str:
@@ -670,8 +694,9 @@ def _walk(obj: Any, raw_path: str) -> tuple[str, Any]:
             path += f".{name}"
             value = value.get(name) if isinstance(value, dict) else None
         elif index == "...":
-            key = next((k for k, v in value.items() if not isinstance(v, str)), None) \
-                if isinstance(value, dict) else None
+            key = (
+                next((k for k, v in value.items() if not isinstance(v, str)), None) if isinstance(value, dict) else None
+            )
             path += f".{_shown(key)}" if isinstance(key, str) else "[...]"
             value = value.get(key) if key is not None else None
         else:
@@ -686,6 +711,11 @@ def _lower_first(text: str) -> str:
 
 def _type_name(value: object) -> str:
     return {
-        dict: "object", list: "list", str: "string", int: "integer", float: "number",
-        bool: "boolean", type(None): "null",
+        dict: "object",
+        list: "list",
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        type(None): "null",
     }.get(type(value), type(value).__name__)

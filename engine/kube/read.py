@@ -17,6 +17,7 @@ YAML is read with the safe loader, without timestamp resolution (the API
 server's YAML-to-JSON conversion keeps ``2024-01-01`` a string) and with a
 bound on what aliases may expand to.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -32,8 +33,10 @@ from ..errors import InputError
 R = TypeVar("R")
 
 _WIDE_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
-    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # How far aliases may make a YAML document grow beyond the values it spells out.
 YAML_ALIAS_BUDGET = 1_000_000
@@ -57,11 +60,11 @@ def utf8_lines(stream: Union[IO[bytes], IO[str], Iterable], source: str) -> Iter
         return
     offset = 0
     if first.startswith(codecs.BOM_UTF8):
-        first, offset = first[len(codecs.BOM_UTF8):], len(codecs.BOM_UTF8)
+        first, offset = first[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
     else:
         for bom, encoding in _WIDE_BOMS:
             if first.startswith(bom):
-                yield from _transcoded(first[len(bom):], lines, encoding, len(bom), source)
+                yield from _transcoded(first[len(bom) :], lines, encoding, len(bom), source)
                 return
     line: Optional[bytes] = first
     while line is not None:
@@ -76,8 +79,10 @@ def _check_utf8(line: bytes, offset: int, source: str) -> None:
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{source}: byte {offset + exc.start}: not UTF-8 text ({exc.reason}); "
-                         f"give UTF-8, or UTF-16 with a byte-order mark") from None
+        raise InputError(
+            f"{source}: byte {offset + exc.start}: not UTF-8 text ({exc.reason}); "
+            f"give UTF-8, or UTF-16 with a byte-order mark"
+        ) from None
 
 
 def _encoded(first: str, lines: Iterator[str], source: str) -> Iterator[bytes]:
@@ -92,8 +97,7 @@ def _encoded(first: str, lines: Iterator[str], source: str) -> Iterator[bytes]:
         raise InputError(f"{source}: line {number}: not valid text ({exc.reason})") from None
 
 
-def _transcoded(first: bytes, chunks: Iterator[bytes], encoding: str, bom: int,
-                source: str) -> Iterator[bytes]:
+def _transcoded(first: bytes, chunks: Iterator[bytes], encoding: str, bom: int, source: str) -> Iterator[bytes]:
     """UTF-16/32 to UTF-8 lines, decoding incrementally so that stdin stays live."""
     decoder = codecs.getincrementaldecoder(encoding)()
     consumed = bom  # bytes of the original stream handed to the decoder so far
@@ -105,8 +109,9 @@ def _transcoded(first: bytes, chunks: Iterator[bytes], encoding: str, bom: int,
         try:
             text = decoder.decode(b"" if final else chunk, final)
         except UnicodeDecodeError as exc:
-            raise InputError(f"{source}: byte {consumed - held + exc.start}: not {encoding.upper()} text "
-                             f"({exc.reason})") from None
+            raise InputError(
+                f"{source}: byte {consumed - held + exc.start}: not {encoding.upper()} text ({exc.reason})"
+            ) from None
         if not final:
             consumed += len(chunk)
         *complete, rest = text.split("\n")
@@ -150,8 +155,7 @@ _AT_BYTE = re.compile(r"\(byte (\d+)\)")
 _SPACE = re.compile(rb"[ \t\r\n]*")
 
 
-def iter_json(lines: Iterator[bytes], first_line: int, source: str,
-              decode: Callable[[bytes, str], R]) -> Iterator[R]:
+def iter_json(lines: Iterator[bytes], first_line: int, source: str, decode: Callable[[bytes, str], R]) -> Iterator[R]:
     """``decode(value_bytes, location)`` for each top-level JSON value, in order.
 
     ``decode`` raises ``msgspec.DecodeError`` when the bytes are not one

@@ -9,6 +9,7 @@ the API server accepts it, or a short phrase saying what is wrong.
 The same few names (nodes, zones, namespaces, label keys) come back in
 every object, so the string rules remember their recent answers.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -44,22 +45,28 @@ def _syntax(value: str, longest: int, pattern: re.Pattern, what: str) -> Optiona
 @lru_cache(maxsize=_REMEMBERED)
 def dns1123_label(value: str) -> Optional[str]:
     """A DNS label (RFC 1123): namespaces, port names, endpoint hostnames."""
-    return _syntax(value, LABEL_MAX, _DNS1123_LABEL,
-                   "a lowercase RFC 1123 label (a-z, 0-9 and '-', alphanumeric at both ends)")
+    return _syntax(
+        value, LABEL_MAX, _DNS1123_LABEL, "a lowercase RFC 1123 label (a-z, 0-9 and '-', alphanumeric at both ends)"
+    )
 
 
 @lru_cache(maxsize=_REMEMBERED)
 def dns1123_subdomain(value: str) -> Optional[str]:
     """A DNS subdomain (RFC 1123): node and EndpointSlice names."""
-    return _syntax(value, SUBDOMAIN_MAX, _DNS1123_SUBDOMAIN,
-                   "a lowercase RFC 1123 subdomain (dot-separated labels of a-z, 0-9 and '-')")
+    return _syntax(
+        value,
+        SUBDOMAIN_MAX,
+        _DNS1123_SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain (dot-separated labels of a-z, 0-9 and '-')",
+    )
 
 
 @lru_cache(maxsize=_REMEMBERED)
 def dns1035_label(value: str) -> Optional[str]:
     """A DNS-1035 label: Service names (they become DNS names and environment variables)."""
-    return _syntax(value, LABEL_MAX, _DNS1035_LABEL,
-                   "a lowercase RFC 1035 label (a-z, 0-9 and '-', starting with a letter)")
+    return _syntax(
+        value, LABEL_MAX, _DNS1035_LABEL, "a lowercase RFC 1035 label (a-z, 0-9 and '-', starting with a letter)"
+    )
 
 
 @lru_cache(maxsize=_REMEMBERED)
@@ -206,19 +213,32 @@ def _link_local_multicast(ip) -> bool:
 
 # -- Quantities -----------------------------------------------------------------
 
-_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
-                       r"(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?")
+_QUANTITY = re.compile(
+    r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?"
+)
 _SCALE = {
-    None: Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-    "P": Decimal("1e15"), "E": Decimal("1e18"),
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    None: Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
 }
 # Exponents past this cannot describe a real machine, and would make Decimal
 # arithmetic on hostile input slow.
 _MAX_EXPONENT = 100
-MILLIS_MAX = 2 ** 63 - 1
+MILLIS_MAX = 2**63 - 1
 
 
 def quantity(value) -> tuple[Optional[Decimal], Optional[str]]:

@@ -17,6 +17,7 @@ Structs are declared ``gc=False``: they hold only strings, numbers, lists and
 dicts of those, never a cycle, so the cyclic collector need not track the
 millions of them a large input makes.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union, get_args
@@ -30,7 +31,7 @@ MAX_SLICE_PORTS = 20000
 MAX_HINTS = 8
 MAX_TOPOLOGY_LABELS = 16
 
-INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 # The enumerations the API server accepts.
 WatchType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
@@ -216,8 +217,7 @@ MODELED = {
     "Service": (Service, ("v1",)),
     "EndpointSlice": (EndpointSlice, ("discovery.k8s.io/v1", "discovery.k8s.io/v1beta1")),
 }
-LIST_KINDS = {"List": List, "NodeList": NodeList, "ServiceList": ServiceList,
-              "EndpointSliceList": EndpointSliceList}
+LIST_KINDS = {"List": List, "NodeList": NodeList, "ServiceList": ServiceList, "EndpointSliceList": EndpointSliceList}
 
 # Enumerated fields by name, for error messages that list what is accepted.
 ENUMS = {

@@ -23,6 +23,7 @@ frame is damage: opening and reading raise ``LogCorruption`` naming the
 segment and byte offset, writers refuse to open, ``verify`` reports it and
 ``repair`` cuts it.
 """
+
 from .decoder import SECTOR_BYTES, Damage, Frame, Torn
 from .encoder import FRAME_HEADER_BYTES, MAX_FRAME_BYTES, encode_frame, frame_size, wrap_payload
 from .eventlog import DEFAULT_SEGMENT_BYTES, EventLog, compact
@@ -41,9 +42,35 @@ from .segments import (
 from .verify import Problem, SegmentReport, VerifyReport, stats, verify
 
 __all__ = [
-    "Batch", "DEFAULT_SEGMENT_BYTES", "Damage", "DroppedRange", "Entry", "EventLog", "FORMAT_VERSION",
-    "FRAME_HEADER_BYTES", "Frame", "HEADER_BYTES", "MAX_FRAME_BYTES", "Problem", "READABLE_VERSIONS",
-    "RepairReport", "SECTOR_BYTES", "Segment", "SegmentReport", "Torn", "VerifyReport", "afollow",
-    "check_log_dir", "compact", "encode_frame", "follow", "frame_size", "list_segments", "repair",
-    "segment_name", "stats", "verify", "wrap_payload",
+    "Batch",
+    "DEFAULT_SEGMENT_BYTES",
+    "Damage",
+    "DroppedRange",
+    "Entry",
+    "EventLog",
+    "FORMAT_VERSION",
+    "FRAME_HEADER_BYTES",
+    "Frame",
+    "HEADER_BYTES",
+    "MAX_FRAME_BYTES",
+    "Problem",
+    "READABLE_VERSIONS",
+    "RepairReport",
+    "SECTOR_BYTES",
+    "Segment",
+    "SegmentReport",
+    "Torn",
+    "VerifyReport",
+    "afollow",
+    "check_log_dir",
+    "compact",
+    "encode_frame",
+    "follow",
+    "frame_size",
+    "list_segments",
+    "repair",
+    "segment_name",
+    "stats",
+    "verify",
+    "wrap_payload",
 ]

@@ -39,6 +39,7 @@ frame follows it, and a flipped bit in the length of a version-1 log's last
 frame still passes for a torn write.  A writer continues a version-1 log in a
 new version-2 segment.
 """
+
 from __future__ import annotations
 
 import os
@@ -133,7 +134,7 @@ class _Window:
     def get(self, pos: int, count: int, size: int) -> memoryview:
         """Bytes ``[pos, pos + count)`` clipped to ``size``, as a view."""
         data, index, held = self.at(pos, count, size)
-        return memoryview(data)[index:index + held]
+        return memoryview(data)[index : index + held]
 
 
 def _all_zeros(view: memoryview) -> bool:
@@ -168,10 +169,11 @@ class _Version2:
         if held < FRAME_HEADER_BYTES:
             return _Bad(f"incomplete frame header ({held} bytes)", True, pos + FRAME_HEADER_BYTES)
         length, check = FRAME_HEADER.unpack_from(data, i)
-        if check != zlib.crc32(data[i:i + 4]):
+        if check != zlib.crc32(data[i : i + 4]):
             unwritten = _all_zeros(win.get(pos, _sector_end(pos) - pos, size))
-            return _Bad("zero-filled frame header (unsynced)" if unwritten else "frame header check failed",
-                        unwritten, None)
+            return _Bad(
+                "zero-filled frame header (unsynced)" if unwritten else "frame header check failed", unwritten, None
+            )
         if not 0 < length <= MAX_FRAME_BYTES:
             return _Bad(f"impossible frame length {length}", False, None)
         total = FRAME_HEADER_BYTES + ((length + FRAME_ALIGN - 1) & -FRAME_ALIGN) + FRAME_TRAILER_BYTES
@@ -182,7 +184,7 @@ class _Version2:
                 return _Bad(f"a frame of {total} bytes cut short", True, end)
         tail = i + total - FRAME_TRAILER_BYTES
         crc, tag = FRAME_TRAILER.unpack_from(data, tail)
-        body = memoryview(data)[i + FRAME_HEADER_BYTES:tail]
+        body = memoryview(data)[i + FRAME_HEADER_BYTES : tail]
         if tag == length ^ 0xFFFF_FFFF and crc == zlib.crc32(body):
             return end, body[:length]
         last_sector = (end - FRAME_TRAILER_BYTES) // SECTOR_BYTES * SECTOR_BYTES
@@ -204,14 +206,17 @@ class _Version1:
         length, crc = _V1_FRAME.unpack_from(data, i)
         if not 1 <= length <= MAX_FRAME_BYTES:
             unwritten = _all_zeros(win.get(pos, _sector_end(pos) - pos, size))
-            return _Bad("zero-filled frame header (unsynced)" if unwritten else f"impossible frame length {length}",
-                        unwritten, None)
+            return _Bad(
+                "zero-filled frame header (unsynced)" if unwritten else f"impossible frame length {length}",
+                unwritten,
+                None,
+            )
         total = _V1_FRAME.size + length
         data, i, held = win.at(pos, total, size)
         if held < total:
             return _Bad(f"a frame of {total} bytes cut short", True, None)
-        payload = memoryview(data)[i + _V1_FRAME.size:i + total]
-        if zlib.crc32(payload, zlib.crc32(data[i:i + 4])) == crc:
+        payload = memoryview(data)[i + _V1_FRAME.size : i + total]
+        if zlib.crc32(payload, zlib.crc32(data[i : i + 4])) == crc:
             return pos + total, payload
         end = pos + total
         last_sector = (end - 1) // SECTOR_BYTES * SECTOR_BYTES
@@ -237,14 +242,25 @@ def decode_payload(payload) -> tuple[int, float, list]:
     n = len(payload)
     try:
         value = msgpack.unpackb(
-            payload, use_list=True, raw=False, strict_map_key=False,
-            max_str_len=n, max_bin_len=n, max_array_len=n, max_map_len=n // 2, max_ext_len=n,
+            payload,
+            use_list=True,
+            raw=False,
+            strict_map_key=False,
+            max_str_len=n,
+            max_bin_len=n,
+            max_array_len=n,
+            max_map_len=n // 2,
+            max_ext_len=n,
         )
     except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
         raise BadPayload(f"payload is not valid msgpack ({str(exc) or type(exc).__name__})") from None
     if not (
-        type(value) is list and len(value) == 3 and type(value[0]) is int
-        and type(value[1]) is float and type(value[2]) is list and value[2]
+        type(value) is list
+        and len(value) == 3
+        and type(value[0]) is int
+        and type(value[1]) is float
+        and type(value[2]) is list
+        and value[2]
     ):
         raise BadPayload("payload is not a [first_seq, time, records] batch")
     return value[0], value[1], value[2]
@@ -277,8 +293,9 @@ class SegmentDecoder:
         self._layout = _LAYOUTS[version]
         self._window = _Window(fd)
 
-    def frames(self, offset: int, size: int, expected: Optional[int], *, last: bool,
-               decode: bool = True) -> Iterator[Item]:
+    def frames(
+        self, offset: int, size: int, expected: Optional[int], *, last: bool, decode: bool = True
+    ) -> Iterator[Item]:
         """Frames from ``offset`` up to byte ``size``, each checked and, with
         ``decode``, its records decoded (else ``records`` is None).
 
@@ -309,8 +326,9 @@ class SegmentDecoder:
                     pos, expected = end, None
                     continue
                 if expected is not None and first != expected:
-                    yield Damage(segment, pos, f"starts at seq {first}, expected {expected}",
-                                 end if end < size else None)
+                    yield Damage(
+                        segment, pos, f"starts at seq {first}, expected {expected}", end if end < size else None
+                    )
                     pos, expected = end, None
                     continue
                 yield Frame(pos, end, first, t, count, records)

@@ -29,6 +29,7 @@ the epoch); it holds at least one record, so it starts with the byte 0x93 (a
 them meaning).  A payload is at most ``MAX_FRAME_BYTES``, so no length a
 reader trusts makes it allocate more.
 """
+
 from __future__ import annotations
 
 import struct
@@ -73,11 +74,15 @@ def wrap_payload(payload: bytes) -> bytes:
     length = len(payload)
     padding = _PADDING[padded(length) - length]
     length_bytes = _U32.pack(length)
-    return b"".join((
-        length_bytes, _U32.pack(header_check(length_bytes)),
-        payload, padding,
-        FRAME_TRAILER.pack(zlib.crc32(padding, zlib.crc32(payload)), end_tag(length)),
-    ))
+    return b"".join(
+        (
+            length_bytes,
+            _U32.pack(header_check(length_bytes)),
+            payload,
+            padding,
+            FRAME_TRAILER.pack(zlib.crc32(padding, zlib.crc32(payload)), end_tag(length)),
+        )
+    )
 
 
 def encode_frame(first_seq: int, time: float, records: Sequence[list]) -> bytes:
@@ -87,7 +92,5 @@ def encode_frame(first_seq: int, time: float, records: Sequence[list]) -> bytes:
     except (TypeError, ValueError, OverflowError) as exc:
         raise LogError(f"batch at seq {first_seq} cannot be encoded: {exc}") from None
     if len(payload) > MAX_FRAME_BYTES:
-        raise LogError(
-            f"batch at seq {first_seq} is {len(payload)} bytes; a frame holds at most {MAX_FRAME_BYTES}"
-        )
+        raise LogError(f"batch at seq {first_seq} is {len(payload)} bytes; a frame holds at most {MAX_FRAME_BYTES}")
     return wrap_payload(payload)

@@ -1,4 +1,5 @@
 """The log: opening (with crash recovery), appending, rotation, compaction."""
+
 from __future__ import annotations
 
 import contextlib
@@ -62,7 +63,12 @@ class EventLog:
 
     @classmethod
     def open(
-        cls, path, *, create: bool = False, write: bool = False, sync: bool = True,
+        cls,
+        path,
+        *,
+        create: bool = False,
+        write: bool = False,
+        sync: bool = True,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
     ) -> EventLog:
         """Open the log at ``path``; ``create`` makes one there if none is

@@ -5,6 +5,7 @@ One follower does the work (``_arrivals``: a cursor, a file watcher, the
 stop and idle rules); ``follow`` hands out its entries one by one, and
 ``afollow`` runs it in a worker thread and hands them to the event loop.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,13 @@ def _arrivals(path, start: int, stop_event, timeout: Optional[float]) -> Generat
         if pending:
             yield pending
         for _changes in watchfiles.watch(
-            directory, watch_filter=None, debounce=_DEBOUNCE_MS, step=_STEP_MS,
-            stop_event=stop_event, rust_timeout=_TICK_MS, yield_on_timeout=True,
+            directory,
+            watch_filter=None,
+            debounce=_DEBOUNCE_MS,
+            step=_STEP_MS,
+            stop_event=stop_event,
+            rust_timeout=_TICK_MS,
+            yield_on_timeout=True,
         ):
             pending = list(entries(cursor.frames(), start, None))
             if pending:
@@ -60,7 +66,11 @@ def _arrivals(path, start: int, stop_event, timeout: Optional[float]) -> Generat
 
 
 def follow(
-    path, start: int = 1, *, stop_event=None, timeout: Optional[float] = None,
+    path,
+    start: int = 1,
+    *,
+    stop_event=None,
+    timeout: Optional[float] = None,
 ) -> Iterator[Entry]:
     """``(seq, time, record)`` from ``start`` on: what the log holds, then each
     entry as another process appends it.
@@ -86,8 +96,7 @@ class _EitherSet:
         return self.abandoned.is_set() or (self._caller is not None and self._caller.is_set())
 
 
-async def afollow(path, start: int = 1, *, stop_event=None,
-                  timeout: Optional[float] = None) -> AsyncIterator[Entry]:
+async def afollow(path, start: int = 1, *, stop_event=None, timeout: Optional[float] = None) -> AsyncIterator[Entry]:
     """Async twin of ``follow``; ``stop_event`` is an asyncio or anyio Event.
 
     The follower runs in a worker thread, one hop per batch of arrivals, so

@@ -1,4 +1,5 @@
 """Reading: a cursor over whole frames, by offset, across segments."""
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ durably, to side files next to the segments (``<segment>.cut-<offset>``),
 and snapshots past the new end are renamed ``<snapshot>.stale``, so a
 person can look at, or put back, everything a repair took away.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,7 +77,7 @@ def _repair(directory: Path, truncate: bool, on_dropped: Optional[OnDropped]) ->
     if found.cut_index is None:
         return RepairReport(str(directory), problems, [], 0, None, [], [], truncate, found.kept_last)
     target = found.segments[found.cut_index]
-    later = found.segments[found.cut_index + 1:]
+    later = found.segments[found.cut_index + 1 :]
     whole = found.cut_offset < HEADER_BYTES
     ranges = [DroppedRange(target.name, 0 if whole else found.cut_offset, target.path.stat().st_size, whole)]
     ranges += [DroppedRange(s.name, 0, s.path.stat().st_size, True) for s in later]
@@ -102,8 +103,17 @@ def _repair(directory: Path, truncate: bool, on_dropped: Optional[OnDropped]) ->
                 os.close(fd)
         fsync_dir(directory)
         set_aside_snapshots_after(directory, found.kept_last)
-    return RepairReport(str(directory), problems, ranges, found.dropped_events, found.dropped_seqs, stale,
-                        side_files, truncate, found.kept_last)
+    return RepairReport(
+        str(directory),
+        problems,
+        ranges,
+        found.dropped_events,
+        found.dropped_seqs,
+        stale,
+        side_files,
+        truncate,
+        found.kept_last,
+    )
 
 
 def _side_file(directory: Path, base: str) -> Path:

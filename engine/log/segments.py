@@ -9,6 +9,7 @@ hold segments of different versions, the newest last.  A segment is created
 complete with its header (temp file, fsync, rename, fsync of the directory),
 so a header is never torn: any fault in one is damage.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -109,8 +110,10 @@ def segment_version(path: Path, header: bytes) -> int:
     if magic != MAGIC:
         raise LogCorruption(f"{path}: not a log segment (bad magic at byte 0)")
     if version not in READABLE_VERSIONS:
-        raise LogError(f"{path}: format version {version} is not supported "
-                       f"(this build reads {', '.join(map(str, READABLE_VERSIONS))})")
+        raise LogError(
+            f"{path}: format version {version} is not supported "
+            f"(this build reads {', '.join(map(str, READABLE_VERSIONS))})"
+        )
     if checksum_kind != CHECKSUM_CRC32:
         raise LogError(f"{path}: checksum kind {checksum_kind} is not supported")
     if reserved != bytes(5):

@@ -1,5 +1,6 @@
 """Inspection: ``verify`` walks every frame of every segment; ``stats`` reads
 only what opening reads."""
+
 from __future__ import annotations
 
 import os
@@ -134,8 +135,10 @@ def audit(directory: Path, on_dropped: Optional[OnDropped] = None) -> Audit:
         expected = next_seq
     with_events = [r for r in reports if r.frames]
     report = VerifyReport(
-        str(directory), reports,
-        sum(r.frames for r in reports), sum(r.events for r in reports),
+        str(directory),
+        reports,
+        sum(r.frames for r in reports),
+        sum(r.events for r in reports),
         with_events[0].first_seq if with_events else 0,
         with_events[-1].last_seq if with_events else segments[0].first_seq - 1,
         problems,
@@ -165,7 +168,5 @@ def stats(path) -> dict:
             "segments": len(segments),
             "bytes": sum(s.path.stat().st_size for s in segments),
             "torn_tail": log.recovered,
-            "snapshots": [
-                {"seq": s.seq, "file": s.path.name, "bytes": s.bytes} for s in list_snapshots(directory)
-            ],
+            "snapshots": [{"seq": s.seq, "file": s.path.name, "bytes": s.bytes} for s in list_snapshots(directory)],
         }

@@ -4,6 +4,7 @@
 * ``linkerd+nodes``: ``linkerd`` plus node hints (PreferSameNode), opt-in.
 * ``kube-proxy``: kube-proxy's choice for cluster-IP traffic from a node.
 """
+
 from . import kube_proxy, linkerd
 
 POLICIES = ("linkerd", "linkerd+nodes", "kube-proxy")

@@ -13,6 +13,7 @@ Hints are read as kube-proxy reads them: a topology mode is chosen from the
 hints of *ready* endpoints only, then applied with no further fallback; the
 terminating fallback ignores hints.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -41,7 +42,7 @@ RULES = {
     "local-terminating-fallback": "internalTrafficPolicy Local, none ready here: serving+terminating ones on this node",
     "no-endpoints": "nothing usable anywhere: kube-proxy rejects the traffic",
     "no-service": "no Service port to proxy: no Service, an ExternalName, or a port it does not declare "
-                  "for this protocol",
+    "for this protocol",
 }
 
 _ADDRESS_TYPES = ("IPv4", "IPv6")
@@ -80,13 +81,21 @@ class ProxyEndpoint:
         src = self.source
         if src is None:
             return SelectedEndpoint(
-                self.address, self.port,
-                for_zones=tuple(sorted(self.zone_hints)), for_nodes=tuple(sorted(self.node_hints)),
+                self.address,
+                self.port,
+                for_zones=tuple(sorted(self.zone_hints)),
+                for_nodes=tuple(sorted(self.node_hints)),
                 identity=(self.key,),
             )
         return SelectedEndpoint(
-            self.address, self.port, node=src.node_name, zone=src.zone,
-            for_zones=src.for_zones, for_nodes=src.for_nodes, target=src.target, hostname=src.hostname,
+            self.address,
+            self.port,
+            node=src.node_name,
+            zone=src.zone,
+            for_zones=src.for_zones,
+            for_nodes=src.for_nodes,
+            target=src.target,
+            hostname=src.hostname,
             identity=(self.key,),
         )
 
@@ -140,9 +149,7 @@ def external_policy_local(service: ServiceUpserted) -> bool:
     # external traffic; a ClusterIP service does only when it has external IPs.
     if service.external_traffic_policy != "Local":
         return False
-    return service.type in ("NodePort", "LoadBalancer") or (
-        service.type == "ClusterIP" and service.external_addresses
-    )
+    return service.type in ("NodePort", "LoadBalancer") or (service.type == "ClusterIP" and service.external_addresses)
 
 
 def internal_policy_local(service: ServiceUpserted) -> bool:
@@ -156,9 +163,7 @@ def uses_cluster_endpoints(service: ServiceUpserted, sp: ServicePort) -> bool:
 
 
 def uses_local_endpoints(service: ServiceUpserted, sp: ServicePort) -> bool:
-    return internal_policy_local(service) or (
-        external_policy_local(service) and externally_accessible(service, sp)
-    )
+    return internal_policy_local(service) or (external_policy_local(service) and externally_accessible(service, sp))
 
 
 # ---------------------------------------------------------------------------
@@ -448,8 +453,7 @@ def select(
     Raises LookupFailed when the Service has no such port.
     """
     endpoints = port_endpoints(service, slices, port, protocol=protocol, ip_family=ip_family)
-    return choose(service, endpoints, port, node_name, node_zone, prefer_same_node=prefer_same_node,
-                  protocol=protocol)
+    return choose(service, endpoints, port, node_name, node_zone, prefer_same_node=prefer_same_node, protocol=protocol)
 
 
 def choose(

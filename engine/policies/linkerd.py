@@ -23,6 +23,7 @@ The candidate set (``AddressSet`` below) is what engine/index keeps: Linkerd's
 address map for the port, folded event by event because it depends on the
 order of past events (see engine/index/book.py).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Protocol, Union
@@ -128,8 +129,9 @@ class Decision:
     ipv6: bool = False  # the address-family step
 
 
-def decide(cands: AddressSet, client: Client, local_traffic_policy: bool,
-           trace: Optional[list[Step]] = None) -> Decision:
+def decide(
+    cands: AddressSet, client: Client, local_traffic_policy: bool, trace: Optional[list[Step]] = None
+) -> Decision:
     """The rule that applies to ``client`` and what it keeps.  With
     ``trace``, each step taken is appended to it with the count it leaves."""
 
@@ -152,8 +154,11 @@ def decide(cands: AddressSet, client: Client, local_traffic_policy: bool,
     if local_traffic_policy:
         if trace is not None:  # counting walks the candidates: only when asked
             where = f"node {node}" if node is not None else "no client node"
-            step(LOCAL_TRAFFIC_POLICY, cands.on_node(node),
-                 f"internalTrafficPolicy Local: Pod endpoints on {where} only, hints ignored, no fallback")
+            step(
+                LOCAL_TRAFFIC_POLICY,
+                cands.on_node(node),
+                f"internalTrafficPolicy Local: Pod endpoints on {where} only, hints ignored, no fallback",
+            )
         if node is None:
             return decision(LOCAL_TRAFFIC_POLICY, KEEP_NONE)
         return decision(LOCAL_TRAFFIC_POLICY, KEEP_LOCAL, node)
