@@ -83,3 +83,20 @@ def endpoint_slice(
 
 def watch(kind: str, obj: dict) -> dict:
     return {"type": kind, "object": obj}
+
+
+def two_zone_cluster() -> list[dict]:
+    """Two nodes in two zones and one Service with an endpoint hinted for each zone."""
+    return [
+        node("n1", "zone-a"),
+        node("n2", "zone-b"),
+        service("ns/web"),
+        endpoint_slice(
+            "ns/s",
+            "web",
+            [
+                endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
+                endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2"),
+            ],
+        ),
+    ]

@@ -6,7 +6,7 @@ import inspect
 import time
 
 import pytest
-from k8s import endpoint, endpoint_slice, node, service
+from k8s import endpoint, endpoint_slice, two_zone_cluster
 
 import engine
 from engine import ArgumentError, Engine, EngineError, LookupFailed, Overflow
@@ -14,26 +14,10 @@ from engine.log import EventLog
 from engine.whatif import whatif
 
 
-def cluster():
-    return [
-        node("n1", "zone-a"),
-        node("n2", "zone-b"),
-        service("ns/web"),
-        endpoint_slice(
-            "ns/s",
-            "web",
-            [
-                endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
-                endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2"),
-            ],
-        ),
-    ]
-
-
 @pytest.fixture
 def eng():
     e = Engine()
-    e.ingest(cluster())
+    e.ingest(two_zone_cluster())
     return e
 
 
@@ -120,7 +104,7 @@ def test_overflow_is_an_engine_error():
 @pytest.fixture
 def log(tmp_path):
     with Engine.open(tmp_path / "log", create=True, write=True) as writer:
-        writer.ingest(cluster())
+        writer.ingest(two_zone_cluster())
     return tmp_path / "log"
 
 

@@ -8,23 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from k8s import endpoint, endpoint_slice, node, service, watch
+from k8s import endpoint, endpoint_slice, node, two_zone_cluster, watch
 
 from engine.cli import main
 
-CLUSTER = [
-    node("n1", "zone-a"),
-    node("n2", "zone-b"),
-    service("ns/web"),
-    endpoint_slice(
-        "ns/s",
-        "web",
-        [
-            endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
-            endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2"),
-        ],
-    ),
-]
+CLUSTER = two_zone_cluster()
 
 
 def run(capsys, *args):

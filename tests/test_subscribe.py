@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from k8s import endpoint, endpoint_slice, node, service
+from k8s import endpoint, endpoint_slice, node, two_zone_cluster
 from reference import render
 from test_linkerd_policy import event_st
 
@@ -73,25 +73,9 @@ def test_stream_applied_in_order_equals_current_selection(before, after, impleme
             assert all(u.seq <= eng.seq for u in rec.updates)
 
 
-def cluster():
-    return [
-        node("n1", "zone-a"),
-        node("n2", "zone-b"),
-        service("ns/web"),
-        endpoint_slice(
-            "ns/s",
-            "web",
-            [
-                endpoint("10.0.0.1", zone="zone-a", hints=["zone-a"], pod="p1"),
-                endpoint("10.0.0.2", zone="zone-b", hints=["zone-b"], pod="p2"),
-            ],
-        ),
-    ]
-
-
 def test_same_filter_key_shares_one_group_and_updates_carry_seq(implementation):
     eng = Engine(implementation=implementation)
-    eng.ingest(cluster())
+    eng.ingest(two_zone_cluster())
     a, b = Recorder(), Recorder()
     eng.subscribe("ns/web", 80, node="n1", on_update=a)
     eng.subscribe("ns/web", 80, node="n1", on_update=b)
@@ -104,7 +88,7 @@ def test_same_filter_key_shares_one_group_and_updates_carry_seq(implementation):
 
 def test_failing_callback_is_dropped_and_others_keep_receiving(implementation):
     eng = Engine(implementation=implementation)
-    eng.ingest(cluster())
+    eng.ingest(two_zone_cluster())
     good = Recorder()
 
     def bad(update):
@@ -122,7 +106,7 @@ def test_failing_callback_is_dropped_and_others_keep_receiving(implementation):
 
 def test_cancel_stops_updates_and_drops_the_group(implementation):
     eng = Engine(implementation=implementation)
-    eng.ingest(cluster())
+    eng.ingest(two_zone_cluster())
     rec = Recorder()
     handle = eng.subscribe("ns/web", 80, node="n1", on_update=rec)
     handle.cancel()
@@ -132,7 +116,7 @@ def test_cancel_stops_updates_and_drops_the_group(implementation):
 
 def test_linkerd_subscriptions_are_tcp_only_and_bad_arguments_are_named(implementation):
     eng = Engine(implementation=implementation)
-    eng.ingest(cluster())
+    eng.ingest(two_zone_cluster())
     with pytest.raises(ArgumentError, match="^protocol: policy linkerd answers TCP only"):
         eng.subscribe("ns/web", 80, node="n1", protocol="UDP", on_update=print)
     with pytest.raises(ArgumentError, match="^port: expected an integer 1..65535, got str '80'"):
@@ -144,7 +128,7 @@ def test_linkerd_subscriptions_are_tcp_only_and_bad_arguments_are_named(implemen
 
 def test_a_zone_client_and_a_kube_proxy_client_are_named_in_their_updates(implementation):
     eng = Engine(implementation=implementation)
-    eng.ingest(cluster())
+    eng.ingest(two_zone_cluster())
     zone, proxy = Recorder(), Recorder()
     eng.subscribe("ns/web", 80, zone="zone-b", on_update=zone)
     eng.subscribe("ns/web", 80, node="n1", policy="kube-proxy", on_update=proxy)
@@ -155,7 +139,7 @@ def test_a_zone_client_and_a_kube_proxy_client_are_named_in_their_updates(implem
 def test_async_updates_and_overflow(implementation):
     async def scenario():
         eng = Engine(implementation=implementation)
-        eng.ingest(cluster())
+        eng.ingest(two_zone_cluster())
         stream = eng.updates("ns/web", 80, node="n1", max_queue=2)
         first = await stream.__anext__()
         assert first.op == "add"
